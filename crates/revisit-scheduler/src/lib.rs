@@ -1,14 +1,25 @@
-pub fn add(left: u64, right: u64) -> u64 {
-    left + right
-}
+//! Revisit's built-in scheduler: which arrival windows a follow-up visit can be offered, and where
+//! a booked one goes (scheduler.md). Pure functions on in-memory data: no I/O, no clock, no async;
+//! the caller passes `now` and a [`plan::Snapshot`] of work centers, technicians and booked visits.
+//!
+//! - [`model`]: the configuration wire types and their validation.
+//! - [`travel`]: travel time behind the [`travel::Travel`] trait.
+//! - [`windows`]: the policy's local-time windows as UTC instants, descriptions and offer ids.
+//! - [`plan`]: slot search, booking placement and the day invariants.
+#![forbid(unsafe_code)]
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+pub mod model;
+pub mod plan;
+pub mod travel;
+pub mod windows;
 
-    #[test]
-    fn it_works() {
-        let result = add(2, 2);
-        assert_eq!(result, 4);
-    }
-}
+pub use model::{
+    GeoPoint, Invalid, OrderType, Policy, ShiftDef, ShiftException, Skill, Technician, WindowDef,
+    WorkCenter,
+};
+pub use plan::{
+    Availability, Job, Offer, PartEta, Placement, SearchOutcome, Shifted, Snapshot, Unavailable,
+    Visit, check_day, check_shift_bounds, plan, plan_with, search, search_with,
+};
+pub use travel::{GreatCircle, Travel};
+pub use windows::{Window, candidate_windows, describe, offer_id, parse_offer_id};

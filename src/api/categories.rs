@@ -1,0 +1,113 @@
+//! `GET | PUT /seiapi/v3/trans/SystemCategory/Default/{Code}`: system categories (§5.2, §5.4).
+
+use axum::{
+    Json, Router,
+    extract::{Path, State},
+    routing::get,
+};
+use serde_json::Value;
+
+use super::extract::JsonObject;
+use crate::{
+    app::AppState,
+    auth::Caller,
+    domain::{
+        EntityId, Role,
+        category::{self, Category, Reasons},
+    },
+    error::ApiError,
+    store::Store,
+};
+
+pub fn routes() -> Router<AppState> {
+    Router::new().route(
+        "/seiapi/v3/trans/SystemCategory/Default/{code}",
+        get(get_category).put(put_category),
+    )
+}
+
+/// The entity's version of a category, else the default.
+pub async fn load(
+    store: &dyn Store,
+    entity: &EntityId,
+    code: &str,
+) -> Result<Option<Category>, ApiError> {
+    if !category::is_known(code) {
+        return Ok(None);
+    }
+    if category::is_editable(code)
+        && let Some(c) = store.get_category(entity, code).await?
+    {
+        return Ok(Some(c));
+    }
+    Ok(category::default_category(code))
+}
+
+/// The entity's two lists of Closed-Incomplete reasons.
+pub async fn load_reasons(store: &dyn Store, entity: &EntityId) -> Result<Reasons, ApiError> {
+    let get = |code| async move {
+        load(store, entity, code)
+            .await?
+            .ok_or_else(|| ApiError::internal("reason category missing"))
+    };
+    Ok(Reasons {
+        followup: get(category::FOLLOWUP_REASONS).await?,
+        no_followup: get(category::NO_FOLLOWUP_REASONS).await?,
+    })
+}
+
+fn unknown(code: &str) -> ApiError {
+    ApiError::not_found(format!(
+        "no system category {code:?}: Revisit knows 10 (statuses), 15 and 16 (Closed Incomplete reasons)"
+    ))
+}
+
+#[utoipa::path(get, path = "/seiapi/v3/trans/SystemCategory/Default/{Code}", tag = "categories",
+    params(("Code" = String, Path, description = "10, 15 or 16")),
+    responses((status = 200, body = Category), (status = 404, body = crate::error::ErrorBody)),
+    security(("token" = [])))]
+pub async fn get_category(
+    caller: Caller,
+    State(state): State<AppState>,
+    Path(code): Path<String>,
+) -> Result<Json<Category>, ApiError> {
+    load(state.store.as_ref(), &caller.entity, &code)
+        .await?
+        .map(Json)
+        .ok_or_else(|| unknown(&code))
+}
+
+/// Replaces an entity's reason list (admin). Category 10 is fixed.
+#[utoipa::path(put, path = "/seiapi/v3/trans/SystemCategory/Default/{Code}", tag = "categories",
+    params(("Code" = String, Path, description = "15 or 16")), request_body = Category,
+    responses((status = 200, body = Category), (status = 400, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody)),
+    security(("token" = [])))]
+pub async fn put_category(
+    caller: Caller,
+    State(state): State<AppState>,
+    Path(code): Path<String>,
+    JsonObject(body): JsonObject,
+) -> Result<Json<Category>, ApiError> {
+    caller.require(&[Role::Admin], "change system categories")?;
+    if !category::is_known(&code) {
+        return Err(unknown(&code));
+    }
+    if !category::is_editable(&code) {
+        return Err(ApiError::conflict(
+            "urn:revisit:error:category-fixed",
+            format!("system category {code} is fixed and cannot be replaced"),
+        ));
+    }
+    let sibling = if code == category::FOLLOWUP_REASONS {
+        category::NO_FOLLOWUP_REASONS
+    } else {
+        category::FOLLOWUP_REASONS
+    };
+    let other = load(state.store.as_ref(), &caller.entity, sibling)
+        .await?
+        .ok_or_else(|| ApiError::internal("reason category missing"))?;
+    let cat = category::parse_replacement(&code, &Value::Object(body), &other)?;
+    state.store.ensure_entity(&caller.entity).await?;
+    state.store.put_category(&caller.entity, &cat).await?;
+    Ok(Json(cat))
+}

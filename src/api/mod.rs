@@ -1,0 +1,25 @@
+//! Where requests enter: one module per seiapi resource, each exporting its routes.
+
+pub mod categories;
+pub mod extract;
+pub mod followup;
+pub mod health;
+pub mod openapi;
+pub mod session;
+pub mod sysconfig;
+pub mod workorders;
+
+use axum::Router;
+
+use crate::app::AppState;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .merge(health::routes())
+        .merge(session::routes())
+        .merge(sysconfig::routes())
+        .merge(categories::routes())
+        .merge(workorders::routes())
+        .merge(followup::routes())
+        .merge(openapi::routes())
+}

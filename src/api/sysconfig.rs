@@ -1,0 +1,75 @@
+//! `GET | POST /seiapi/v3/SysConfig/{System}`: the entity configuration (seiapi.md §4).
+
+use axum::{
+    Json, Router,
+    extract::{Path, State},
+    routing::get,
+};
+use serde_json::{Map, Value};
+
+use super::extract::JsonObject;
+use crate::{
+    app::AppState,
+    auth::Caller,
+    domain::{Role, sysconfig},
+    error::ApiError,
+};
+
+pub fn routes() -> Router<AppState> {
+    Router::new().route(
+        "/seiapi/v3/SysConfig/{system}",
+        get(get_config).post(post_config),
+    )
+}
+
+fn check_system(system: &str) -> Result<(), ApiError> {
+    if system == "mobility" {
+        Ok(())
+    } else {
+        Err(ApiError::not_found(format!(
+            "no configuration system {system:?}: Revisit serves only \"mobility\""
+        )))
+    }
+}
+
+/// The caller's entity configuration.
+#[utoipa::path(get, path = "/seiapi/v3/SysConfig/{System}", tag = "configuration",
+    params(("System" = String, Path, description = "mobility")),
+    responses((status = 200, body = Object), (status = 404, body = crate::error::ErrorBody)),
+    security(("token" = [])))]
+pub async fn get_config(
+    caller: Caller,
+    State(state): State<AppState>,
+    Path(system): Path<String>,
+) -> Result<Json<Map<String, Value>>, ApiError> {
+    check_system(&system)?;
+    Ok(Json(state.store.get_config(&caller.entity).await?))
+}
+
+/// Creates or updates the configuration (admin). Absent properties keep their value; `null`
+/// removes one; a rejected body changes nothing.
+#[utoipa::path(post, path = "/seiapi/v3/SysConfig/{System}", tag = "configuration",
+    params(("System" = String, Path, description = "mobility")), request_body = Object,
+    responses((status = 200, body = Object), (status = 400, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody)),
+    security(("token" = [])))]
+pub async fn post_config(
+    caller: Caller,
+    State(state): State<AppState>,
+    Path(system): Path<String>,
+    JsonObject(body): JsonObject,
+) -> Result<Json<Map<String, Value>>, ApiError> {
+    check_system(&system)?;
+    caller.require(&[Role::Admin], "change the entity configuration")?;
+    let merged = state
+        .store
+        .update_config(
+            &caller.entity,
+            Box::new(move |mut current| {
+                sysconfig::merge(&mut current, body);
+                sysconfig::validate(&current)?;
+                Ok(current)
+            }),
+        )
+        .await?;
+    Ok(Json(merged))
+}

@@ -1,0 +1,302 @@
+//! Work orders (seiapi.md §5): `GET | PUT | POST | PATCH | DELETE
+//! /seiapi/v3/trans/WorkOrder/{WorkOrderNum}` and the list `GET /seiapi/v3/trans/WorkOrders`.
+
+use std::collections::HashMap;
+
+use axum::{
+    Json, Router,
+    extract::{Query, State},
+    http::{StatusCode, header},
+    response::{IntoResponse, Response},
+    routing::get,
+};
+use serde_json::{Map, Value, json};
+
+use super::extract::{JsonObject, OrderNumPath};
+use crate::{
+    app::AppState,
+    auth::Caller,
+    domain::{
+        DomainError, Role, WorkOrderNum,
+        category::Reasons,
+        status::OrderStatus,
+        time,
+        workorder::{self, WorkOrder},
+    },
+    error::{ApiError, InvalidParam},
+    store::{ListFilter, WriteFn},
+};
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/seiapi/v3/trans/WorkOrder/{num}",
+            get(get_order)
+                .put(put_order)
+                .post(post_order)
+                .patch(patch_order)
+                .delete(delete_order),
+        )
+        .route("/seiapi/v3/trans/WorkOrders", get(list_orders))
+}
+
+/// A technician may only read or change orders assigned to them.
+pub fn check_owner(caller: &Caller, order: &WorkOrder) -> Result<(), DomainError> {
+    if caller.is_technician() && order.user_name() != Some(caller.user.as_str()) {
+        return Err(DomainError::Forbidden(format!(
+            "work order {} is not assigned to {}",
+            order.order_num(),
+            caller.user
+        )));
+    }
+    Ok(())
+}
+
+/// Loads an order of the caller's entity (404 if it exists only elsewhere) that the caller may see.
+pub async fn load_visible(
+    state: &AppState,
+    caller: &Caller,
+    num: &WorkOrderNum,
+) -> Result<WorkOrder, ApiError> {
+    let order = state
+        .store
+        .get_work_order(&caller.entity, num)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("no work order {num}")))?;
+    check_owner(caller, &order)?;
+    Ok(order)
+}
+
+#[utoipa::path(get, path = "/seiapi/v3/trans/WorkOrder/{WorkOrderNum}", tag = "work orders",
+    params(("WorkOrderNum" = String, Path)),
+    responses((status = 200, body = Object), (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody)),
+    security(("token" = [])))]
+pub async fn get_order(
+    caller: Caller,
+    State(state): State<AppState>,
+    OrderNumPath(num): OrderNumPath,
+) -> Result<Json<Value>, ApiError> {
+    Ok(Json(
+        load_visible(&state, &caller, &num).await?.into_value(),
+    ))
+}
+
+/// How a write turns the stored order and the body into the new order.
+enum Mode {
+    Replace,
+    Update,
+    Patch,
+}
+
+async fn write(
+    caller: Caller,
+    state: AppState,
+    num: WorkOrderNum,
+    body: Map<String, Value>,
+    mode: Mode,
+) -> Result<Response, ApiError> {
+    let reasons: Reasons =
+        super::categories::load_reasons(state.store.as_ref(), &caller.entity).await?;
+    state.store.ensure_entity(&caller.entity).await?;
+    let who = caller.clone();
+    let path_num = num.clone();
+    let f: WriteFn = Box::new(move |prev: Option<WorkOrder>| {
+        let next_map = match (&mode, &prev) {
+            (Mode::Replace, _) => body,
+            (_, None) => {
+                return Err(DomainError::NotFound(format!(
+                    "no work order {path_num}; create it with PUT"
+                )));
+            }
+            (Mode::Update, Some(p)) => workorder::apply_update(p.as_map(), body),
+            (Mode::Patch, Some(p)) => workorder::apply_patch(p.as_map(), body)?,
+        };
+        let next = WorkOrder::parse(&path_num, next_map)?;
+        if who.is_technician() {
+            match &prev {
+                None => {
+                    return Err(DomainError::Forbidden(
+                        "technicians cannot create work orders".into(),
+                    ));
+                }
+                Some(p) => check_owner(&who, p)?,
+            }
+            if next.user_name() != Some(who.user.as_str()) {
+                return Err(DomainError::Forbidden(
+                    "technicians cannot reassign work orders".into(),
+                ));
+            }
+        }
+        next.check_transition(prev.as_ref(), &reasons)?;
+        Ok(next)
+    });
+    let written = state
+        .store
+        .write_work_order(&caller.entity, &num, f)
+        .await?;
+    let location = format!("/seiapi/v3/trans/WorkOrder/{}", urlencode(num.as_str()));
+    let status = if written.created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    let mut resp = (status, Json(written.order.into_value())).into_response();
+    if status == StatusCode::CREATED
+        && let Ok(v) = location.parse()
+    {
+        resp.headers_mut().insert(header::LOCATION, v);
+    }
+    Ok(resp)
+}
+
+fn urlencode(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes())
+        .collect::<String>()
+        .replace('+', "%20")
+}
+
+/// Inserts or replaces the whole order: 201 with `Location` when created, 200 when replaced.
+#[utoipa::path(put, path = "/seiapi/v3/trans/WorkOrder/{WorkOrderNum}", tag = "work orders",
+    params(("WorkOrderNum" = String, Path)), request_body = Object,
+    responses((status = 200, body = Object), (status = 201, body = Object), (status = 400, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody)),
+    security(("token" = [])))]
+pub async fn put_order(
+    caller: Caller,
+    State(state): State<AppState>,
+    OrderNumPath(num): OrderNumPath,
+    JsonObject(body): JsonObject,
+) -> Result<Response, ApiError> {
+    write(caller, state, num, body, Mode::Replace).await
+}
+
+/// Updates an existing order: each given top-level property replaces the stored one.
+#[utoipa::path(post, path = "/seiapi/v3/trans/WorkOrder/{WorkOrderNum}", tag = "work orders",
+    params(("WorkOrderNum" = String, Path)), request_body = Object,
+    responses((status = 200, body = Object), (status = 400, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody)),
+    security(("token" = [])))]
+pub async fn post_order(
+    caller: Caller,
+    State(state): State<AppState>,
+    OrderNumPath(num): OrderNumPath,
+    JsonObject(body): JsonObject,
+) -> Result<Response, ApiError> {
+    write(caller, state, num, body, Mode::Update).await
+}
+
+/// Updates only the supplied properties; `_fields` removes properties, `"Delete": true` removes
+/// collection items.
+#[utoipa::path(patch, path = "/seiapi/v3/trans/WorkOrder/{WorkOrderNum}", tag = "work orders",
+    params(("WorkOrderNum" = String, Path)), request_body = Object,
+    responses((status = 200, body = Object), (status = 400, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody)),
+    security(("token" = [])))]
+pub async fn patch_order(
+    caller: Caller,
+    State(state): State<AppState>,
+    OrderNumPath(num): OrderNumPath,
+    JsonObject(body): JsonObject,
+) -> Result<Response, ApiError> {
+    write(caller, state, num, body, Mode::Patch).await
+}
+
+/// Deletes an order (admin, dispatcher): 204.
+#[utoipa::path(delete, path = "/seiapi/v3/trans/WorkOrder/{WorkOrderNum}", tag = "work orders",
+    params(("WorkOrderNum" = String, Path)),
+    responses((status = 204), (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody)),
+    security(("token" = [])))]
+pub async fn delete_order(
+    caller: Caller,
+    State(state): State<AppState>,
+    OrderNumPath(num): OrderNumPath,
+) -> Result<StatusCode, ApiError> {
+    caller.require(&[Role::Admin, Role::Dispatcher], "delete work orders")?;
+    if state.store.delete_work_order(&caller.entity, &num).await? {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::not_found(format!("no work order {num}")))
+    }
+}
+
+pub const DEFAULT_LIMIT: i64 = 100;
+pub const MAX_LIMIT: i64 = 1000;
+
+/// Lists the entity's orders ([Revisit]), ordered by planned start; `From`/`To` bound the
+/// planned start; `OrderStatus` takes one code or a comma-separated list. A technician sees only
+/// their own orders.
+#[utoipa::path(get, path = "/seiapi/v3/trans/WorkOrders", tag = "work orders",
+    params(("UserName" = Option<String>, Query), ("OrderStatus" = Option<String>, Query), ("ServiceAreaID" = Option<String>, Query),
+           ("From" = Option<String>, Query), ("To" = Option<String>, Query), ("Limit" = Option<i64>, Query), ("Offset" = Option<i64>, Query)),
+    responses((status = 200, body = Object), (status = 400, body = crate::error::ErrorBody)),
+    security(("token" = [])))]
+pub async fn list_orders(
+    caller: Caller,
+    State(state): State<AppState>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Json<Value>, ApiError> {
+    let mut errs = Vec::new();
+    let mut f = ListFilter {
+        limit: DEFAULT_LIMIT,
+        ..Default::default()
+    };
+    for (k, v) in &q {
+        match k.as_str() {
+            "UserName" => f.user_name = Some(v.clone()),
+            "ServiceAreaID" => f.service_area_id = Some(v.clone()),
+            "OrderStatus" => {
+                for part in v.split(',') {
+                    match part
+                        .trim()
+                        .parse::<i64>()
+                        .ok()
+                        .and_then(OrderStatus::from_code)
+                    {
+                        Some(s) => f.statuses.push(s.code()),
+                        None => errs.push(InvalidParam::new(
+                            "OrderStatus",
+                            format!("unknown status code {part:?}"),
+                        )),
+                    }
+                }
+            }
+            "From" | "To" => match time::parse(v) {
+                Some(t) if k == "From" => f.from_ms = Some(t.as_millisecond()),
+                Some(t) => f.to_ms = Some(t.as_millisecond()),
+                None => errs.push(InvalidParam::new(k.clone(), "expected an RFC 3339 time")),
+            },
+            "Limit" => match v.parse::<i64>() {
+                Ok(n) if (1..=MAX_LIMIT).contains(&n) => f.limit = n,
+                _ => errs.push(InvalidParam::new(
+                    "Limit",
+                    format!("expected 1 to {MAX_LIMIT}"),
+                )),
+            },
+            "Offset" => match v.parse::<i64>() {
+                Ok(n) if n >= 0 => f.offset = n,
+                _ => errs.push(InvalidParam::new("Offset", "expected a number >= 0")),
+            },
+            other => errs.push(InvalidParam::new(
+                other.to_string(),
+                "unknown query parameter",
+            )),
+        }
+    }
+    if !errs.is_empty() {
+        return Err(ApiError::invalid("invalid query parameters", errs));
+    }
+    if caller.is_technician() {
+        match &f.user_name {
+            Some(u) if u != caller.user.as_str() => {
+                return Err(ApiError::forbidden(
+                    "a technician can list only their own work orders",
+                ));
+            }
+            _ => f.user_name = Some(caller.user.to_string()),
+        }
+    }
+    let page = state.store.list_work_orders(&caller.entity, &f).await?;
+    Ok(Json(json!({
+        "WorkOrders": page.items,
+        "Total": page.total,
+        "Limit": f.limit,
+        "Offset": f.offset,
+    })))
+}

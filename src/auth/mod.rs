@@ -1,0 +1,85 @@
+//! Authentication: passwords (argon2), tokens (HS256 JWT with pinned validation) and the
+//! extractor that turns `x-access-token` into the `Caller` every handler works for.
+
+pub mod password;
+pub mod token;
+
+use axum::{extract::FromRequestParts, http::request::Parts};
+
+use crate::{
+    app::AppState,
+    domain::{EntityId, Role, UserName},
+    error::ApiError,
+};
+
+/// The authenticated caller: every query a handler makes is scoped to `entity`.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub entity: EntityId,
+    pub user: UserName,
+    pub role: Role,
+    /// The token as received, forwarded unchanged to a company's own scheduler (seiapi.md §8).
+    pub token: String,
+}
+
+impl Caller {
+    /// Refuses callers whose role is not among `roles` (403).
+    pub fn require(&self, roles: &[Role], what: &str) -> Result<(), ApiError> {
+        if roles.contains(&self.role) {
+            Ok(())
+        } else {
+            Err(ApiError::forbidden(format!(
+                "the {} role may not {what}",
+                self.role.as_str()
+            )))
+        }
+    }
+
+    pub fn is_technician(&self) -> bool {
+        self.role == Role::Technician
+    }
+}
+
+pub const TOKEN_HEADER: &str = "x-access-token";
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let raw = parts
+            .headers
+            .get(TOKEN_HEADER)
+            .ok_or_else(|| {
+                ApiError::unauthorized(
+                    "missing x-access-token header: obtain a token with POST /createjwt",
+                )
+            })?
+            .to_str()
+            .map_err(|_| ApiError::unauthorized("the x-access-token header is not a valid token"))?
+            .trim()
+            .to_string();
+        let claims = state.keys.verify(&raw).map_err(|reason| {
+            ApiError::unauthorized(format!(
+                "invalid token ({reason}): log in again with POST /createjwt"
+            ))
+        })?;
+        let entity = EntityId::parse(&claims.ent)
+            .map_err(|_| ApiError::unauthorized("invalid token: log in again"))?;
+        let user = UserName::parse(&claims.sub)
+            .map_err(|_| ApiError::unauthorized("invalid token: log in again"))?;
+        let role = Role::parse(&claims.role)
+            .map_err(|_| ApiError::unauthorized("invalid token: log in again"))?;
+        // A deleted or deactivated user loses access at once, whatever the token's lifetime.
+        if !state.store.user_exists(&entity, user.as_str()).await? {
+            return Err(ApiError::unauthorized(
+                "the token's user no longer exists or is inactive",
+            ));
+        }
+        Ok(Caller {
+            entity,
+            user,
+            role,
+            token: raw,
+        })
+    }
+}

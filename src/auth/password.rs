@@ -1,0 +1,47 @@
+//! Password hashing with argon2id. Hashing is CPU-bound, so callers run it off the async
+//! executor (`tokio::task::spawn_blocking`).
+
+use std::sync::OnceLock;
+
+use argon2::{
+    Argon2,
+    password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString, rand_core::OsRng},
+};
+
+pub fn hash(password: &str) -> anyhow::Result<String> {
+    let salt = SaltString::generate(&mut OsRng);
+    Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(|e| anyhow::anyhow!("hashing failed: {e}"))
+}
+
+/// Verifies `password` against `stored`; with no stored hash (unknown user) it verifies against
+/// a dummy hash anyway, so an unknown user costs as much time as a wrong password.
+pub fn verify(password: &str, stored: Option<&str>) -> bool {
+    static DUMMY: OnceLock<String> = OnceLock::new();
+    let dummy = DUMMY.get_or_init(|| hash("not a real password").unwrap_or_default());
+    let (hash, real) = match stored {
+        Some(h) => (h, true),
+        None => (dummy.as_str(), false),
+    };
+    let Ok(parsed) = PasswordHash::new(hash) else {
+        return false;
+    };
+    Argon2::default()
+        .verify_password(password.as_bytes(), &parsed)
+        .is_ok()
+        && real
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_hash_verifies_its_password_only() {
+        let h = super::hash("secret").unwrap();
+        assert!(h.starts_with("$argon2id$"));
+        assert!(super::verify("secret", Some(&h)));
+        assert!(!super::verify("Secret", Some(&h)));
+        assert!(!super::verify("not a real password", None));
+    }
+}

@@ -1,0 +1,254 @@
+//! Configuration: defaults, then an optional TOML file, then `REVISIT_*` environment variables.
+//! Validated once at start-up; secrets are redacted in `Debug` and logs.
+
+use std::{fmt, net::SocketAddr, path::Path, time::Duration};
+
+use serde::Deserialize;
+
+/// A secret value; `Debug` never shows it.
+#[derive(Clone, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(s: impl Into<String>) -> Self {
+        Self(s.into())
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("\"<redacted>\"")
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Address the HTTP server binds to.
+    pub listen: SocketAddr,
+    /// `sqlite:PATH` or `postgres://...`.
+    pub database_url: Secret,
+    pub database_max_connections: u32,
+    /// Statement timeout on PostgreSQL; busy timeout on SQLite.
+    pub database_statement_timeout: Duration,
+    /// HS256 key for tokens. Required outside `--demo`.
+    pub jwt_secret: Option<Secret>,
+    pub jwt_issuer: String,
+    pub jwt_audience: String,
+    pub token_lifetime: Duration,
+    /// Largest request body accepted, in bytes.
+    pub body_limit: usize,
+    /// How long SIGTERM waits for in-flight requests.
+    pub shutdown_grace: Duration,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:8080".parse().expect("valid literal"),
+            database_url: Secret::new("sqlite:./revisit.db"),
+            database_max_connections: 16,
+            database_statement_timeout: Duration::from_secs(5),
+            jwt_secret: None,
+            jwt_issuer: "revisit".into(),
+            jwt_audience: "seiapi".into(),
+            token_lifetime: Duration::from_secs(8 * 3600),
+            body_limit: 1024 * 1024,
+            shutdown_grace: Duration::from_secs(20),
+        }
+    }
+}
+
+/// The file form: every key optional, unknown keys rejected (a typo should not pass silently).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    listen: Option<String>,
+    database_url: Option<Secret>,
+    database_max_connections: Option<u32>,
+    database_statement_timeout_ms: Option<u64>,
+    jwt_secret: Option<Secret>,
+    jwt_issuer: Option<String>,
+    jwt_audience: Option<String>,
+    token_lifetime_minutes: Option<u64>,
+    body_limit_bytes: Option<usize>,
+    shutdown_grace_ms: Option<u64>,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("configuration: {0}")]
+pub struct ConfigError(pub String);
+
+impl Config {
+    /// Loads the configuration from the optional file and then the given environment.
+    pub fn load(
+        file: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, ConfigError> {
+        let mut fc = FileConfig::default();
+        if let Some(path) = file {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| ConfigError(format!("cannot read {}: {e}", path.display())))?;
+            fc = toml::from_str(&text)
+                .map_err(|e| ConfigError(format!("{}: {e}", path.display())))?;
+        }
+        for (key, value) in env {
+            let Some(name) = key.strip_prefix("REVISIT_") else {
+                continue;
+            };
+            let bad = |what: &str| ConfigError(format!("{key}: {what}, got {value:?}"));
+            match name {
+                "LISTEN" => fc.listen = Some(value.clone()),
+                "DATABASE_URL" => fc.database_url = Some(Secret::new(value.clone())),
+                "DATABASE_MAX_CONNECTIONS" => {
+                    fc.database_max_connections =
+                        Some(value.parse().map_err(|_| bad("expected a number"))?)
+                }
+                "DATABASE_STATEMENT_TIMEOUT_MS" => {
+                    fc.database_statement_timeout_ms =
+                        Some(value.parse().map_err(|_| bad("expected milliseconds"))?)
+                }
+                "JWT_SECRET" => fc.jwt_secret = Some(Secret::new(value.clone())),
+                "JWT_ISSUER" => fc.jwt_issuer = Some(value.clone()),
+                "JWT_AUDIENCE" => fc.jwt_audience = Some(value.clone()),
+                "TOKEN_LIFETIME_MINUTES" => {
+                    fc.token_lifetime_minutes =
+                        Some(value.parse().map_err(|_| bad("expected minutes"))?)
+                }
+                "BODY_LIMIT_BYTES" => {
+                    fc.body_limit_bytes = Some(value.parse().map_err(|_| bad("expected bytes"))?)
+                }
+                "SHUTDOWN_GRACE_MS" => {
+                    fc.shutdown_grace_ms =
+                        Some(value.parse().map_err(|_| bad("expected milliseconds"))?)
+                }
+                // Variables read elsewhere (tests, logging) are not configuration keys.
+                "TEST_POSTGRES_URL" | "LOG" | "LOG_FORMAT" => {}
+                _ => return Err(ConfigError(format!("unknown variable {key}"))),
+            }
+        }
+        let mut c = Config::default();
+        if let Some(l) = fc.listen {
+            c.listen = l
+                .parse()
+                .map_err(|_| ConfigError(format!("listen: not an address:port: {l:?}")))?;
+        }
+        if let Some(u) = fc.database_url {
+            c.database_url = u;
+        }
+        if let Some(n) = fc.database_max_connections {
+            c.database_max_connections = n;
+        }
+        if let Some(ms) = fc.database_statement_timeout_ms {
+            c.database_statement_timeout = Duration::from_millis(ms);
+        }
+        c.jwt_secret = fc.jwt_secret;
+        if let Some(s) = fc.jwt_issuer {
+            c.jwt_issuer = s;
+        }
+        if let Some(s) = fc.jwt_audience {
+            c.jwt_audience = s;
+        }
+        if let Some(m) = fc.token_lifetime_minutes {
+            c.token_lifetime = Duration::from_secs(m * 60);
+        }
+        if let Some(b) = fc.body_limit_bytes {
+            c.body_limit = b;
+        }
+        if let Some(ms) = fc.shutdown_grace_ms {
+            c.shutdown_grace = Duration::from_millis(ms);
+        }
+        c.validate()?;
+        Ok(c)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let url = self.database_url.expose();
+        if !(url.starts_with("sqlite:")
+            || url.starts_with("postgres://")
+            || url.starts_with("postgresql://"))
+        {
+            return Err(ConfigError(
+                "database_url must start with sqlite: or postgres://".into(),
+            ));
+        }
+        if self.database_max_connections == 0 {
+            return Err(ConfigError(
+                "database_max_connections must be at least 1".into(),
+            ));
+        }
+        if let Some(s) = &self.jwt_secret
+            && s.expose().len() < 32
+        {
+            return Err(ConfigError(
+                "jwt_secret must be at least 32 bytes (try: openssl rand -hex 32)".into(),
+            ));
+        }
+        if self.token_lifetime.is_zero() {
+            return Err(ConfigError(
+                "token_lifetime_minutes must be at least 1".into(),
+            ));
+        }
+        if self.body_limit < 1024 {
+            return Err(ConfigError("body_limit_bytes must be at least 1024".into()));
+        }
+        Ok(())
+    }
+
+    /// The secret is required outside demo mode; this says how to set one.
+    pub fn require_jwt_secret(&self) -> Result<&Secret, ConfigError> {
+        self.jwt_secret.as_ref().ok_or_else(|| {
+            ConfigError(
+                "no JWT secret: set REVISIT_JWT_SECRET (at least 32 bytes, e.g. `export REVISIT_JWT_SECRET=$(openssl rand -hex 32)`) \
+                 or jwt_secret in the --config file; `serve --demo` generates one for local trials"
+                    .into(),
+            )
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn environment_overrides_defaults_and_secrets_are_redacted() {
+        let c = Config::load(
+            None,
+            env(&[
+                ("REVISIT_LISTEN", "0.0.0.0:9000"),
+                ("REVISIT_JWT_SECRET", "0123456789abcdef0123456789abcdef"),
+                ("PATH", "/bin"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(c.listen.port(), 9000);
+        let dbg = format!("{c:?}");
+        assert!(!dbg.contains("0123456789abcdef"), "{dbg}");
+        assert!(dbg.contains("<redacted>"));
+    }
+
+    #[test]
+    fn unknown_variables_short_secrets_and_bad_urls_are_refused() {
+        assert!(Config::load(None, env(&[("REVISIT_LISTN", "x")])).is_err());
+        assert!(Config::load(None, env(&[("REVISIT_JWT_SECRET", "short")])).is_err());
+        assert!(Config::load(None, env(&[("REVISIT_DATABASE_URL", "mysql://x")])).is_err());
+    }
+
+    #[test]
+    fn missing_secret_explains_how_to_set_one() {
+        let c = Config::load(None, env(&[])).unwrap();
+        let err = c.require_jwt_secret().unwrap_err().to_string();
+        assert!(err.contains("REVISIT_JWT_SECRET"), "{err}");
+    }
+}

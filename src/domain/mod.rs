@@ -1,0 +1,38 @@
+//! The domain: validated types and the rules of seiapi.md, with no HTTP and no SQL.
+
+pub mod bookjob;
+pub mod category;
+pub mod ids;
+pub mod status;
+pub mod sysconfig;
+pub mod time;
+pub mod workorder;
+
+use crate::error::InvalidParam;
+
+pub use ids::{EntityId, Role, UserName, WorkOrderNum};
+
+/// The domain layer's error: a rule said no.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum DomainError {
+    #[error("invalid: {0:?}")]
+    Invalid(Vec<InvalidParam>),
+    #[error("conflict: {detail}")]
+    Conflict { kind: &'static str, detail: String },
+    #[error("forbidden: {0}")]
+    Forbidden(String),
+    #[error("not found: {0}")]
+    NotFound(String),
+}
+
+impl DomainError {
+    pub fn invalid(path: impl Into<String>, reason: impl Into<String>) -> Self {
+        Self::Invalid(vec![InvalidParam::new(path, reason)])
+    }
+    pub fn conflict(kind: &'static str, detail: impl Into<String>) -> Self {
+        Self::Conflict {
+            kind,
+            detail: detail.into(),
+        }
+    }
+}

@@ -1,0 +1,137 @@
+//! The one interface behind the follow-up endpoints (seiapi.md §6-§8). The entity's
+//! configuration names the implementation: `builtin:` for Revisit's own scheduler, an http(s)
+//! URI for the pass-through client of a company's own scheduler.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use axum::http::StatusCode;
+use serde_json::Value;
+
+use crate::{
+    auth::Caller,
+    domain::{
+        DomainError,
+        bookjob::{BookJob, Period},
+        sysconfig::{EntityConfig, SchedulerTarget},
+        workorder::WorkOrder,
+    },
+    error::ApiError,
+    store::StoreError,
+};
+
+/// What a scheduler answered: the status and JSON body to return to the caller (a pass-through
+/// relays a third party's status unchanged).
+#[derive(Debug, Clone)]
+pub struct Reply {
+    pub status: StatusCode,
+    pub body: Value,
+}
+
+impl Reply {
+    pub fn ok(body: Value) -> Self {
+        Self {
+            status: StatusCode::OK,
+            body,
+        }
+    }
+}
+
+/// Everything a scheduler may need about the call besides the body.
+pub struct Call<'a> {
+    pub caller: &'a Caller,
+    pub request_id: &'a str,
+    pub config: &'a EntityConfig,
+}
+
+/// The scheduler layer's error type.
+#[derive(Debug, thiserror::Error)]
+pub enum ScheduleError {
+    #[error(transparent)]
+    Domain(#[from] DomainError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The chosen window can no longer be booked; up to three alternatives.
+    #[error("slot unavailable: {detail}")]
+    SlotUnavailable {
+        detail: String,
+        alternatives: Vec<Value>,
+    },
+    #[error("not implemented: {0}")]
+    NotImplemented(String),
+}
+
+impl From<ScheduleError> for ApiError {
+    fn from(e: ScheduleError) -> Self {
+        match e {
+            ScheduleError::Domain(d) => d.into(),
+            ScheduleError::Store(s) => s.into(),
+            ScheduleError::SlotUnavailable {
+                detail,
+                alternatives,
+            } => {
+                let mut err = ApiError::conflict("urn:revisit:error:slot-unavailable", detail);
+                let mut extra = serde_json::Map::new();
+                extra.insert("Alternatives".into(), Value::Array(alternatives));
+                err.extra = Some(extra);
+                err
+            }
+            ScheduleError::NotImplemented(d) => ApiError::not_implemented(d),
+        }
+    }
+}
+
+#[async_trait]
+pub trait Scheduler: Send + Sync {
+    /// Appointment search (§6): the request has been type-checked and, when it names an
+    /// original order, that order's preconditions hold.
+    async fn open_slots(
+        &self,
+        call: &Call<'_>,
+        target: &str,
+        original: Option<&WorkOrder>,
+        req: &BookJob,
+    ) -> Result<Reply, ScheduleError>;
+    /// Book Job (§7): every precondition of §7 holds; `slot` is the chosen window.
+    async fn book(
+        &self,
+        call: &Call<'_>,
+        target: &str,
+        original: &WorkOrder,
+        req: &BookJob,
+        slot: Period,
+    ) -> Result<Reply, ScheduleError>;
+}
+
+/// The implementations, one of each, shared by all entities.
+#[derive(Clone, Default)]
+pub struct Schedulers {
+    pub builtin: Option<Arc<dyn Scheduler>>,
+    pub passthrough: Option<Arc<dyn Scheduler>>,
+}
+
+impl Schedulers {
+    /// The implementation a configured target names, with the URI it is to call.
+    pub fn resolve(
+        &self,
+        target: SchedulerTarget,
+        property: &str,
+    ) -> Result<(Arc<dyn Scheduler>, String), ApiError> {
+        match target {
+            SchedulerTarget::Builtin => self
+                .builtin
+                .clone()
+                .map(|s| (s, crate::domain::sysconfig::BUILTIN.to_string()))
+                .ok_or_else(|| ApiError::not_implemented("the built-in scheduler is not available in this build yet")),
+            SchedulerTarget::Http(uri) => self
+                .passthrough
+                .clone()
+                .map(|s| (s, uri))
+                .ok_or_else(|| ApiError::not_implemented("pass-through to a third-party scheduler is not available in this build yet")),
+            SchedulerTarget::None => Err(ApiError::conflict(
+                "urn:revisit:error:no-scheduler",
+                format!("the entity configuration has no {property}; an admin sets it (builtin: or an https URI) with POST /seiapi/v3/SysConfig/mobility"),
+            )),
+        }
+    }
+}

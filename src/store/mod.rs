@@ -1,0 +1,183 @@
+//! The storage contract and its two implementations. Every call that reads or writes tenant
+//! data takes the `EntityId` first: there is no lookup without it. The one exception is
+//! `find_user`, because a log-in names no entity (user names are unique installation-wide).
+
+use std::{sync::Arc, time::Duration};
+
+use async_trait::async_trait;
+use serde_json::{Map, Value};
+
+use crate::domain::{
+    DomainError, EntityId, Role, UserName, WorkOrderNum, category::Category, workorder::WorkOrder,
+};
+
+pub mod postgres;
+pub mod sqlite;
+
+/// The storage layer's error type.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A domain rule, checked inside the write transaction, said no; nothing was written.
+    #[error(transparent)]
+    Rejected(#[from] DomainError),
+    /// A uniqueness or overlap constraint refused the write.
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// The database cannot be reached or the pool is exhausted: retry later.
+    #[error("unavailable: {0}")]
+    Unavailable(String),
+    #[error(transparent)]
+    Other(#[from] anyhow::Error),
+}
+
+/// Classifies a database error in one place: unique/exclusion violations are conflicts, pool
+/// and connection failures are unavailability, everything else is a fault.
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> Self {
+        match &e {
+            sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
+                StoreError::Unavailable(e.to_string())
+            }
+            sqlx::Error::Database(db) => {
+                let code = db.code().unwrap_or_default();
+                match code.as_ref() {
+                    // PostgreSQL unique / exclusion; SQLite constraint codes.
+                    "23505" | "23P01" | "2067" | "1555" => {
+                        StoreError::Conflict(db.message().to_string())
+                    }
+                    // PostgreSQL: cannot connect now, admin shutdown, crash shutdown.
+                    "57P01" | "57P02" | "57P03" | "08006" | "08001" | "08004" => {
+                        StoreError::Unavailable(db.message().to_string())
+                    }
+                    _ => StoreError::Other(anyhow::Error::new(e)),
+                }
+            }
+            _ => StoreError::Other(anyhow::Error::new(e)),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct UserRecord {
+    pub name: UserName,
+    pub entity: EntityId,
+    pub role: Role,
+    pub password_hash: String,
+    pub active: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AddUser {
+    Created,
+    /// The user existed in the same entity; role and password were replaced.
+    Updated,
+}
+
+/// Filters of `GET /seiapi/v3/trans/WorkOrders`.
+#[derive(Debug, Clone, Default)]
+pub struct ListFilter {
+    pub user_name: Option<String>,
+    pub statuses: Vec<i64>,
+    pub service_area_id: Option<String>,
+    /// Planned start at or after, epoch milliseconds.
+    pub from_ms: Option<i64>,
+    /// Planned start before, epoch milliseconds.
+    pub to_ms: Option<i64>,
+    pub limit: i64,
+    pub offset: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct Page {
+    pub items: Vec<Value>,
+    pub total: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct Written {
+    pub created: bool,
+    pub order: WorkOrder,
+}
+
+/// Decides, inside the write transaction, what a work order becomes given what is stored.
+pub type WriteFn = Box<dyn FnOnce(Option<WorkOrder>) -> Result<WorkOrder, DomainError> + Send>;
+/// Decides, inside the write transaction, what the entity configuration becomes.
+pub type ConfigFn =
+    Box<dyn FnOnce(Map<String, Value>) -> Result<Map<String, Value>, DomainError> + Send>;
+
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Cheap liveness check of the database.
+    async fn ping(&self) -> Result<(), StoreError>;
+    async fn ensure_entity(&self, entity: &EntityId) -> Result<(), StoreError>;
+    /// Creates the user in the entity, or replaces role and password if it exists there; a name
+    /// taken in another entity is a conflict.
+    async fn add_user(
+        &self,
+        entity: &EntityId,
+        name: &UserName,
+        role: Role,
+        password_hash: &str,
+    ) -> Result<AddUser, StoreError>;
+    async fn find_user(&self, name: &str) -> Result<Option<UserRecord>, StoreError>;
+    async fn user_exists(&self, entity: &EntityId, name: &str) -> Result<bool, StoreError>;
+
+    async fn get_config(&self, entity: &EntityId) -> Result<Map<String, Value>, StoreError>;
+    async fn update_config(
+        &self,
+        entity: &EntityId,
+        f: ConfigFn,
+    ) -> Result<Map<String, Value>, StoreError>;
+
+    async fn get_category(
+        &self,
+        entity: &EntityId,
+        code: &str,
+    ) -> Result<Option<Category>, StoreError>;
+    async fn put_category(&self, entity: &EntityId, category: &Category) -> Result<(), StoreError>;
+
+    async fn get_work_order(
+        &self,
+        entity: &EntityId,
+        num: &WorkOrderNum,
+    ) -> Result<Option<WorkOrder>, StoreError>;
+    /// Read-modify-write of one work order in one write transaction.
+    async fn write_work_order(
+        &self,
+        entity: &EntityId,
+        num: &WorkOrderNum,
+        f: WriteFn,
+    ) -> Result<Written, StoreError>;
+    async fn delete_work_order(
+        &self,
+        entity: &EntityId,
+        num: &WorkOrderNum,
+    ) -> Result<bool, StoreError>;
+    async fn list_work_orders(
+        &self,
+        entity: &EntityId,
+        filter: &ListFilter,
+    ) -> Result<Page, StoreError>;
+}
+
+/// Storage settings from the configuration.
+#[derive(Debug, Clone)]
+pub struct StoreOptions {
+    pub max_connections: u32,
+    pub statement_timeout: Duration,
+}
+
+/// Opens the database named by the URL (`sqlite:` or `postgres://`) and brings its schema up to
+/// date.
+pub async fn open(url: &str, opts: &StoreOptions) -> anyhow::Result<Arc<dyn Store>> {
+    if url.starts_with("sqlite:") {
+        Ok(Arc::new(sqlite::SqliteStore::open(url, opts).await?))
+    } else {
+        Ok(Arc::new(postgres::PgStore::open(url, opts).await?))
+    }
+}
+
+/// Epoch milliseconds of an optional timestamp, as stored in the indexed columns.
+pub(crate) fn millis(t: Option<jiff::Timestamp>) -> Option<i64> {
+    t.map(|t| t.as_millisecond())
+}
