@@ -32,6 +32,31 @@ pub struct AppState {
     pub schedulers: Schedulers,
 }
 
+impl AppState {
+    /// Opens the store named by the configuration and wires every service; `serve` and the
+    /// tests build the server the same way.
+    pub async fn build(config: Config) -> anyhow::Result<Self> {
+        let secret = config.require_jwt_secret()?.clone();
+        let store = crate::store::open(
+            config.database_url.expose(),
+            &crate::cli::store_options(&config),
+        )
+        .await?;
+        let keys = Keys::new(
+            secret.expose().as_bytes(),
+            &config.jwt_issuer,
+            &config.jwt_audience,
+            config.token_lifetime,
+        );
+        Ok(Self {
+            store,
+            keys: Arc::new(keys),
+            config: Arc::new(config),
+            schedulers: Schedulers::default(),
+        })
+    }
+}
+
 /// The whole HTTP surface with its layers: request ids in and out, tracing, body cap, panics
 /// turned into the error object.
 pub fn router(state: AppState) -> Router {

@@ -1,15 +1,14 @@
 //! The command line: `serve`, `migrate`, `user add`.
 
-use std::{io::Read, path::PathBuf, process::ExitCode, sync::Arc};
+use std::{io::Read, path::PathBuf, process::ExitCode};
 
 use clap::{Parser, Subcommand};
 
 use crate::{
     app::{self, AppState},
-    auth::{password, token::Keys},
+    auth::password,
     config::{Config, Secret},
     domain::{EntityId, Role, UserName},
-    schedule::Schedulers,
     store::{self, AddUser, StoreOptions},
 };
 
@@ -140,28 +139,15 @@ async fn run(command: Command, mut config: Config) -> anyhow::Result<()> {
                 );
                 config.jwt_secret = Some(Secret::new(random_secret()));
             }
-            let secret = config.require_jwt_secret()?.clone();
-            let store = store::open(config.database_url.expose(), &store_options(&config)).await?;
+            let state = AppState::build(config).await?;
             if demo {
                 tracing::warn!(
                     "demo mode: demo users have their user name as password; never use --demo in production"
                 );
-                crate::demo::seed(store.as_ref()).await?;
+                crate::demo::seed(state.store.as_ref()).await?;
             }
-            let keys = Keys::new(
-                secret.expose().as_bytes(),
-                &config.jwt_issuer,
-                &config.jwt_audience,
-                config.token_lifetime,
-            );
-            let listener = tokio::net::TcpListener::bind(config.listen).await?;
-            tracing::info!(addr = %listener.local_addr()?, config = ?config, "serving");
-            let state = AppState {
-                store,
-                keys: Arc::new(keys),
-                config: Arc::new(config),
-                schedulers: Schedulers::default(),
-            };
+            let listener = tokio::net::TcpListener::bind(state.config.listen).await?;
+            tracing::info!(addr = %listener.local_addr()?, config = ?state.config, "serving");
             app::serve(listener, state, shutdown_signal()).await?;
             tracing::info!("stopped");
             Ok(())
