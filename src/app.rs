@@ -48,11 +48,17 @@ impl AppState {
             &config.jwt_audience,
             config.token_lifetime,
         );
+        let schedulers = Schedulers {
+            builtin: Some(Arc::new(crate::schedule::builtin::Builtin::new(
+                store.clone(),
+            ))),
+            passthrough: None,
+        };
         Ok(Self {
             store,
             keys: Arc::new(keys),
             config: Arc::new(config),
-            schedulers: Schedulers::default(),
+            schedulers,
         })
     }
 }

@@ -1,13 +1,9 @@
 //! `GET | PUT /seiapi/v3/trans/SystemCategory/Default/{Code}`: system categories (§5.2, §5.4).
 
-use axum::{
-    Json, Router,
-    extract::{Path, State},
-    routing::get,
-};
+use axum::{Json, Router, extract::State, routing::get};
 use serde_json::Value;
 
-use super::extract::JsonObject;
+use super::extract::{JsonObject, PathText};
 use crate::{
     app::AppState,
     auth::Caller,
@@ -69,7 +65,7 @@ fn unknown(code: &str) -> ApiError {
 pub async fn get_category(
     caller: Caller,
     State(state): State<AppState>,
-    Path(code): Path<String>,
+    PathText(code): PathText,
 ) -> Result<Json<Category>, ApiError> {
     load(state.store.as_ref(), &caller.entity, &code)
         .await?
@@ -85,7 +81,7 @@ pub async fn get_category(
 pub async fn put_category(
     caller: Caller,
     State(state): State<AppState>,
-    Path(code): Path<String>,
+    PathText(code): PathText,
     JsonObject(body): JsonObject,
 ) -> Result<Json<Category>, ApiError> {
     caller.require(&[Role::Admin], "change system categories")?;

@@ -59,6 +59,19 @@ impl<S: Send + Sync> FromRequest<S> for JsonObject {
                 format!("the body is not valid JSON: {e}"),
             )
         })?;
+        // PostgreSQL cannot store U+0000 in text or jsonb (SQLite can): refuse it on both, with
+        // a 400, instead of failing in the database. Only `\u0000` escapes can produce one.
+        if bytes.windows(6).any(|w| w == b"\\u0000")
+            && let Some(path) = nul_path(&value, "$".to_string())
+        {
+            return Err(ApiError::invalid(
+                format!("{path}: the character U+0000 is not allowed"),
+                vec![crate::error::InvalidParam::new(
+                    path,
+                    "the character U+0000 is not allowed",
+                )],
+            ));
+        }
         match value {
             Value::Object(m) => Ok(JsonObject(m)),
             _ => Err(ApiError::invalid(
@@ -66,6 +79,40 @@ impl<S: Send + Sync> FromRequest<S> for JsonObject {
                 vec![crate::error::InvalidParam::new("$", "expected an object")],
             )),
         }
+    }
+}
+
+/// The JSON path of the first string or property name holding U+0000.
+fn nul_path(v: &Value, path: String) -> Option<String> {
+    match v {
+        Value::String(s) => s.contains('\0').then_some(path),
+        Value::Array(a) => a
+            .iter()
+            .enumerate()
+            .find_map(|(i, x)| nul_path(x, format!("{path}[{i}]"))),
+        Value::Object(m) => m.iter().find_map(|(k, x)| {
+            if k.contains('\0') {
+                Some(path.clone())
+            } else {
+                nul_path(x, format!("{path}.{k}"))
+            }
+        }),
+        _ => None,
+    }
+}
+
+/// One text segment of the path, answering a bad one (invalid UTF-8) with the error object
+/// instead of axum's plain-text rejection.
+pub struct PathText(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for PathText {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        axum::extract::Path::<String>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Path(s)| PathText(s))
+            .map_err(|e| ApiError::bad_request(format!("bad path: {e}")))
     }
 }
 

@@ -4,6 +4,7 @@
 use axum::{
     Json, Router,
     extract::State,
+    http::{HeaderMap, StatusCode},
     response::{IntoResponse, Response},
     routing::post,
 };
@@ -18,11 +19,13 @@ use crate::{
     domain::{
         WorkOrderNum,
         bookjob::BookJob,
-        sysconfig::EntityConfig,
+        sysconfig::{EntityConfig, SchedulerTarget},
+        time,
         workorder::{WorkOrder, check_followup_allowed},
     },
     error::ApiError,
     schedule::{Call, Reply},
+    store::{ClaimOutcome, FollowupRecord, NewClaim},
 };
 
 pub fn routes() -> Router<AppState> {
@@ -30,7 +33,7 @@ pub fn routes() -> Router<AppState> {
         .route("/seiapi/v3/trans/Appointments/OpenSlots", post(open_slots))
         .route(
             "/seiapi/v3/trans/WorkOrder/{num}/Followup",
-            post(book_followup),
+            post(book_followup).get(list_followups),
         )
 }
 
@@ -116,23 +119,173 @@ pub async fn book_followup(
     State(state): State<AppState>,
     RequestId(rid): RequestId,
     OrderNumPath(num): OrderNumPath,
+    headers: HeaderMap,
     JsonObject(body): JsonObject,
 ) -> Result<Response, ApiError> {
+    let idem_key = idempotency_key(&headers)?;
     let mut req = BookJob::parse(body)?;
     let slot = req.check_booking(&num)?;
     let config = EntityConfig(state.store.get_config(&caller.entity).await?);
     let original = followable(&state, &caller, &num, &config).await?;
+    let target_conf = config.book_job();
     let (scheduler, target) = state
         .schedulers
-        .resolve(config.book_job(), "RestApi.BookJob")?;
+        .resolve(target_conf.clone(), "RestApi.BookJob")?;
+    let claim = NewClaim {
+        id: uuid::Uuid::new_v4().to_string(),
+        original: num.clone(),
+        idem_key,
+        request_hash: request_hash(&req),
+        user_name: caller.user.to_string(),
+        scheduler: match target_conf {
+            SchedulerTarget::Builtin => "builtin".into(),
+            _ => "passthrough".into(),
+        },
+        endpoint_host: url::Url::parse(&target)
+            .ok()
+            .and_then(|u| u.host_str().map(str::to_string)),
+        slot_start_ms: slot.start.as_millisecond(),
+        slot_end_ms: slot.end.as_millisecond(),
+    };
+    match state.store.claim_followup(&caller.entity, &claim).await? {
+        ClaimOutcome::New => {}
+        ClaimOutcome::Replay(r) => return Ok(replay(&r)),
+        ClaimOutcome::InFlight => {
+            return Err(ApiError::conflict(
+                "urn:revisit:error:request-in-flight",
+                format!(
+                    "a booking of a follow-up for work order {num} is still being processed; retry in a few seconds"
+                ),
+            ));
+        }
+        ClaimOutcome::KeyReused => {
+            return Err(ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "urn:revisit:error:idempotency-key-reused",
+                "Idempotency key reused",
+                "this Idempotency-Key was used with a different request body; use a new key for a new request",
+            ));
+        }
+        ClaimOutcome::AlreadyBooked(r) => {
+            return Err(ApiError::conflict(
+                "urn:revisit:error:followup-already-booked",
+                format!(
+                    "work order {num} already has the follow-up {} booked; read it with GET /seiapi/v3/trans/WorkOrder/{num}/Followup",
+                    r.order_num.as_deref().unwrap_or("(unknown)")
+                ),
+            ));
+        }
+    }
     let call = Call {
         caller: &caller,
         request_id: &rid,
         config: &config,
     };
-    Ok(reply(
-        scheduler
-            .book(&call, &target, &original, &req, slot)
-            .await?,
-    ))
+    match scheduler
+        .book(&call, &target, &original, &req, slot, &claim.id)
+        .await
+    {
+        Ok(r) => Ok(reply(r)),
+        Err(e) => {
+            // The claim must not block a retry of a booking that did not happen.
+            if let Err(err) = state
+                .store
+                .abandon_followup(&caller.entity, &claim.id)
+                .await
+            {
+                tracing::warn!(error = %err, "could not drop an abandoned follow-up claim");
+            }
+            Err(e.into())
+        }
+    }
+}
+
+/// The `Idempotency-Key` header, if any: 1 to 255 printable ASCII characters.
+fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
+    let Some(v) = headers.get("idempotency-key") else {
+        return Ok(None);
+    };
+    let ok = v.as_bytes();
+    if ok.is_empty() || ok.len() > 255 || !ok.iter().all(|b| (0x20..=0x7e).contains(b)) {
+        return Err(ApiError::bad_request(
+            "Idempotency-Key must be 1 to 255 printable ASCII characters",
+        ));
+    }
+    Ok(Some(String::from_utf8_lossy(ok).into_owned()))
+}
+
+/// SHA-256 of the request body in canonical form (keys sorted, times canonical).
+fn request_hash(req: &BookJob) -> String {
+    use sha2::{Digest, Sha256};
+    let canonical = serde_json::to_vec(&sorted(&serde_json::Value::Object(req.raw.clone())))
+        .unwrap_or_default();
+    Sha256::digest(&canonical)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+fn sorted(v: &serde_json::Value) -> serde_json::Value {
+    match v {
+        serde_json::Value::Object(m) => {
+            let mut keys: Vec<_> = m.keys().collect();
+            keys.sort();
+            serde_json::Value::Object(
+                keys.into_iter()
+                    .map(|k| (k.clone(), sorted(&m[k])))
+                    .collect(),
+            )
+        }
+        serde_json::Value::Array(a) => serde_json::Value::Array(a.iter().map(sorted).collect()),
+        other => other.clone(),
+    }
+}
+
+fn replay(r: &FollowupRecord) -> Response {
+    let status = r
+        .status_code
+        .and_then(|c| StatusCode::from_u16(c).ok())
+        .unwrap_or(StatusCode::OK);
+    let mut resp = (status, Json(r.answer.clone().unwrap_or_default())).into_response();
+    resp.headers_mut().insert(
+        "idempotent-replayed",
+        axum::http::HeaderValue::from_static("true"),
+    );
+    resp
+}
+
+/// The follow-ups booked from an order ([Revisit] §7.1): who, when, slot, scheduler, answer.
+#[utoipa::path(get, path = "/seiapi/v3/trans/WorkOrder/{WorkOrderID}/Followup", tag = "follow-up",
+    params(("WorkOrderID" = String, Path, description = "the original order")),
+    responses((status = 200, description = "Followups", body = Object), (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody)),
+    security(("token" = [])))]
+pub async fn list_followups(
+    caller: Caller,
+    State(state): State<AppState>,
+    OrderNumPath(num): OrderNumPath,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    load_visible(&state, &caller, &num).await?;
+    let records = state.store.list_followups(&caller.entity, &num).await?;
+    let ts = |ms: i64| {
+        jiff::Timestamp::from_millisecond(ms)
+            .map(time::format)
+            .unwrap_or_default()
+    };
+    let items: Vec<_> = records
+        .iter()
+        .map(|r| {
+            serde_json::json!({
+                "OrderNum": r.order_num,
+                "OriginalOrderNum": r.original_order_num,
+                "UserName": r.user_name,
+                "BookedAt": ts(r.created_at_ms),
+                "Scheduler": r.scheduler,
+                "EndpointHost": r.endpoint_host,
+                "Slot": {"Start": ts(r.slot_start_ms), "End": ts(r.slot_end_ms)},
+                "StatusCode": r.status_code,
+                "Answer": r.answer,
+            })
+        })
+        .collect();
+    Ok(Json(serde_json::json!({ "Followups": items })))
 }

@@ -5,6 +5,7 @@ pub mod extract;
 pub mod followup;
 pub mod health;
 pub mod openapi;
+pub mod scheduling;
 pub mod session;
 pub mod sysconfig;
 pub mod workorders;
@@ -22,4 +23,5 @@ pub fn routes() -> Router<AppState> {
         .merge(workorders::routes())
         .merge(followup::routes())
         .merge(openapi::routes())
+        .merge(scheduling::routes())
 }

@@ -30,7 +30,7 @@ impl Modify for TokenScheme {
         super::categories::get_category, super::categories::put_category,
         super::workorders::get_order, super::workorders::put_order, super::workorders::post_order,
         super::workorders::patch_order, super::workorders::delete_order, super::workorders::list_orders,
-        super::followup::open_slots, super::followup::book_followup,
+        super::followup::open_slots, super::followup::book_followup, super::followup::list_followups,
     ),
     components(schemas(crate::error::ErrorBody, crate::error::InvalidParam)),
     modifiers(&TokenScheme)

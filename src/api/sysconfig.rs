@@ -1,13 +1,9 @@
 //! `GET | POST /seiapi/v3/SysConfig/{System}`: the entity configuration (seiapi.md §4).
 
-use axum::{
-    Json, Router,
-    extract::{Path, State},
-    routing::get,
-};
+use axum::{Json, Router, extract::State, routing::get};
 use serde_json::{Map, Value};
 
-use super::extract::JsonObject;
+use super::extract::{JsonObject, PathText};
 use crate::{
     app::AppState,
     auth::Caller,
@@ -40,7 +36,7 @@ fn check_system(system: &str) -> Result<(), ApiError> {
 pub async fn get_config(
     caller: Caller,
     State(state): State<AppState>,
-    Path(system): Path<String>,
+    PathText(system): PathText,
 ) -> Result<Json<Map<String, Value>>, ApiError> {
     check_system(&system)?;
     Ok(Json(state.store.get_config(&caller.entity).await?))
@@ -55,7 +51,7 @@ pub async fn get_config(
 pub async fn post_config(
     caller: Caller,
     State(state): State<AppState>,
-    Path(system): Path<String>,
+    PathText(system): PathText,
     JsonObject(body): JsonObject,
 ) -> Result<Json<Map<String, Value>>, ApiError> {
     check_system(&system)?;

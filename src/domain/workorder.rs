@@ -28,6 +28,12 @@ pub struct Indexed {
     pub planned_start: Option<Timestamp>,
     pub planned_end: Option<Timestamp>,
     pub original_order_num: Option<String>,
+    /// When the technician is free again: `PlannedEndDate`, else start + `PlannedDur`.
+    pub busy_end: Option<Timestamp>,
+    pub lat: Option<f64>,
+    pub lon: Option<f64>,
+    /// The promised window: the first `TimeConstraints` item of type 1001.
+    pub window: Option<(Timestamp, Timestamp)>,
 }
 
 /// Collects type errors with their JSON paths.
@@ -553,7 +559,60 @@ impl WorkOrder {
             planned_start: self.str("PlannedStartDate").and_then(time::parse),
             planned_end: self.str("PlannedEndDate").and_then(time::parse),
             original_order_num: self.str("OriginalOrderNum").map(str::to_string),
+            busy_end: self.busy_end(),
+            lat: self.coordinate("Lat"),
+            lon: self.coordinate("Lon"),
+            window: self.promised_window(),
         }
+    }
+
+    /// The same order with a new planned visit (the scheduler moved it later in its window).
+    pub fn moved(mut self, start: Timestamp, end: Timestamp) -> WorkOrder {
+        self.0.insert(
+            "PlannedStartDate".into(),
+            Value::String(time::format(start)),
+        );
+        self.0
+            .insert("PlannedEndDate".into(), Value::String(time::format(end)));
+        self
+    }
+
+    fn busy_end(&self) -> Option<Timestamp> {
+        let start = self.str("PlannedStartDate").and_then(time::parse)?;
+        if let Some(end) = self.str("PlannedEndDate").and_then(time::parse) {
+            return Some(end);
+        }
+        let dur = self.0.get("PlannedDur").and_then(Value::as_i64)?;
+        start.checked_add(jiff::SignedDuration::from_mins(dur)).ok()
+    }
+
+    /// `Location.Address.Lat` / `Lon` as a number (strings on the wire, numbers accepted).
+    pub fn coordinate(&self, key: &str) -> Option<f64> {
+        let v = self.0.get("Location")?.get("Address")?.get(key)?;
+        match v {
+            Value::String(s) => s.trim().parse().ok(),
+            Value::Number(n) => n.as_f64(),
+            _ => None,
+        }
+    }
+
+    pub fn promised_window(&self) -> Option<(Timestamp, Timestamp)> {
+        self.0
+            .get("TimeConstraints")?
+            .as_array()?
+            .iter()
+            .find_map(|tc| {
+                let ty = tc.get("Type")?;
+                let is_window = ty.as_str() == Some("1001") || ty.as_i64() == Some(1001);
+                if !is_window || tc.get("Delete").and_then(Value::as_bool) == Some(true) {
+                    return None;
+                }
+                let p = tc.get("Period")?;
+                Some((
+                    time::parse(p.get("Start")?.as_str()?)?,
+                    time::parse(p.get("End")?.as_str()?)?,
+                ))
+            })
     }
 
     /// The rule of §5.3: the order's own property, else the configuration by order type, else
@@ -575,6 +634,19 @@ impl WorkOrder {
     ) -> Result<(), DomainError> {
         let next = self.status();
         let before = prev.and_then(WorkOrder::status);
+        // Removing the status (PUT without it, `_fields`) would reopen a closed order silently.
+        if let (Some(b), None) = (before, next)
+            && b.is_closed()
+        {
+            return Err(DomainError::conflict(
+                "urn:revisit:error:order-closed",
+                format!(
+                    "work order {} is {} and keeps its OrderStatus; create a follow-up order instead",
+                    self.order_num(),
+                    b.desc()
+                ),
+            ));
+        }
         if let (Some(b), Some(n)) = (before, next)
             && b.is_closed()
             && !n.is_closed()
@@ -862,6 +934,11 @@ mod tests {
         let reopened = wo(json!({"OrderStatus": 1, "ReasonCode": "2001"})).unwrap();
         assert!(matches!(
             reopened.check_transition(Some(&closed), &reasons()),
+            Err(DomainError::Conflict { .. })
+        ));
+        let no_status = wo(json!({"ReasonCode": "2001"})).unwrap();
+        assert!(matches!(
+            no_status.check_transition(Some(&closed), &reasons()),
             Err(DomainError::Conflict { .. })
         ));
     }

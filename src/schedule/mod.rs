@@ -2,6 +2,8 @@
 //! configuration names the implementation: `builtin:` for Revisit's own scheduler, an http(s)
 //! URI for the pass-through client of a company's own scheduler.
 
+pub mod builtin;
+
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -92,7 +94,8 @@ pub trait Scheduler: Send + Sync {
         original: Option<&WorkOrder>,
         req: &BookJob,
     ) -> Result<Reply, ScheduleError>;
-    /// Book Job (§7): every precondition of §7 holds; `slot` is the chosen window.
+    /// Book Job (§7): every precondition of §7 holds; `slot` is the chosen window. The booking
+    /// completes the pending follow-up record `claim_id` (seiapi.md §7.1).
     async fn book(
         &self,
         call: &Call<'_>,
@@ -100,6 +103,7 @@ pub trait Scheduler: Send + Sync {
         original: &WorkOrder,
         req: &BookJob,
         slot: Period,
+        claim_id: &str,
     ) -> Result<Reply, ScheduleError>;
 }
 

@@ -11,8 +11,11 @@ use crate::domain::{
     DomainError, EntityId, Role, UserName, WorkOrderNum, category::Category, workorder::WorkOrder,
 };
 
+pub mod booking;
 pub mod postgres;
 pub mod sqlite;
+
+pub use booking::*;
 
 /// The storage layer's error type.
 #[derive(Debug, thiserror::Error)]
@@ -42,7 +45,7 @@ impl From<sqlx::Error> for StoreError {
                 let code = db.code().unwrap_or_default();
                 match code.as_ref() {
                     // PostgreSQL unique / exclusion; SQLite constraint codes.
-                    "23505" | "23P01" | "2067" | "1555" => {
+                    "23505" | "23P01" | "2067" | "1555" | "1811" => {
                         StoreError::Conflict(db.message().to_string())
                     }
                     // PostgreSQL: cannot connect now, admin shutdown, crash shutdown.
@@ -106,7 +109,7 @@ pub type ConfigFn =
     Box<dyn FnOnce(Map<String, Value>) -> Result<Map<String, Value>, DomainError> + Send>;
 
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait Store: SchedStore + Send + Sync + 'static {
     /// Cheap liveness check of the database.
     async fn ping(&self) -> Result<(), StoreError>;
     async fn ensure_entity(&self, entity: &EntityId) -> Result<(), StoreError>;
@@ -148,6 +151,12 @@ pub trait Store: Send + Sync + 'static {
         num: &WorkOrderNum,
         f: WriteFn,
     ) -> Result<Written, StoreError>;
+    /// Inserts or replaces many orders in one transaction (demo data, imports, benchmarks).
+    async fn import_work_orders(
+        &self,
+        entity: &EntityId,
+        orders: &[WorkOrder],
+    ) -> Result<(), StoreError>;
     async fn delete_work_order(
         &self,
         entity: &EntityId,
@@ -158,6 +167,76 @@ pub trait Store: Send + Sync + 'static {
         entity: &EntityId,
         filter: &ListFilter,
     ) -> Result<Page, StoreError>;
+}
+
+/// The built-in scheduler's part of the contract.
+#[async_trait]
+pub trait SchedStore: Send + Sync {
+    // Its set-up: work centers, technicians, order types, as JSON objects.
+    async fn list_sched(
+        &self,
+        entity: &EntityId,
+        kind: SchedKind,
+    ) -> Result<Vec<Value>, StoreError>;
+    async fn get_sched(
+        &self,
+        entity: &EntityId,
+        kind: SchedKind,
+        id: &str,
+    ) -> Result<Option<Value>, StoreError>;
+    /// Returns whether the object was created.
+    async fn put_sched(
+        &self,
+        entity: &EntityId,
+        kind: SchedKind,
+        id: &str,
+        body: &Value,
+    ) -> Result<bool, StoreError>;
+    async fn delete_sched(
+        &self,
+        entity: &EntityId,
+        kind: SchedKind,
+        id: &str,
+    ) -> Result<bool, StoreError>;
+
+    /// Open visits (orders not closed or rejected, with a technician and a planned start) of the
+    /// given technicians whose planned start lies in the range.
+    async fn list_visits(
+        &self,
+        entity: &EntityId,
+        q: &VisitQuery,
+    ) -> Result<Vec<VisitRow>, StoreError>;
+
+    /// Starts a follow-up booking: replays, refuses, or records a pending claim (seiapi.md §7.1).
+    async fn claim_followup(
+        &self,
+        entity: &EntityId,
+        claim: &NewClaim,
+    ) -> Result<ClaimOutcome, StoreError>;
+    /// Records the answer of a claimed booking made elsewhere (pass-through).
+    async fn finish_followup(
+        &self,
+        entity: &EntityId,
+        id: &str,
+        done: &FollowupDone,
+    ) -> Result<(), StoreError>;
+    /// Drops a claim whose booking failed, so a retry may try again.
+    async fn abandon_followup(&self, entity: &EntityId, id: &str) -> Result<(), StoreError>;
+    async fn list_followups(
+        &self,
+        entity: &EntityId,
+        original: &WorkOrderNum,
+    ) -> Result<Vec<FollowupRecord>, StoreError>;
+
+    /// The built-in scheduler's booking, in one write transaction: reads the technicians' visits
+    /// under the booking lock, lets `decide` place the visit, then writes the new order, the
+    /// moved orders, the part order and the finished follow-up record, or nothing.
+    async fn commit_booking(
+        &self,
+        entity: &EntityId,
+        req: &BookingRequest,
+        decide: DecideFn,
+    ) -> Result<BookingResult, StoreError>;
 }
 
 /// Storage settings from the configuration.

@@ -11,8 +11,10 @@ use sqlx::{
 };
 
 use super::{
-    AddUser, ConfigFn, ListFilter, Page, Store, StoreError, StoreOptions, UserRecord, WriteFn,
-    Written, millis,
+    AddUser, BookingRequest, BookingResult, BookingView, ClaimOutcome, ConfigFn, DecideFn,
+    Decision, FollowupDone, FollowupRecord, FollowupState, Judgement, ListFilter, NewClaim, Page,
+    SchedKind, SchedStore, Store, StoreError, StoreOptions, UserRecord, VisitQuery, VisitRow,
+    WriteFn, Written, judge_claim, millis,
 };
 use crate::domain::{
     EntityId, Role, UserName, WorkOrderNum, category::Category, workorder::WorkOrder,
@@ -239,9 +241,22 @@ impl Store for PgStore {
             .transpose()?;
         let created = prev.is_none();
         let order = f(prev)?;
-        upsert_work_order(&mut tx, entity, &order).await?;
+        upsert_work_order_by(&mut tx, entity, &order, None).await?;
         tx.commit().await?;
         Ok(Written { created, order })
+    }
+
+    async fn import_work_orders(
+        &self,
+        entity: &EntityId,
+        orders: &[WorkOrder],
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        for order in orders {
+            upsert_work_order_by(&mut tx, entity, order, None).await?;
+        }
+        tx.commit().await?;
+        Ok(())
     }
 
     async fn delete_work_order(
@@ -304,19 +319,22 @@ impl Store for PgStore {
     }
 }
 
-pub(crate) async fn upsert_work_order(
+pub(crate) async fn upsert_work_order_by(
     tx: &mut sqlx::Transaction<'static, Postgres>,
     entity: &EntityId,
     order: &WorkOrder,
+    booked_by: Option<&str>,
 ) -> Result<(), StoreError> {
     let ix = order.indexed();
     sqlx::query(
         "INSERT INTO work_orders (entity_id, order_num, order_status, order_type, user_name, service_area_id, \
-         planned_start, planned_end, original_order_num, body, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
+         planned_start, planned_end, original_order_num, body, updated_at, busy_end, lat, lon, window_start, window_end, booked_by) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) \
          ON CONFLICT (entity_id, order_num) DO UPDATE SET order_status = excluded.order_status, \
          order_type = excluded.order_type, user_name = excluded.user_name, service_area_id = excluded.service_area_id, \
          planned_start = excluded.planned_start, planned_end = excluded.planned_end, \
-         original_order_num = excluded.original_order_num, body = excluded.body, updated_at = excluded.updated_at",
+         original_order_num = excluded.original_order_num, body = excluded.body, updated_at = excluded.updated_at, \
+         busy_end = excluded.busy_end, lat = excluded.lat, lon = excluded.lon, window_start = excluded.window_start, \
+         window_end = excluded.window_end, booked_by = excluded.booked_by",
     )
     .bind(entity.as_str())
     .bind(order.order_num())
@@ -329,7 +347,348 @@ pub(crate) async fn upsert_work_order(
     .bind(ix.original_order_num)
     .bind(Json(order.as_map()))
     .bind(now_ms())
+    .bind(millis(ix.busy_end))
+    .bind(ix.lat)
+    .bind(ix.lon)
+    .bind(ix.window.map(|w| w.0.as_millisecond()))
+    .bind(ix.window.map(|w| w.1.as_millisecond()))
+    .bind(booked_by)
     .execute(&mut **tx)
     .await?;
     Ok(())
+}
+
+fn followup_from_row(r: &sqlx::postgres::PgRow) -> FollowupRecord {
+    let answer: Option<Json<Value>> = r.get("answer");
+    FollowupRecord {
+        id: r.get("id"),
+        original_order_num: r.get("original_order_num"),
+        idem_key: r.get("idem_key"),
+        request_hash: r.get("request_hash"),
+        state: if r.get::<String, _>("state") == "done" {
+            FollowupState::Done
+        } else {
+            FollowupState::Pending
+        },
+        order_num: r.get("order_num"),
+        user_name: r.get("user_name"),
+        scheduler: r.get("scheduler"),
+        endpoint_host: r.get("endpoint_host"),
+        slot_start_ms: r.get("slot_start"),
+        slot_end_ms: r.get("slot_end"),
+        status_code: r.get::<Option<i32>, _>("status_code").map(|c| c as u16),
+        answer: answer.map(|j| j.0),
+        created_at_ms: r.get("created_at"),
+    }
+}
+
+const FOLLOWUP_COLUMNS: &str = "id, original_order_num, idem_key, request_hash, state, order_num, user_name, scheduler, \
+     endpoint_host, slot_start, slot_end, status_code, answer, created_at";
+
+async fn visits_in<'c, E: sqlx::Executor<'c, Database = Postgres>>(
+    exec: E,
+    entity: &EntityId,
+    q: &VisitQuery,
+) -> Result<Vec<VisitRow>, StoreError> {
+    let mut b = QueryBuilder::<Postgres>::new(
+        "SELECT order_num, user_name, order_type, planned_start, busy_end, lat, lon, window_start, window_end \
+         FROM work_orders WHERE entity_id = ",
+    );
+    b.push_bind(entity.as_str());
+    b.push(" AND user_name IS NOT NULL AND planned_start IS NOT NULL AND (order_status IS NULL OR order_status NOT IN (4096, 4097, 1001))");
+    b.push(" AND planned_start >= ").push_bind(q.from_ms);
+    b.push(" AND planned_start < ").push_bind(q.to_ms);
+    if !q.techs.is_empty() {
+        b.push(" AND user_name = ANY(")
+            .push_bind(&q.techs)
+            .push(")");
+    }
+    b.push(" ORDER BY user_name, planned_start");
+    let rows = b.build().fetch_all(exec).await?;
+    Ok(rows
+        .iter()
+        .map(|r| VisitRow {
+            order_num: r.get("order_num"),
+            user_name: r.get("user_name"),
+            order_type: r.get("order_type"),
+            start_ms: r.get("planned_start"),
+            busy_end_ms: r.get("busy_end"),
+            lat: r.get("lat"),
+            lon: r.get("lon"),
+            window_start_ms: r.get("window_start"),
+            window_end_ms: r.get("window_end"),
+        })
+        .collect())
+}
+
+async fn write_followup_done(
+    tx: &mut sqlx::Transaction<'static, Postgres>,
+    entity: &EntityId,
+    id: &str,
+    done: &FollowupDone,
+) -> Result<(), StoreError> {
+    sqlx::query("UPDATE followups SET state = 'done', order_num = $3, status_code = $4, answer = $5 WHERE entity_id = $1 AND id = $2")
+        .bind(entity.as_str())
+        .bind(id)
+        .bind(&done.order_num)
+        .bind(done.status_code as i32)
+        .bind(Json(&done.answer))
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+#[async_trait]
+impl SchedStore for PgStore {
+    async fn list_sched(
+        &self,
+        entity: &EntityId,
+        kind: SchedKind,
+    ) -> Result<Vec<Value>, StoreError> {
+        let rows: Vec<Json<Value>> = sqlx::query_scalar(
+            "SELECT body FROM sched_objects WHERE entity_id = $1 AND kind = $2 ORDER BY id",
+        )
+        .bind(entity.as_str())
+        .bind(kind.as_str())
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.into_iter().map(|j| j.0).collect())
+    }
+
+    async fn get_sched(
+        &self,
+        entity: &EntityId,
+        kind: SchedKind,
+        id: &str,
+    ) -> Result<Option<Value>, StoreError> {
+        let row: Option<Json<Value>> = sqlx::query_scalar(
+            "SELECT body FROM sched_objects WHERE entity_id = $1 AND kind = $2 AND id = $3",
+        )
+        .bind(entity.as_str())
+        .bind(kind.as_str())
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(|j| j.0))
+    }
+
+    async fn put_sched(
+        &self,
+        entity: &EntityId,
+        kind: SchedKind,
+        id: &str,
+        body: &Value,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "INSERT INTO entities (id, created_at) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING",
+        )
+        .bind(entity.as_str())
+        .bind(now_ms())
+        .execute(&mut *tx)
+        .await?;
+        let created: bool = sqlx::query_scalar(
+            "INSERT INTO sched_objects (entity_id, kind, id, body) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (entity_id, kind, id) DO UPDATE SET body = excluded.body RETURNING (xmax = 0)",
+        )
+        .bind(entity.as_str())
+        .bind(kind.as_str())
+        .bind(id)
+        .bind(Json(body))
+        .fetch_one(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(created)
+    }
+
+    async fn delete_sched(
+        &self,
+        entity: &EntityId,
+        kind: SchedKind,
+        id: &str,
+    ) -> Result<bool, StoreError> {
+        let r =
+            sqlx::query("DELETE FROM sched_objects WHERE entity_id = $1 AND kind = $2 AND id = $3")
+                .bind(entity.as_str())
+                .bind(kind.as_str())
+                .bind(id)
+                .execute(&self.pool)
+                .await?;
+        Ok(r.rows_affected() > 0)
+    }
+
+    async fn list_visits(
+        &self,
+        entity: &EntityId,
+        q: &VisitQuery,
+    ) -> Result<Vec<VisitRow>, StoreError> {
+        visits_in(&self.pool, entity, q).await
+    }
+
+    async fn claim_followup(
+        &self,
+        entity: &EntityId,
+        claim: &NewClaim,
+    ) -> Result<ClaimOutcome, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        // Claims for one original order are serialised, whatever key they carry.
+        lock_key(&mut tx, entity, &format!("followup:{}", claim.original)).await?;
+        if let Some(k) = &claim.idem_key {
+            lock_key(&mut tx, entity, &format!("idem:{k}")).await?;
+        }
+        let by_key = match &claim.idem_key {
+            Some(k) => sqlx::query(&format!(
+                "SELECT {FOLLOWUP_COLUMNS} FROM followups WHERE entity_id = $1 AND idem_key = $2"
+            ))
+            .bind(entity.as_str())
+            .bind(k)
+            .fetch_optional(&mut *tx)
+            .await?
+            .map(|r| followup_from_row(&r)),
+            None => None,
+        };
+        let latest = sqlx::query(&format!(
+            "SELECT {FOLLOWUP_COLUMNS} FROM followups WHERE entity_id = $1 AND original_order_num = $2 ORDER BY created_at DESC LIMIT 1"
+        ))
+        .bind(entity.as_str())
+        .bind(claim.original.as_str())
+        .fetch_optional(&mut *tx)
+        .await?
+        .map(|r| followup_from_row(&r));
+        let now = now_ms();
+        match judge_claim(claim, by_key.as_ref(), latest.as_ref(), now) {
+            Judgement::Answer(a) => Ok(a),
+            Judgement::Insert { delete_ids } => {
+                if !delete_ids.is_empty() {
+                    sqlx::query("DELETE FROM followups WHERE entity_id = $1 AND id = ANY($2)")
+                        .bind(entity.as_str())
+                        .bind(&delete_ids)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                sqlx::query(
+                    "INSERT INTO followups (entity_id, id, original_order_num, idem_key, request_hash, state, user_name, scheduler, \
+                     endpoint_host, slot_start, slot_end, created_at) VALUES ($1, $2, $3, $4, $5, 'pending', $6, $7, $8, $9, $10, $11)",
+                )
+                .bind(entity.as_str())
+                .bind(&claim.id)
+                .bind(claim.original.as_str())
+                .bind(&claim.idem_key)
+                .bind(&claim.request_hash)
+                .bind(&claim.user_name)
+                .bind(&claim.scheduler)
+                .bind(&claim.endpoint_host)
+                .bind(claim.slot_start_ms)
+                .bind(claim.slot_end_ms)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                Ok(ClaimOutcome::New)
+            }
+        }
+    }
+
+    async fn finish_followup(
+        &self,
+        entity: &EntityId,
+        id: &str,
+        done: &FollowupDone,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        write_followup_done(&mut tx, entity, id, done).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn abandon_followup(&self, entity: &EntityId, id: &str) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM followups WHERE entity_id = $1 AND id = $2 AND state = 'pending'")
+            .bind(entity.as_str())
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn list_followups(
+        &self,
+        entity: &EntityId,
+        original: &WorkOrderNum,
+    ) -> Result<Vec<FollowupRecord>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {FOLLOWUP_COLUMNS} FROM followups WHERE entity_id = $1 AND original_order_num = $2 AND state = 'done' ORDER BY created_at"
+        ))
+        .bind(entity.as_str())
+        .bind(original.as_str())
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.iter().map(followup_from_row).collect())
+    }
+
+    async fn commit_booking(
+        &self,
+        entity: &EntityId,
+        req: &BookingRequest,
+        decide: DecideFn,
+    ) -> Result<BookingResult, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        // Bookings that could touch the same technicians' days queue here; the overlap trigger
+        // backs the lock up.
+        lock_key(&mut tx, entity, &req.lock_key).await?;
+        let visits = visits_in(&mut *tx, entity, &req.visits).await?;
+        match decide(BookingView { visits }) {
+            Decision::Unavailable(why) => {
+                sqlx::query(
+                    "DELETE FROM followups WHERE entity_id = $1 AND id = $2 AND state = 'pending'",
+                )
+                .bind(entity.as_str())
+                .bind(&req.claim_id)
+                .execute(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                Ok(BookingResult::Unavailable(why))
+            }
+            Decision::Write(w) => {
+                // Moved visits only move later: writing the latest first never overlaps transiently.
+                let mut moves = w.shifted.clone();
+                moves.sort_by_key(|m| std::cmp::Reverse(m.1));
+                for (num, start, end) in &moves {
+                    let num = WorkOrderNum::parse(num)
+                        .map_err(|e| StoreError::Other(anyhow::anyhow!(e)))?;
+                    let body: Option<Json<Map<String, Value>>> = sqlx::query_scalar(
+                        "SELECT body FROM work_orders WHERE entity_id = $1 AND order_num = $2",
+                    )
+                    .bind(entity.as_str())
+                    .bind(num.as_str())
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                    let Some(body) = body.map(|j| j.0) else {
+                        return Err(StoreError::Conflict(format!(
+                            "work order {num} vanished during booking"
+                        )));
+                    };
+                    let moved = WorkOrder::parse(&num, body)
+                        .map_err(|e| {
+                            StoreError::Other(anyhow::anyhow!("stored work order invalid: {e}"))
+                        })?
+                        .moved(*start, *end);
+                    upsert_work_order_by(&mut tx, entity, &moved, Some("scheduler")).await?;
+                }
+                upsert_work_order_by(&mut tx, entity, &w.new_order, Some("scheduler")).await?;
+                if let Some((num, parts)) = &w.part_order {
+                    sqlx::query("INSERT INTO part_orders (entity_id, part_order_num, order_num, parts, created_at) VALUES ($1, $2, $3, $4, $5)")
+                        .bind(entity.as_str())
+                        .bind(num)
+                        .bind(w.new_order.order_num())
+                        .bind(Json(parts))
+                        .bind(now_ms())
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                write_followup_done(&mut tx, entity, &req.claim_id, &w.done).await?;
+                tx.commit().await?;
+                Ok(BookingResult::Booked(w.done))
+            }
+        }
+    }
 }

@@ -1,0 +1,175 @@
+//! The built-in scheduler's set-up (admin): `/scheduling/v1/{workcenters|technicians|ordertypes}`
+//! with list, get, put and delete. Bodies are PascalCase JSON, checked against the scheduler's
+//! model before they are stored.
+
+use axum::{
+    Json, Router,
+    extract::{Path, State},
+    http::StatusCode,
+    response::{IntoResponse, Response},
+    routing::get,
+};
+use revisit_scheduler::{Invalid, OrderType, Technician, WorkCenter};
+use serde_json::{Map, Value, json};
+
+use super::extract::JsonObject;
+use crate::{
+    app::AppState,
+    auth::Caller,
+    domain::Role,
+    error::{ApiError, InvalidParam},
+    store::SchedKind,
+};
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/scheduling/v1/{kind}", get(list))
+        .route(
+            "/scheduling/v1/{kind}/{id}",
+            get(get_one).put(put_one).delete(delete_one),
+        )
+}
+
+fn kind_of(s: &str) -> Result<SchedKind, ApiError> {
+    SchedKind::parse(s).ok_or_else(|| {
+        ApiError::not_found(format!(
+            "no scheduler resource {s:?}: workcenters, technicians or ordertypes"
+        ))
+    })
+}
+
+/// The property that names an object of each kind.
+pub fn id_property(kind: SchedKind) -> &'static str {
+    match kind {
+        SchedKind::WorkCenters => "ServiceAreaID",
+        SchedKind::Technicians => "UserName",
+        SchedKind::OrderTypes => "OrderType",
+    }
+}
+
+fn invalid(errs: Vec<Invalid>) -> ApiError {
+    let detail = errs
+        .iter()
+        .map(|e| format!("{}: {}", e.path, e.reason))
+        .collect::<Vec<_>>()
+        .join("; ");
+    ApiError::invalid(
+        detail,
+        errs.into_iter()
+            .map(|e| InvalidParam::new(e.path, e.reason))
+            .collect(),
+    )
+}
+
+fn parse_typed<T: serde::de::DeserializeOwned + serde::Serialize>(
+    body: Value,
+    validate: impl Fn(&T) -> Result<(), Vec<Invalid>>,
+) -> Result<Value, ApiError> {
+    let t: T = serde_path_to_error::deserialize(body).map_err(|e| {
+        let path = format!("$.{}", e.path())
+            .replace("$..", "$")
+            .trim_end_matches('.')
+            .to_string();
+        ApiError::invalid(
+            e.inner().to_string(),
+            vec![InvalidParam::new(path, e.inner().to_string())],
+        )
+    })?;
+    validate(&t).map_err(invalid)?;
+    serde_json::to_value(&t).map_err(ApiError::internal)
+}
+
+/// Checks a body against the model of its kind and returns it in stored (normalised) form.
+/// The id comes from the path when the body has none, and must match it otherwise.
+pub fn check_object(
+    kind: SchedKind,
+    id: &str,
+    mut body: Map<String, Value>,
+) -> Result<Value, ApiError> {
+    let key = id_property(kind);
+    match body.get(key) {
+        None | Some(Value::Null) => {
+            body.insert(key.into(), json!(id));
+        }
+        Some(Value::String(s)) if s == id => {}
+        Some(_) => {
+            return Err(ApiError::invalid(
+                format!("{key} must equal the id in the path ({id})"),
+                vec![InvalidParam::new(
+                    format!("$.{key}"),
+                    "must equal the id in the path",
+                )],
+            ));
+        }
+    }
+    let body = Value::Object(body);
+    match kind {
+        SchedKind::WorkCenters => parse_typed::<WorkCenter>(body, WorkCenter::validate),
+        SchedKind::Technicians => parse_typed::<Technician>(body, Technician::validate),
+        SchedKind::OrderTypes => parse_typed::<OrderType>(body, OrderType::validate),
+    }
+}
+
+pub async fn list(
+    caller: Caller,
+    State(state): State<AppState>,
+    Path(kind): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    caller.require(&[Role::Admin], "read the scheduler set-up")?;
+    let kind = kind_of(&kind)?;
+    let items = state.store.list_sched(&caller.entity, kind).await?;
+    Ok(Json(json!({ "Items": items })))
+}
+
+pub async fn get_one(
+    caller: Caller,
+    State(state): State<AppState>,
+    Path((kind, id)): Path<(String, String)>,
+) -> Result<Json<Value>, ApiError> {
+    caller.require(&[Role::Admin], "read the scheduler set-up")?;
+    let k = kind_of(&kind)?;
+    state
+        .store
+        .get_sched(&caller.entity, k, &id)
+        .await?
+        .map(Json)
+        .ok_or_else(|| ApiError::not_found(format!("no {kind} {id:?}")))
+}
+
+pub async fn put_one(
+    caller: Caller,
+    State(state): State<AppState>,
+    Path((kind, id)): Path<(String, String)>,
+    JsonObject(body): JsonObject,
+) -> Result<Response, ApiError> {
+    caller.require(&[Role::Admin], "change the scheduler set-up")?;
+    let k = kind_of(&kind)?;
+    if id.is_empty() || id.len() > 64 || id.chars().any(char::is_control) {
+        return Err(ApiError::bad_request("the id must be 1 to 64 characters"));
+    }
+    let stored = check_object(k, &id, body)?;
+    let created = state
+        .store
+        .put_sched(&caller.entity, k, &id, &stored)
+        .await?;
+    let status = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, Json(stored)).into_response())
+}
+
+pub async fn delete_one(
+    caller: Caller,
+    State(state): State<AppState>,
+    Path((kind, id)): Path<(String, String)>,
+) -> Result<StatusCode, ApiError> {
+    caller.require(&[Role::Admin], "change the scheduler set-up")?;
+    let k = kind_of(&kind)?;
+    if state.store.delete_sched(&caller.entity, k, &id).await? {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::not_found(format!("no {kind} {id:?}")))
+    }
+}

@@ -1,0 +1,511 @@
+//! Revisit's built-in scheduler behind the `Scheduler` interface: loads the entity's set-up and
+//! its technicians' visits, asks the pure `revisit_scheduler` crate, and books in one
+//! transaction that re-reads the visits under the booking lock.
+
+use std::{collections::HashMap, sync::Arc};
+
+use async_trait::async_trait;
+use jiff::{Timestamp, tz::TimeZone};
+use revisit_scheduler::{
+    self as sched, Availability, GeoPoint, Job, OrderType, PartEta, Snapshot, Technician, Visit,
+    Window, WorkCenter,
+};
+use serde_json::{Map, Value, json};
+
+use super::{Call, Reply, ScheduleError, Scheduler};
+use crate::{
+    domain::{
+        DomainError, EntityId, WorkOrderNum,
+        bookjob::{BookJob, Period},
+        status::OrderStatus,
+        time,
+        workorder::WorkOrder,
+    },
+    store::{
+        BookingRequest, BookingResult, BookingWrite, Decision, FollowupDone, SchedKind, Store,
+        VisitQuery, VisitRow,
+    },
+};
+
+/// Minutes a visit lasts when neither the order nor its type says.
+pub const DEFAULT_DURATION_MINUTES: u32 = 60;
+
+pub struct Builtin {
+    store: Arc<dyn Store>,
+}
+
+impl Builtin {
+    pub fn new(store: Arc<dyn Store>) -> Self {
+        Self { store }
+    }
+}
+
+/// An entity's scheduler set-up, as stored.
+pub struct Setup {
+    pub work_centers: Vec<WorkCenter>,
+    pub technicians: Vec<Technician>,
+    pub order_types: HashMap<String, OrderType>,
+}
+
+fn typed<T: serde::de::DeserializeOwned>(values: Vec<Value>) -> Vec<T> {
+    values
+        .into_iter()
+        .filter_map(|v| match serde_json::from_value(v) {
+            Ok(t) => Some(t),
+            Err(e) => {
+                tracing::warn!(error = %e, "skipping a stored scheduler object that no longer parses");
+                None
+            }
+        })
+        .collect()
+}
+
+pub async fn load_setup(store: &dyn Store, entity: &EntityId) -> Result<Setup, ScheduleError> {
+    let work_centers = typed(store.list_sched(entity, SchedKind::WorkCenters).await?);
+    let technicians = typed(store.list_sched(entity, SchedKind::Technicians).await?);
+    let order_types = typed::<OrderType>(store.list_sched(entity, SchedKind::OrderTypes).await?)
+        .into_iter()
+        .map(|t| (t.order_type.clone(), t))
+        .collect();
+    Ok(Setup {
+        work_centers,
+        technicians,
+        order_types,
+    })
+}
+
+fn coords(location: Option<&Value>) -> Option<GeoPoint> {
+    let addr = location?.get("Address")?;
+    let num = |k: &str| match addr.get(k)? {
+        Value::String(s) => s.trim().parse::<f64>().ok(),
+        Value::Number(n) => n.as_f64(),
+        _ => None,
+    };
+    Some(GeoPoint {
+        lat: num("Lat")?,
+        lon: num("Lon")?,
+    })
+}
+
+fn str_of<'a>(v: Option<&'a Value>, k: &str) -> Option<&'a str> {
+    v?.get(k)?.as_str().filter(|s| !s.is_empty())
+}
+
+/// The job to place, from the request and, where it is silent, the original order (§4).
+pub fn job_for(
+    setup: &Setup,
+    original: Option<&WorkOrder>,
+    req: &BookJob,
+) -> Result<Job, DomainError> {
+    let orig = |k: &str| original.and_then(|o| o.get(k));
+    let order_type = req
+        .str("OrderType")
+        .or_else(|| orig("OrderType").and_then(Value::as_str));
+    let ot = order_type.and_then(|t| setup.order_types.get(t));
+    let duration_minutes = ot
+        .map(|t| t.duration_minutes)
+        .or_else(|| orig("PlannedDur").and_then(Value::as_u64).map(|d| d as u32))
+        .filter(|d| *d > 0)
+        .unwrap_or(DEFAULT_DURATION_MINUTES);
+    let location = coords(req.raw.get("Location"))
+        .or_else(|| coords(orig("Location")))
+        .ok_or_else(|| {
+            DomainError::invalid(
+                "$.Location.Address.Lat",
+                "the built-in scheduler needs the visit's place: Location.Address.Lat and Lon in the request or on the original order",
+            )
+        })?;
+    let service_area_id = str_of(req.raw.get("Location"), "ServiceAreaID")
+        .or_else(|| str_of(orig("Location"), "ServiceAreaID"))
+        .map(str::to_string);
+    let preferred_tech = req
+        .str("UserName")
+        .or_else(|| original.and_then(WorkOrder::user_name))
+        .map(str::to_string);
+    let mut customer: Vec<Availability> = req
+        .available
+        .iter()
+        .map(|p| Availability {
+            available: true,
+            start: p.start,
+            end: p.end,
+        })
+        .collect();
+    customer.extend(req.unavailable.iter().map(|p| Availability {
+        available: false,
+        start: p.start,
+        end: p.end,
+    }));
+    let required_parts = req
+        .raw
+        .get("RequiredParts")
+        .and_then(Value::as_array)
+        .map(|parts| {
+            parts
+                .iter()
+                .map(|p| PartEta {
+                    estimated_delivery: p
+                        .get("EstimatedDelivery")
+                        .and_then(Value::as_str)
+                        .and_then(time::parse),
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    Ok(Job {
+        duration_minutes,
+        skills: ot.map(|t| t.skills.clone()).unwrap_or_default(),
+        location,
+        service_area_id,
+        preferred_tech,
+        customer,
+        required_parts,
+    })
+}
+
+/// The work center the job belongs to: the named one, else the nearest.
+fn work_center_of<'a>(setup: &'a Setup, job: &Job) -> Option<&'a WorkCenter> {
+    match &job.service_area_id {
+        Some(id) => setup.work_centers.iter().find(|w| &w.service_area_id == id),
+        None => setup.work_centers.iter().min_by(|a, b| {
+            let da = sched::travel::great_circle_km(a.location(), job.location);
+            let db = sched::travel::great_circle_km(b.location(), job.location);
+            da.total_cmp(&db)
+        }),
+    }
+}
+
+fn techs_of(setup: &Setup, wc: Option<&WorkCenter>) -> Vec<String> {
+    match wc {
+        Some(wc) => setup
+            .technicians
+            .iter()
+            .filter(|t| t.service_area_ids.contains(&wc.service_area_id))
+            .map(|t| t.user_name.clone())
+            .collect(),
+        None => Vec::new(),
+    }
+}
+
+fn ms(t: i64) -> Timestamp {
+    Timestamp::from_millisecond(t).unwrap_or(Timestamp::UNIX_EPOCH)
+}
+
+/// Visits per technician, in the shape the scheduler takes.
+pub fn visits_by_tech(setup: &Setup, rows: Vec<VisitRow>) -> HashMap<String, Vec<Visit>> {
+    let mut out: HashMap<String, Vec<Visit>> = HashMap::new();
+    for r in rows {
+        let start = ms(r.start_ms);
+        let end = match r.busy_end_ms {
+            Some(e) if e > r.start_ms => ms(e),
+            _ => {
+                let minutes = r
+                    .order_type
+                    .as_deref()
+                    .and_then(|t| setup.order_types.get(t))
+                    .map(|t| t.duration_minutes)
+                    .unwrap_or(DEFAULT_DURATION_MINUTES);
+                ms(r.start_ms + i64::from(minutes) * 60_000)
+            }
+        };
+        let window = match (r.window_start_ms, r.window_end_ms) {
+            (Some(s), Some(e)) if s <= r.start_ms && r.start_ms <= e => Window {
+                start: ms(s),
+                end: ms(e),
+            },
+            // A promised window the planned arrival is already outside of cannot be kept by
+            // moving; hold the visit where it is.
+            _ => Window { start, end: start },
+        };
+        let location = match (r.lat, r.lon) {
+            (Some(lat), Some(lon)) => Some(GeoPoint { lat, lon }),
+            _ => None,
+        };
+        out.entry(r.user_name).or_default().push(Visit {
+            order_num: r.order_num,
+            start,
+            end,
+            location,
+            window,
+        });
+    }
+    for v in out.values_mut() {
+        v.sort_by_key(|x| x.start);
+    }
+    out
+}
+
+fn offer_json(o: &sched::Offer) -> Value {
+    json!({
+        "ID": o.id,
+        "Desc": o.desc,
+        "Type": "1001",
+        "Period": {"Start": time::format(o.window.start), "End": time::format(o.window.end)},
+    })
+}
+
+/// The range of visits that can matter to a search from `now` over the policy's horizon.
+fn search_range(wc: Option<&WorkCenter>, now: Timestamp) -> VisitQuery {
+    let days = wc.map(|w| i64::from(w.policy.horizon_days)).unwrap_or(14) + 2;
+    VisitQuery {
+        techs: Vec::new(),
+        from_ms: now.as_millisecond() - 86_400_000,
+        to_ms: now.as_millisecond() + days * 86_400_000,
+    }
+}
+
+impl Builtin {
+    /// Slot search: the best windows, chronological, or a reason there are none.
+    pub async fn search(
+        &self,
+        entity: &EntityId,
+        original: Option<&WorkOrder>,
+        req: &BookJob,
+        now: Timestamp,
+    ) -> Result<sched::SearchOutcome, ScheduleError> {
+        let setup = load_setup(self.store.as_ref(), entity).await?;
+        let job = job_for(&setup, original, req)?;
+        let wc = work_center_of(&setup, &job);
+        let mut q = search_range(wc, now);
+        q.techs = techs_of(&setup, wc);
+        let visits = if q.techs.is_empty() {
+            HashMap::new()
+        } else {
+            visits_by_tech(&setup, self.store.list_visits(entity, &q).await?)
+        };
+        let snap = Snapshot {
+            work_centers: &setup.work_centers,
+            technicians: &setup.technicians,
+            visits: &visits,
+        };
+        Ok(sched::search(&snap, &job, now))
+    }
+}
+
+/// The number of the follow-up order: readable, and unique without a counter.
+fn new_order_num(original: &WorkOrderNum) -> Result<WorkOrderNum, DomainError> {
+    let suffix = uuid::Uuid::new_v4().simple().to_string()[..6].to_uppercase();
+    let candidate = format!("{original}-F{suffix}");
+    WorkOrderNum::parse(&candidate)
+        .or_else(|_| WorkOrderNum::parse(&format!("F-{}", uuid::Uuid::new_v4().simple())))
+        .map_err(|e| DomainError::invalid("$.OriginalOrderNum", e))
+}
+
+/// `Account`/`Location` as §7.1 says: absent ones come from the original; a managed one (only
+/// its number) is expanded from the original when the numbers match.
+fn customer_part(req: &BookJob, original: &WorkOrder, key: &str, num_key: &str) -> Option<Value> {
+    let given = req.raw.get(key).filter(|v| !v.is_null());
+    let theirs = original.get(key).cloned();
+    match given {
+        None => theirs,
+        Some(Value::Object(m)) if m.len() == 1 && m.contains_key(num_key) => match theirs {
+            Some(t) if t.get(num_key) == m.get(num_key) => Some(t),
+            _ => given.cloned(),
+        },
+        Some(v) => Some(v.clone()),
+    }
+}
+
+/// The follow-up work order of scheduler.md §5.
+fn follow_up_order(
+    num: &WorkOrderNum,
+    original: &WorkOrder,
+    req: &BookJob,
+    tech: &str,
+    start: Timestamp,
+    end: Timestamp,
+    window: &Window,
+    offer: (&str, &str),
+) -> Result<WorkOrder, DomainError> {
+    let mut m = Map::new();
+    m.insert("OrderNum".into(), json!(num.as_str()));
+    m.insert("OrderStatus".into(), json!(OrderStatus::New.code()));
+    m.insert("DispatchStatus".into(), json!(3));
+    m.insert("UserName".into(), json!(tech));
+    m.insert("OriginalOrderNum".into(), json!(original.order_num()));
+    if let Some(t) = req.str("OrderType").or(original.order_type()) {
+        m.insert("OrderType".into(), json!(t));
+    }
+    m.insert("PlannedStartDate".into(), json!(time::format(start)));
+    m.insert("PlannedEndDate".into(), json!(time::format(end)));
+    m.insert("PlannedDur".into(), json!((end - start).get_minutes()));
+    m.insert("OrderDate".into(), json!(time::format(Timestamp::now())));
+    m.insert(
+        "TimeConstraints".into(),
+        json!([{
+            "ID": offer.0, "Desc": offer.1, "Type": "1001",
+            "Period": {"Start": time::format(window.start), "End": time::format(window.end)},
+        }]),
+    );
+    if let Some(a) = customer_part(req, original, "Account", "AccountNum") {
+        m.insert("Account".into(), a);
+    }
+    if let Some(l) = customer_part(req, original, "Location", "LocationNum") {
+        m.insert("Location".into(), l);
+    }
+    for k in ["Assets", "FlexAttrs", "FlexForms", "RequiredParts"] {
+        if let Some(v) = req
+            .raw
+            .get(k)
+            .or_else(|| original.get(k))
+            .filter(|v| !v.is_null())
+        {
+            m.insert(k.into(), v.clone());
+        }
+    }
+    for k in ["Description", "Priority"] {
+        if let Some(v) = original.get(k) {
+            m.insert(k.into(), v.clone());
+        }
+    }
+    WorkOrder::parse(num, m)
+}
+
+#[async_trait]
+impl Scheduler for Builtin {
+    async fn open_slots(
+        &self,
+        call: &Call<'_>,
+        _target: &str,
+        original: Option<&WorkOrder>,
+        req: &BookJob,
+    ) -> Result<Reply, ScheduleError> {
+        let outcome = self
+            .search(&call.caller.entity, original, req, Timestamp::now())
+            .await?;
+        Ok(Reply::ok(json!({
+            "StatusMsg": outcome.status_msg,
+            "TimeConstraints": outcome.offers.iter().map(offer_json).collect::<Vec<_>>(),
+        })))
+    }
+
+    async fn book(
+        &self,
+        call: &Call<'_>,
+        _target: &str,
+        original: &WorkOrder,
+        req: &BookJob,
+        slot: Period,
+        claim_id: &str,
+    ) -> Result<Reply, ScheduleError> {
+        let entity = &call.caller.entity;
+        let now = Timestamp::now();
+        let setup = Arc::new(load_setup(self.store.as_ref(), entity).await?);
+        let job = job_for(&setup, Some(original), req)?;
+        let wc = work_center_of(&setup, &job);
+        let tz = wc
+            .and_then(|w| TimeZone::get(&w.time_zone).ok())
+            .unwrap_or(TimeZone::UTC);
+        let window = Window {
+            start: slot.start,
+            end: slot.end,
+        };
+        let techs = techs_of(&setup, wc);
+        let local_day = slot.start.to_zoned(tz.clone()).date();
+        let request = BookingRequest {
+            claim_id: claim_id.to_string(),
+            visits: VisitQuery {
+                techs,
+                from_ms: slot.start.as_millisecond() - 86_400_000,
+                to_ms: slot.end.as_millisecond() + 86_400_000,
+            },
+            lock_key: format!(
+                "book:{}:{local_day}",
+                wc.map(|w| w.service_area_id.as_str()).unwrap_or("-")
+            ),
+        };
+        let num = new_order_num(
+            &WorkOrderNum::parse(original.order_num())
+                .map_err(|e| DomainError::invalid("$.OriginalOrderNum", e))?,
+        )?;
+        let offer_id = sched::offer_id(
+            wc.map(|w| w.service_area_id.as_str()).unwrap_or("-"),
+            &window,
+        );
+        let offer_desc = sched::describe(&window, &tz);
+        let (original_c, req_c, setup_c, job_c) =
+            (original.clone(), req.clone(), setup.clone(), job.clone());
+        let decide = Box::new(move |view: crate::store::BookingView| {
+            let visits = visits_by_tech(&setup_c, view.visits);
+            let snap = Snapshot {
+                work_centers: &setup_c.work_centers,
+                technicians: &setup_c.technicians,
+                visits: &visits,
+            };
+            let placement = match sched::plan(&snap, &job_c, window, now) {
+                Ok(p) => p,
+                Err(why) => return Decision::Unavailable(why.to_string()),
+            };
+            let order = match follow_up_order(
+                &num,
+                &original_c,
+                &req_c,
+                &placement.tech,
+                placement.start,
+                placement.end,
+                &window,
+                (&offer_id, &offer_desc),
+            ) {
+                Ok(o) => o,
+                Err(e) => {
+                    return Decision::Unavailable(format!(
+                        "the follow-up order could not be built: {e}"
+                    ));
+                }
+            };
+            let parts: Vec<Value> = req_c
+                .raw
+                .get("RequiredParts")
+                .and_then(Value::as_array)
+                .map(|ps| {
+                    ps.iter()
+                        .filter_map(|p| p.get("ProdNum").cloned())
+                        .collect()
+                })
+                .unwrap_or_default();
+            let part_order =
+                (!parts.is_empty()).then(|| (format!("PO-{num}"), Value::Array(parts.clone())));
+            let ordered = match &part_order {
+                Some((po, parts)) => json!([{"PartOrderNum": po, "Parts": parts}]),
+                None => json!([]),
+            };
+            let answer = json!({"OrderNum": num.as_str(), "OrderedParts": ordered});
+            Decision::Write(Box::new(BookingWrite {
+                new_order: order,
+                shifted: placement
+                    .shifted
+                    .iter()
+                    .map(|s| (s.order_num.clone(), s.start, s.end))
+                    .collect(),
+                part_order,
+                done: FollowupDone {
+                    order_num: Some(num.to_string()),
+                    status_code: 200,
+                    answer,
+                },
+            }))
+        });
+        match self.store.commit_booking(entity, &request, decide).await? {
+            BookingResult::Booked(done) => Ok(Reply::ok(done.answer)),
+            BookingResult::Unavailable(why) => {
+                // Offer what is still free nearest to the window asked for.
+                let mut alternatives = self
+                    .search(entity, Some(original), req, now)
+                    .await
+                    .map(|o| o.offers)
+                    .unwrap_or_default();
+                alternatives.retain(|o| o.window != window);
+                alternatives.sort_by_key(|o| (o.window.start - slot.start).get_seconds().abs());
+                alternatives.truncate(3);
+                alternatives.sort_by_key(|o| o.window.start);
+                Err(ScheduleError::SlotUnavailable {
+                    detail: format!(
+                        "the window {} can no longer be booked: {why} Pick one of the Alternatives or search again.",
+                        sched::describe(&window, &tz)
+                    ),
+                    alternatives: alternatives.iter().map(offer_json).collect(),
+                })
+            }
+        }
+    }
+}
