@@ -41,6 +41,11 @@ enum Command {
         #[command(subcommand)]
         command: UserCommand,
     },
+    /// Measure slot search and contended booking on seeded data (a fresh database).
+    Bench {
+        #[command(subcommand)]
+        command: crate::bench::BenchCommand,
+    },
 }
 
 #[derive(Subcommand)]
@@ -132,6 +137,7 @@ async fn run(command: Command, mut config: Config) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::Bench { command } => crate::bench::run(command, config).await,
         Command::Serve { demo } => {
             if demo && config.jwt_secret.is_none() {
                 tracing::warn!(

@@ -282,10 +282,10 @@ pub fn generate(size: Size, today: Date) -> Generated {
                         },
                     },
                 });
-                if let (Ok(n), Value::Object(m)) = (WorkOrderNum::parse(&num), body) {
-                    if let Ok(o) = WorkOrder::parse(&n, m) {
-                        orders.push(o);
-                    }
+                if let (Ok(n), Value::Object(m)) = (WorkOrderNum::parse(&num), body)
+                    && let Ok(o) = WorkOrder::parse(&n, m)
+                {
+                    orders.push(o);
                 }
                 here = place;
                 // Leave some slack between visits, so a day has room for a follow-up.

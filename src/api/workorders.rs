@@ -126,6 +126,14 @@ async fn write(
                     "technicians cannot reassign work orders".into(),
                 ));
             }
+            // The follow-up rule is the office's decision (§5.3), not the technician's.
+            let rule =
+                |o: Option<&WorkOrder>| o.and_then(|o| o.get("CanScheduleFollowup")).cloned();
+            if rule(Some(&next)) != rule(prev.as_ref()) {
+                return Err(DomainError::Forbidden(
+                    "technicians cannot change the CanScheduleFollowup rule".into(),
+                ));
+            }
         }
         next.check_transition(prev.as_ref(), &reasons)?;
         Ok(next)

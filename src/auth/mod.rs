@@ -69,11 +69,16 @@ impl FromRequestParts<AppState> for Caller {
             .map_err(|_| ApiError::unauthorized("invalid token: log in again"))?;
         let role = Role::parse(&claims.role)
             .map_err(|_| ApiError::unauthorized("invalid token: log in again"))?;
-        // A deleted or deactivated user loses access at once, whatever the token's lifetime.
-        if !state.store.user_exists(&entity, user.as_str()).await? {
-            return Err(ApiError::unauthorized(
-                "the token's user no longer exists or is inactive",
-            ));
+        // A deleted or deactivated user, or one whose role changed, loses the token's powers at
+        // once, whatever its lifetime.
+        let current = state.store.find_user(user.as_str()).await?;
+        match current {
+            Some(u) if u.active && u.entity == entity && u.role == role => {}
+            _ => {
+                return Err(ApiError::unauthorized(
+                    "the token's user no longer exists, is inactive or has another role: log in again",
+                ));
+            }
         }
         Ok(Caller {
             entity,

@@ -311,9 +311,7 @@ fn follow_up_order(
     num: &WorkOrderNum,
     original: &WorkOrder,
     req: &BookJob,
-    tech: &str,
-    start: Timestamp,
-    end: Timestamp,
+    placed: &sched::Placement,
     window: &Window,
     offer: (&str, &str),
 ) -> Result<WorkOrder, DomainError> {
@@ -321,6 +319,7 @@ fn follow_up_order(
     m.insert("OrderNum".into(), json!(num.as_str()));
     m.insert("OrderStatus".into(), json!(OrderStatus::New.code()));
     m.insert("DispatchStatus".into(), json!(3));
+    let (tech, start, end) = (&placed.tech, placed.start, placed.end);
     m.insert("UserName".into(), json!(tech));
     m.insert("OriginalOrderNum".into(), json!(original.order_num()));
     if let Some(t) = req.str("OrderType").or(original.order_type()) {
@@ -440,9 +439,7 @@ impl Scheduler for Builtin {
                 &num,
                 &original_c,
                 &req_c,
-                &placement.tech,
-                placement.start,
-                placement.end,
+                &placement,
                 &window,
                 (&offer_id, &offer_desc),
             ) {

@@ -158,7 +158,7 @@ pub enum BookingResult {
 /// What a claim meets, decided the same way on every backend.
 #[derive(Debug)]
 pub enum Judgement {
-    Answer(ClaimOutcome),
+    Answer(Box<ClaimOutcome>),
     /// Record the claim, after deleting these expired or abandoned records.
     Insert {
         delete_ids: Vec<String>,
@@ -182,22 +182,22 @@ pub fn judge_claim(
         if now_ms - r.created_at_ms > IDEMPOTENCY_TTL_MS || stale(r) {
             delete_ids.push(r.id.clone());
         } else if r.request_hash != claim.request_hash {
-            return Judgement::Answer(ClaimOutcome::KeyReused);
+            return Judgement::Answer(Box::new(ClaimOutcome::KeyReused));
         } else if r.state == FollowupState::Done {
-            return Judgement::Answer(ClaimOutcome::Replay(r.clone()));
+            return Judgement::Answer(Box::new(ClaimOutcome::Replay(r.clone())));
         } else {
-            return Judgement::Answer(ClaimOutcome::InFlight);
+            return Judgement::Answer(Box::new(ClaimOutcome::InFlight));
         }
     }
     if let Some(r) = latest_for_original.filter(|r| !delete_ids.contains(&r.id)) {
         if stale(r) {
             delete_ids.push(r.id.clone());
         } else if r.state == FollowupState::Pending {
-            return Judgement::Answer(ClaimOutcome::InFlight);
+            return Judgement::Answer(Box::new(ClaimOutcome::InFlight));
         } else if r.request_hash == claim.request_hash {
-            return Judgement::Answer(ClaimOutcome::Replay(r.clone()));
+            return Judgement::Answer(Box::new(ClaimOutcome::Replay(r.clone())));
         } else {
-            return Judgement::Answer(ClaimOutcome::AlreadyBooked(r.clone()));
+            return Judgement::Answer(Box::new(ClaimOutcome::AlreadyBooked(r.clone())));
         }
     }
     Judgement::Insert { delete_ids }

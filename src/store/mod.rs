@@ -123,8 +123,6 @@ pub trait Store: SchedStore + Send + Sync + 'static {
         password_hash: &str,
     ) -> Result<AddUser, StoreError>;
     async fn find_user(&self, name: &str) -> Result<Option<UserRecord>, StoreError>;
-    async fn user_exists(&self, entity: &EntityId, name: &str) -> Result<bool, StoreError>;
-
     async fn get_config(&self, entity: &EntityId) -> Result<Map<String, Value>, StoreError>;
     async fn update_config(
         &self,

@@ -133,16 +133,6 @@ impl Store for PgStore {
         .transpose()
     }
 
-    async fn user_exists(&self, entity: &EntityId, name: &str) -> Result<bool, StoreError> {
-        Ok(sqlx::query_scalar(
-            "SELECT EXISTS (SELECT 1 FROM users WHERE entity_id = $1 AND name = $2 AND active)",
-        )
-        .bind(entity.as_str())
-        .bind(name)
-        .fetch_one(&self.pool)
-        .await?)
-    }
-
     async fn get_config(&self, entity: &EntityId) -> Result<Map<String, Value>, StoreError> {
         let cfg: Option<Json<Map<String, Value>>> =
             sqlx::query_scalar("SELECT config FROM entities WHERE id = $1")
@@ -557,7 +547,7 @@ impl SchedStore for PgStore {
         .map(|r| followup_from_row(&r));
         let now = now_ms();
         match judge_claim(claim, by_key.as_ref(), latest.as_ref(), now) {
-            Judgement::Answer(a) => Ok(a),
+            Judgement::Answer(a) => Ok(*a),
             Judgement::Insert { delete_ids } => {
                 if !delete_ids.is_empty() {
                     sqlx::query("DELETE FROM followups WHERE entity_id = $1 AND id = ANY($2)")

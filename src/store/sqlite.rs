@@ -150,17 +150,6 @@ impl Store for SqliteStore {
         .transpose()
     }
 
-    async fn user_exists(&self, entity: &EntityId, name: &str) -> Result<bool, StoreError> {
-        let n: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM users WHERE entity_id = ? AND name = ? AND active = 1",
-        )
-        .bind(entity.as_str())
-        .bind(name)
-        .fetch_one(&self.pool)
-        .await?;
-        Ok(n > 0)
-    }
-
     async fn get_config(&self, entity: &EntityId) -> Result<Map<String, Value>, StoreError> {
         let text: Option<String> = sqlx::query_scalar("SELECT config FROM entities WHERE id = ?")
             .bind(entity.as_str())
@@ -593,7 +582,7 @@ impl SchedStore for SqliteStore {
         .transpose()?;
         let now = now_ms();
         match judge_claim(claim, by_key.as_ref(), latest.as_ref(), now) {
-            Judgement::Answer(a) => Ok(a),
+            Judgement::Answer(a) => Ok(*a),
             Judgement::Insert { delete_ids } => {
                 for id in delete_ids {
                     sqlx::query("DELETE FROM followups WHERE entity_id = ? AND id = ?")

@@ -1,0 +1,188 @@
+use revisit::domain::Role;
+use serde_json::json;
+
+use crate::{
+    both_backends,
+    helpers::{WO, assert_error, assert_invalid},
+};
+
+both_backends!(
+    a_work_order_is_created_replaced_read_patched_closed_and_deleted,
+    |app| async move {
+        let d = app.user("acme", "dora", Role::Dispatcher).await.token;
+        let order = json!({
+            "OrderNum": "WO-1",
+            "OrderType": "REPAIR",
+            "OrderStatus": 1,
+            "UserName": "alice",
+            "PlannedStartDate": "2026-12-01T09:00:00+01:00",
+            "PlannedEndDate": "2026-12-01T10:30:00.5Z",
+            "Location": {"ServiceAreaID": "north", "Gate": {"Code": "1234"}},
+            "TimeConstraints": [
+                {"ID": "a", "Type": "1001", "Period": {"Start": "2026-12-01T08:00:00Z", "End": "2026-12-01T12:00:00Z"}},
+                {"ID": "b", "Type": "1002", "Period": {"Start": "2026-12-02T08:00:00Z", "End": "2026-12-02T12:00:00Z"}}
+            ],
+            "Custom": {"Nested": [1, {"Deep": true}]},
+            "Notes": "ring twice",
+        });
+
+        // PUT creates: 201 with Location.
+        let r = app.put_order(&d, "WO-1", &order).await.expect(201);
+        assert_eq!(r.header("location"), Some(&*format!("{WO}/WO-1")));
+        // PUT again replaces: 200.
+        let mut replaced = order.clone();
+        replaced["Description"] = json!("replaced");
+        app.put_order(&d, "WO-1", &replaced).await.expect(200);
+
+        // GET round-trips unknown properties, nested ones too; times come back canonical.
+        let got = app.get_order(&d, "WO-1").await.expect(200).body;
+        assert_eq!(got["Custom"], json!({"Nested": [1, {"Deep": true}]}));
+        assert_eq!(got["Location"]["Gate"], json!({"Code": "1234"}));
+        assert_eq!(got["Description"], "replaced");
+        assert_eq!(got["PlannedStartDate"], "2026-12-01T08:00:00.000Z");
+        assert_eq!(got["PlannedEndDate"], "2026-12-01T10:30:00.500Z");
+        assert_eq!(
+            got["TimeConstraints"][0]["Period"]["Start"],
+            "2026-12-01T08:00:00.000Z"
+        );
+
+        // Closed Incomplete without a ReasonCode: 400 naming it, and nothing changed.
+        let r = app
+            .patch_order(&d, "WO-1", &json!({"OrderStatus": 4097}))
+            .await;
+        assert_invalid(&r, 400, "$.ReasonCode");
+        let after = app.get_order(&d, "WO-1").await.expect(200).body;
+        assert_eq!(after, got);
+
+        // With a follow-up reason: 200.
+        let r = app
+            .patch_order(
+                &d,
+                "WO-1",
+                &json!({"OrderStatus": 4097, "ReasonCode": "2001"}),
+            )
+            .await
+            .expect(200);
+        assert_eq!(r.body["OrderStatus"], 4097);
+        assert_eq!(r.body["Custom"], got["Custom"], "PATCH keeps the rest");
+
+        // `_fields` removes properties, top-level and dotted.
+        let r = app
+            .patch_order(&d, "WO-1", &json!({"_fields": ["Notes", "Location.Gate"]}))
+            .await
+            .expect(200);
+        assert!(r.body.get("Notes").is_none(), "{}", r.body);
+        assert!(r.body["Location"].get("Gate").is_none(), "{}", r.body);
+        assert_eq!(r.body["Location"]["ServiceAreaID"], "north");
+
+        // A TimeConstraints item goes with "Delete": true.
+        let r = app
+            .patch_order(
+                &d,
+                "WO-1",
+                &json!({"TimeConstraints": [{"ID": "a", "Delete": true}]}),
+            )
+            .await
+            .expect(200);
+        let tcs = r.body["TimeConstraints"].as_array().unwrap();
+        assert_eq!(tcs.len(), 1);
+        assert_eq!(tcs[0]["ID"], "b");
+        let stored = app.get_order(&d, "WO-1").await.expect(200).body;
+        assert_eq!(stored, r.body, "the answer is what was stored");
+
+        // A closed order cannot move back to New.
+        let r = app
+            .patch_order(&d, "WO-1", &json!({"OrderStatus": 1}))
+            .await;
+        assert_error(&r, 409);
+        // Nor lose its status, which would reopen it as silently.
+        let r = app
+            .patch_order(&d, "WO-1", &json!({"_fields": ["OrderStatus"]}))
+            .await;
+        assert_error(&r, 409);
+        let mut without_status = stored.clone();
+        without_status
+            .as_object_mut()
+            .unwrap()
+            .remove("OrderStatus");
+        assert_error(&app.put_order(&d, "WO-1", &without_status).await, 409);
+        // An unknown status is a 400.
+        let r = app
+            .patch_order(&d, "WO-1", &json!({"OrderStatus": 12}))
+            .await;
+        assert_invalid(&r, 400, "$.OrderStatus");
+        // OrderNum in the body must match the path.
+        let mut other = stored.clone();
+        other["OrderNum"] = json!("WO-2");
+        let r = app.put_order(&d, "WO-1", &other).await;
+        assert_invalid(&r, 400, "$.OrderNum");
+        assert_eq!(app.get_order(&d, "WO-1").await.expect(200).body, stored);
+
+        // POST updates the given top-level properties.
+        let r = app
+            .post_order(&d, "WO-1", &json!({"Priority": 2}))
+            .await
+            .expect(200);
+        assert_eq!(r.body["Priority"], 2);
+        assert_eq!(r.body["OrderStatus"], 4097);
+
+        // DELETE: 204, then 404.
+        let r = app.delete_order(&d, "WO-1").await.expect(204);
+        assert_eq!(r.body, serde_json::Value::Null);
+        assert_error(&app.get_order(&d, "WO-1").await, 404);
+        assert_error(&app.delete_order(&d, "WO-1").await, 404);
+        // POST, PATCH on a missing order: 404.
+        assert_error(
+            &app.post_order(&d, "WO-1", &json!({"Priority": 1})).await,
+            404,
+        );
+        assert_error(
+            &app.patch_order(&d, "WO-1", &json!({"Priority": 1})).await,
+            404,
+        );
+    }
+);
+
+both_backends!(
+    a_technician_changes_only_their_own_orders_and_cannot_create_or_delete,
+    |app| async move {
+        let d = app.user("acme", "dora", Role::Dispatcher).await.token;
+        let alice = app.user("acme", "alice", Role::Technician).await.token;
+        app.put_order(&d, "WO-A", &json!({"UserName": "alice", "OrderStatus": 1}))
+            .await
+            .expect(201);
+        app.put_order(&d, "WO-B", &json!({"UserName": "bob", "OrderStatus": 1}))
+            .await
+            .expect(201);
+
+        app.patch_order(&alice, "WO-A", &json!({"OrderStatus": 7}))
+            .await
+            .expect(200);
+        assert_error(&app.get_order(&alice, "WO-B").await, 403);
+        assert_error(
+            &app.patch_order(&alice, "WO-B", &json!({"OrderStatus": 7}))
+                .await,
+            403,
+        );
+        assert_error(
+            &app.patch_order(&alice, "WO-A", &json!({"UserName": "bob"}))
+                .await,
+            403,
+        );
+        assert_error(
+            &app.put_order(&alice, "WO-C", &json!({"UserName": "alice"}))
+                .await,
+            403,
+        );
+        assert_error(&app.delete_order(&alice, "WO-A").await, 403);
+        assert_eq!(
+            app.get_order(&d, "WO-B").await.expect(200).body["OrderStatus"],
+            1
+        );
+        assert_eq!(
+            app.get_order(&d, "WO-A").await.expect(200).body["UserName"],
+            "alice"
+        );
+        assert_error(&app.get_order(&d, "WO-C").await, 404);
+    }
+);
