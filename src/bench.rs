@@ -158,7 +158,11 @@ impl Bench {
             None => {
                 let dir = tempfile::tempdir().context("creating a temporary directory")?;
                 let url = format!("sqlite:{}", dir.path().join("bench.db").display());
-                (Some(dir), url, "SQLite, fresh file in a temp dir (WAL)".into())
+                (
+                    Some(dir),
+                    url,
+                    "SQLite, fresh file in a temp dir (WAL)".into(),
+                )
             }
         };
         config.database_url = Secret::new(url);
@@ -662,14 +666,21 @@ async fn search(a: SearchArgs, config: Config) -> anyhow::Result<()> {
     t.print();
 
     let big = a.data.technicians >= 500;
-    let (limit, label) = if big { (50.0, "50 ms") } else { (10.0, "10 ms") };
+    let (limit, label) = if big {
+        (50.0, "50 ms")
+    } else {
+        (10.0, "10 ms")
+    };
     let p99 = total.q(0.99);
     let mut t = Table::new("targets");
     t.row(
         format!("search p99 <= {label}"),
         verdict(
             p99 <= limit,
-            format!("p99 {p99:.2} ms = {:.0}% of the target", p99 / limit * 100.0),
+            format!(
+                "p99 {p99:.2} ms = {:.0}% of the target",
+                p99 / limit * 100.0
+            ),
         ),
     );
     if big {
@@ -1036,7 +1047,9 @@ async fn book_run(
                 let body = json!({"TimeConstraints": [{"Type": "1001", "Period": w["Period"]}]});
                 let t = Instant::now();
                 let res = client
-                    .post(format!("{base}/seiapi/v3/trans/WorkOrder/BENCH-{i:05}/Followup"))
+                    .post(format!(
+                        "{base}/seiapi/v3/trans/WorkOrder/BENCH-{i:05}/Followup"
+                    ))
                     .header("x-access-token", &token)
                     .json(&body)
                     .send()

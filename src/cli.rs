@@ -36,6 +36,17 @@ enum Command {
     },
     /// Create or upgrade the database schema, then exit.
     Migrate,
+    /// Load the built-in scheduler's work centers, technicians and order types from a JSON file
+    /// (`{"WorkCenters": [...], "Technicians": [...], "OrderTypes": [...]}`) or a CSV file with
+    /// `--kind`; all rows are checked before anything is written.
+    Import {
+        #[arg(long)]
+        entity: String,
+        /// workcenters, technicians or ordertypes (required for CSV and for a JSON array).
+        #[arg(long)]
+        kind: Option<String>,
+        file: PathBuf,
+    },
     /// Manage users.
     User {
         #[command(subcommand)]
@@ -110,6 +121,13 @@ async fn run(command: Command, mut config: Config) -> anyhow::Result<()> {
         Command::Migrate => {
             store::open(config.database_url.expose(), &store_options(&config)).await?;
             tracing::info!("database schema is up to date");
+            Ok(())
+        }
+        Command::Import { entity, kind, file } => {
+            let entity = EntityId::parse(&entity).map_err(anyhow::Error::msg)?;
+            let store = store::open(config.database_url.expose(), &store_options(&config)).await?;
+            let n = crate::import::import(store.as_ref(), &entity, &file, kind.as_deref()).await?;
+            println!("imported {n} objects into entity {entity}");
             Ok(())
         }
         Command::User {

@@ -20,5 +20,6 @@ pub mod config;
 pub mod demo;
 pub mod domain;
 pub mod error;
+pub mod import;
 pub mod schedule;
 pub mod store;
