@@ -215,7 +215,7 @@ impl From<StoreError> for ApiError {
             StoreError::Conflict(detail) => {
                 ApiError::conflict("urn:revisit:error:conflict", detail)
             }
-            StoreError::Unavailable(detail) => {
+            StoreError::Retry(detail) | StoreError::Unavailable(detail) => {
                 tracing::warn!(%detail, "database unavailable");
                 ApiError::unavailable("The database is unavailable; retry shortly.")
             }

@@ -23,9 +23,12 @@ use crate::{
     },
     store::{
         BookingRequest, BookingResult, BookingWrite, Decision, FollowupDone, SchedKind, Store,
-        VisitQuery, VisitRow,
+        StoreError, VisitQuery, VisitRow,
     },
 };
+
+/// How often a booking transaction that lost a serialisation race or a deadlock is tried.
+const MAX_BOOKING_ATTEMPTS: u32 = 3;
 
 /// Minutes a visit lasts when neither the order nor its type says.
 pub const DEFAULT_DURATION_MINUTES: u32 = 60;
@@ -408,10 +411,9 @@ impl Scheduler for Builtin {
                 from_ms: slot.start.as_millisecond() - 86_400_000,
                 to_ms: slot.end.as_millisecond() + 86_400_000,
             },
-            lock_key: format!(
-                "book:{}:{local_day}",
-                wc.map(|w| w.service_area_id.as_str()).unwrap_or("-")
-            ),
+            // One lock per entity and local day: a technician may serve several work centers,
+            // so a per-work-center lock would let two bookings plan the same day at once.
+            lock_key: format!("book:{local_day}"),
         };
         let num = new_order_num(
             &WorkOrderNum::parse(original.order_num())
@@ -424,65 +426,91 @@ impl Scheduler for Builtin {
         let offer_desc = sched::describe(&window, &tz);
         let (original_c, req_c, setup_c, job_c) =
             (original.clone(), req.clone(), setup.clone(), job.clone());
-        let decide = Box::new(move |view: crate::store::BookingView| {
-            let visits = visits_by_tech(&setup_c, view.visits);
-            let snap = Snapshot {
-                work_centers: &setup_c.work_centers,
-                technicians: &setup_c.technicians,
-                visits: &visits,
-            };
-            let placement = match sched::plan(&snap, &job_c, window, now) {
-                Ok(p) => p,
-                Err(why) => return Decision::Unavailable(why.to_string()),
-            };
-            let order = match follow_up_order(
-                &num,
-                &original_c,
-                &req_c,
-                &placement,
-                &window,
-                (&offer_id, &offer_desc),
-            ) {
-                Ok(o) => o,
-                Err(e) => {
-                    return Decision::Unavailable(format!(
-                        "the follow-up order could not be built: {e}"
-                    ));
+        // Built anew for each attempt: a transaction that lost a serialisation race is retried.
+        let make_decide = move || {
+            let (num, original_c, req_c, setup_c, job_c, offer_id, offer_desc) = (
+                num.clone(),
+                original_c.clone(),
+                req_c.clone(),
+                setup_c.clone(),
+                job_c.clone(),
+                offer_id.clone(),
+                offer_desc.clone(),
+            );
+            Box::new(move |view: crate::store::BookingView| {
+                let visits = visits_by_tech(&setup_c, view.visits);
+                let snap = Snapshot {
+                    work_centers: &setup_c.work_centers,
+                    technicians: &setup_c.technicians,
+                    visits: &visits,
+                };
+                let placement = match sched::plan(&snap, &job_c, window, now) {
+                    Ok(p) => p,
+                    Err(why) => return Decision::Unavailable(why.to_string()),
+                };
+                let order = match follow_up_order(
+                    &num,
+                    &original_c,
+                    &req_c,
+                    &placement,
+                    &window,
+                    (&offer_id, &offer_desc),
+                ) {
+                    Ok(o) => o,
+                    Err(e) => {
+                        return Decision::Unavailable(format!(
+                            "the follow-up order could not be built: {e}"
+                        ));
+                    }
+                };
+                let parts: Vec<Value> = req_c
+                    .raw
+                    .get("RequiredParts")
+                    .and_then(Value::as_array)
+                    .map(|ps| {
+                        ps.iter()
+                            .filter_map(|p| p.get("ProdNum").cloned())
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                let part_order =
+                    (!parts.is_empty()).then(|| (format!("PO-{num}"), Value::Array(parts.clone())));
+                let ordered = match &part_order {
+                    Some((po, parts)) => json!([{"PartOrderNum": po, "Parts": parts}]),
+                    None => json!([]),
+                };
+                let answer = json!({"OrderNum": num.as_str(), "OrderedParts": ordered});
+                Decision::Write(Box::new(BookingWrite {
+                    new_order: order,
+                    shifted: placement
+                        .shifted
+                        .iter()
+                        .map(|s| (s.order_num.clone(), s.start, s.end))
+                        .collect(),
+                    part_order,
+                    done: FollowupDone {
+                        order_num: Some(num.to_string()),
+                        status_code: 200,
+                        answer,
+                    },
+                }))
+            }) as crate::store::DecideFn
+        };
+        let mut attempt = 0;
+        let result = loop {
+            attempt += 1;
+            match self
+                .store
+                .commit_booking(entity, &request, make_decide())
+                .await
+            {
+                Err(StoreError::Retry(why)) if attempt < MAX_BOOKING_ATTEMPTS => {
+                    tracing::debug!(%why, attempt, "booking transaction retried");
                 }
-            };
-            let parts: Vec<Value> = req_c
-                .raw
-                .get("RequiredParts")
-                .and_then(Value::as_array)
-                .map(|ps| {
-                    ps.iter()
-                        .filter_map(|p| p.get("ProdNum").cloned())
-                        .collect()
-                })
-                .unwrap_or_default();
-            let part_order =
-                (!parts.is_empty()).then(|| (format!("PO-{num}"), Value::Array(parts.clone())));
-            let ordered = match &part_order {
-                Some((po, parts)) => json!([{"PartOrderNum": po, "Parts": parts}]),
-                None => json!([]),
-            };
-            let answer = json!({"OrderNum": num.as_str(), "OrderedParts": ordered});
-            Decision::Write(Box::new(BookingWrite {
-                new_order: order,
-                shifted: placement
-                    .shifted
-                    .iter()
-                    .map(|s| (s.order_num.clone(), s.start, s.end))
-                    .collect(),
-                part_order,
-                done: FollowupDone {
-                    order_num: Some(num.to_string()),
-                    status_code: 200,
-                    answer,
-                },
-            }))
-        });
-        match self.store.commit_booking(entity, &request, decide).await? {
+                other => break other?,
+            }
+        };
+        match result {
             BookingResult::Booked(done) => Ok(Reply::ok(done.answer)),
             BookingResult::Unavailable(why) => {
                 // Offer what is still free nearest to the window asked for.

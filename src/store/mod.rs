@@ -26,6 +26,9 @@ pub enum StoreError {
     /// A uniqueness or overlap constraint refused the write.
     #[error("conflict: {0}")]
     Conflict(String),
+    /// A serialisation failure or deadlock: the transaction may be tried again.
+    #[error("retry: {0}")]
+    Retry(String),
     /// The database cannot be reached or the pool is exhausted: retry later.
     #[error("unavailable: {0}")]
     Unavailable(String),
@@ -48,6 +51,7 @@ impl From<sqlx::Error> for StoreError {
                     "23505" | "23P01" | "2067" | "1555" | "1811" => {
                         StoreError::Conflict(db.message().to_string())
                     }
+                    "40001" | "40P01" => StoreError::Retry(db.message().to_string()),
                     // PostgreSQL: cannot connect now, admin shutdown, crash shutdown.
                     "57P01" | "57P02" | "57P03" | "08006" | "08001" | "08004" => {
                         StoreError::Unavailable(db.message().to_string())
