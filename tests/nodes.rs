@@ -132,10 +132,10 @@ impl Node {
         let client = http();
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
-            if let Ok(r) = client.get(format!("{}/readyz", node.base)).send().await {
-                if r.status() == 200 {
-                    break;
-                }
+            if let Ok(r) = client.get(format!("{}/readyz", node.base)).send().await
+                && r.status() == 200
+            {
+                break;
             }
             assert!(
                 Instant::now() < deadline,
