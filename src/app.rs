@@ -18,7 +18,8 @@ use tower_http::{
 use tracing::Span;
 
 use crate::{
-    auth::token::Keys, config::Config, error::ApiError, schedule::Schedulers, store::Store,
+    api::metrics::Metrics, auth::token::Keys, config::Config, error::ApiError, gateway::Gateway,
+    schedule::Schedulers, store::Store,
 };
 
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -30,6 +31,9 @@ pub struct AppState {
     pub keys: Arc<Keys>,
     pub config: Arc<Config>,
     pub schedulers: Schedulers,
+    /// The one outbound client (pass-through calls).
+    pub gateway: Arc<Gateway>,
+    pub metrics: Arc<Metrics>,
 }
 
 impl AppState {
@@ -48,25 +52,33 @@ impl AppState {
             &config.jwt_audience,
             config.token_lifetime,
         );
+        let metrics = Arc::new(Metrics::new());
+        let gateway = Arc::new(Gateway::new(config.outbound.clone(), metrics.clone())?);
         let schedulers = Schedulers {
             builtin: Some(Arc::new(crate::schedule::builtin::Builtin::new(
                 store.clone(),
             ))),
-            passthrough: None,
+            passthrough: Some(Arc::new(crate::schedule::passthrough::Passthrough::new(
+                gateway.clone(),
+                store.clone(),
+            ))),
         };
         Ok(Self {
             store,
             keys: Arc::new(keys),
             config: Arc::new(config),
             schedulers,
+            gateway,
+            metrics,
         })
     }
 }
 
-/// The whole HTTP surface with its layers: request ids in and out, tracing, body cap, panics
-/// turned into the error object.
+/// The whole HTTP surface with its layers: request ids in and out, tracing, metrics, body cap,
+/// panics turned into the error object.
 pub fn router(state: AppState) -> Router {
     let body_limit = state.config.body_limit;
+    let metrics = state.metrics.clone();
     crate::api::routes()
         .fallback(|| async { ApiError::not_found("no such route; the API is described at /seiapi/v3/openapi.json") })
         .method_not_allowed_fallback(|| async {
@@ -78,6 +90,11 @@ pub fn router(state: AppState) -> Router {
             )
         })
         .with_state(state)
+        // Applied to each route (and the fallback), where the matched route template is known.
+        .layer(axum::middleware::from_fn_with_state(
+            metrics,
+            crate::api::metrics::track,
+        ))
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(
             ServiceBuilder::new()

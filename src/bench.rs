@@ -423,6 +423,31 @@ fn proc_status_kib(key: &str) -> Option<u64> {
         .ok()
 }
 
+/// CPU time (user + system) the process has used so far, from `/proc/self/stat` (Linux only;
+/// the kernel reports it in USER_HZ = 100 ticks a second).
+fn cpu_time() -> Option<Duration> {
+    let s = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the command name, which is in parentheses and may contain spaces.
+    let f: Vec<&str> = s.get(s.rfind(')')? + 2..)?.split_whitespace().collect();
+    let ticks: u64 = f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?;
+    Some(Duration::from_millis(ticks * 10))
+}
+
+/// CPU milliseconds per request over a phase, and the rate all CPUs could sustain at that cost.
+fn cpu_per_request(before: Option<Duration>, requests: usize) -> String {
+    let (Some(b), Some(a)) = (before, cpu_time()) else {
+        return "n/a".into();
+    };
+    let per = (a - b).as_secs_f64() * 1000.0 / requests.max(1) as f64;
+    let cpus = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1) as f64;
+    format!(
+        "{per:.2} ms per request (server and clients together): CPU-bound ceiling about {:.0}/s on {cpus} CPUs",
+        cpus * 1000.0 / per
+    )
+}
+
 /// Resets the peak-RSS counter (`VmHWM`) to the current RSS (Linux 4.0+); false if refused.
 fn reset_peak() -> bool {
     std::fs::write("/proc/self/clear_refs", "5").is_ok()
@@ -601,6 +626,13 @@ async fn search(a: SearchArgs, config: Config) -> anyhow::Result<()> {
         none += usize::from(out.offers.is_empty());
         search_in_steps(&b, original, &req, now, &mut phases).await?;
     }
+    // The fixed cost of one database round trip through the pool, for scale.
+    let mut ping = Lat::default();
+    for _ in 0..200 {
+        let t = Instant::now();
+        b.state.store.ping().await?;
+        ping.push(t.elapsed());
+    }
     let in_process_peak = proc_status_kib("VmHWM");
 
     // (2) Over HTTP: OpenSlots as the dispatcher, C clients for S seconds.
@@ -626,6 +658,7 @@ async fn search(a: SearchArgs, config: Config) -> anyhow::Result<()> {
         "  revisit_scheduler::search (pure)",
         phases.pure.clone().sorted().summary(),
     );
+    t.row("store.ping (SELECT 1)", ping.sorted().summary());
     t.row(
         "visit rows read per search",
         format!("{:.0}", phases.rows as f64 / searches.max(1) as f64),
@@ -649,6 +682,7 @@ async fn search(a: SearchArgs, config: Config) -> anyhow::Result<()> {
     t.row("searches/s (200s)", format!("{rate:.0}"));
     t.row("statuses", format!("{:?}", http.statuses));
     t.row("latency ms", http.latency.summary());
+    t.row("CPU", http.cpu.clone());
     if let Some(e) = &http.first_error {
         t.row("first non-200", e.clone());
     }
@@ -707,6 +741,7 @@ struct HttpRun {
     statuses: BTreeMap<u16, usize>,
     latency: Lat,
     first_error: Option<String>,
+    cpu: String,
 }
 
 async fn http_search(
@@ -718,6 +753,7 @@ async fn http_search(
     let url = format!("{}/seiapi/v3/trans/Appointments/OpenSlots", b.base);
     let setup = Arc::new(builtin::load_setup(b.state.store.as_ref(), &b.entity).await?);
     let length = length.min(MAX_PHASE);
+    let cpu = cpu_time();
     let started = Instant::now();
     let deadline = started + length;
     let mut tasks = Vec::new();
@@ -763,6 +799,7 @@ async fn http_search(
         statuses: BTreeMap::new(),
         latency: Lat::default(),
         first_error: None,
+        cpu: String::new(),
     };
     for t in tasks {
         let (lat, st, err) = t.await?;
@@ -775,6 +812,7 @@ async fn http_search(
         }
     }
     run.elapsed = started.elapsed();
+    run.cpu = cpu_per_request(cpu, run.latency.0.len());
     run.latency = run.latency.sorted();
     Ok(run)
 }
@@ -839,6 +877,7 @@ struct BookRun {
     refused: Lat,
     other: Lat,
     first_other: Option<String>,
+    cpu: String,
 }
 
 async fn book(a: BookArgs, config: Config) -> anyhow::Result<()> {
@@ -960,7 +999,8 @@ async fn book(a: BookArgs, config: Config) -> anyhow::Result<()> {
     )
     .row("other statuses", format!("{others}  {:?}", run.statuses))
     .row("latency ms, 200", run.ok.summary())
-    .row("latency ms, 409", run.refused.summary());
+    .row("latency ms, 409", run.refused.summary())
+    .row("CPU", run.cpu.clone());
     if others > 0 {
         t.row("latency ms, other", run.other.summary());
     }
@@ -1029,6 +1069,7 @@ async fn book_run(
 ) -> anyhow::Result<BookRun> {
     let next = Arc::new(AtomicUsize::new(0));
     let windows = Arc::new(windows.to_vec());
+    let cpu = cpu_time();
     let started = Instant::now();
     let deadline = started + MAX_PHASE;
     let mut tasks = Vec::new();
@@ -1100,6 +1141,7 @@ async fn book_run(
         }
     }
     all.elapsed = started.elapsed();
+    all.cpu = cpu_per_request(cpu, all.statuses.values().sum());
     all.ok = all.ok.sorted();
     all.refused = all.refused.sorted();
     all.other = all.other.sorted();

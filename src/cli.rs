@@ -52,11 +52,20 @@ enum Command {
         #[command(subcommand)]
         command: UserCommand,
     },
-    /// Measure slot search and contended booking on seeded data (a fresh database).
+    /// Measure slot search and contended booking on seeded data (a fresh database), or the
+    /// latency pass-through adds.
     Bench {
         #[command(subcommand)]
-        command: crate::bench::BenchCommand,
+        command: BenchCmd,
     },
+}
+
+#[derive(Subcommand)]
+enum BenchCmd {
+    #[command(flatten)]
+    Builtin(crate::bench::BenchCommand),
+    /// Latency added by pass-through: one receiver called directly and through Revisit.
+    Passthrough(crate::bench_passthrough::PassthroughArgs),
 }
 
 #[derive(Subcommand)]
@@ -155,7 +164,12 @@ async fn run(command: Command, mut config: Config) -> anyhow::Result<()> {
             }
             Ok(())
         }
-        Command::Bench { command } => crate::bench::run(command, config).await,
+        Command::Bench {
+            command: BenchCmd::Builtin(command),
+        } => crate::bench::run(command, config).await,
+        Command::Bench {
+            command: BenchCmd::Passthrough(args),
+        } => crate::bench_passthrough::run(args, config).await,
         Command::Serve { demo } => {
             if demo && config.jwt_secret.is_none() {
                 tracing::warn!(

@@ -43,6 +43,40 @@ pub struct Config {
     pub body_limit: usize,
     /// How long SIGTERM waits for in-flight requests.
     pub shutdown_grace: Duration,
+    /// The one outbound HTTP client (pass-through to third-party schedulers).
+    pub outbound: OutboundConfig,
+}
+
+/// Settings of the outbound client (`[outbound]` in the file, `REVISIT_OUTBOUND_*` variables).
+#[derive(Debug, Clone)]
+pub struct OutboundConfig {
+    /// Time to establish a TCP (and TLS) connection.
+    pub connect_timeout: Duration,
+    /// Whole call, connection to last byte of the answer, unless the entity's
+    /// `RestApi.TimeoutMs` says otherwise.
+    pub timeout: Duration,
+    /// Largest answer read from a third party; a longer one is a 502.
+    pub max_response_bytes: usize,
+    /// Allow endpoints on loopback, private, link-local, CGNAT, multicast and unspecified
+    /// addresses (on-premise installs, tests). Off by default: SSRF protection.
+    pub allow_private_networks: bool,
+    /// Consecutive failures of one (entity, endpoint) that open its circuit.
+    pub breaker_failures: u32,
+    /// How long an open circuit refuses calls before letting one probe through.
+    pub breaker_cooldown: Duration,
+}
+
+impl Default for OutboundConfig {
+    fn default() -> Self {
+        Self {
+            connect_timeout: Duration::from_secs(2),
+            timeout: Duration::from_secs(10),
+            max_response_bytes: 1024 * 1024,
+            allow_private_networks: false,
+            breaker_failures: 5,
+            breaker_cooldown: Duration::from_secs(30),
+        }
+    }
 }
 
 impl Default for Config {
@@ -58,6 +92,7 @@ impl Default for Config {
             token_lifetime: Duration::from_secs(8 * 3600),
             body_limit: 1024 * 1024,
             shutdown_grace: Duration::from_secs(20),
+            outbound: OutboundConfig::default(),
         }
     }
 }
@@ -76,6 +111,19 @@ struct FileConfig {
     token_lifetime_minutes: Option<u64>,
     body_limit_bytes: Option<usize>,
     shutdown_grace_ms: Option<u64>,
+    outbound: Option<FileOutbound>,
+}
+
+/// `[outbound]` in the file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileOutbound {
+    connect_timeout_ms: Option<u64>,
+    timeout_ms: Option<u64>,
+    max_response_bytes: Option<usize>,
+    allow_private_networks: Option<bool>,
+    breaker_failures: Option<u32>,
+    breaker_cooldown_ms: Option<u64>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -125,6 +173,30 @@ impl Config {
                     fc.shutdown_grace_ms =
                         Some(value.parse().map_err(|_| bad("expected milliseconds"))?)
                 }
+                "OUTBOUND_CONNECT_TIMEOUT_MS" => {
+                    fc.outbound.get_or_insert_default().connect_timeout_ms =
+                        Some(value.parse().map_err(|_| bad("expected milliseconds"))?)
+                }
+                "OUTBOUND_TIMEOUT_MS" => {
+                    fc.outbound.get_or_insert_default().timeout_ms =
+                        Some(value.parse().map_err(|_| bad("expected milliseconds"))?)
+                }
+                "OUTBOUND_MAX_RESPONSE_BYTES" => {
+                    fc.outbound.get_or_insert_default().max_response_bytes =
+                        Some(value.parse().map_err(|_| bad("expected bytes"))?)
+                }
+                "OUTBOUND_ALLOW_PRIVATE_NETWORKS" => {
+                    fc.outbound.get_or_insert_default().allow_private_networks =
+                        Some(parse_bool(&value).ok_or_else(|| bad("expected true or false"))?)
+                }
+                "OUTBOUND_BREAKER_FAILURES" => {
+                    fc.outbound.get_or_insert_default().breaker_failures =
+                        Some(value.parse().map_err(|_| bad("expected a number"))?)
+                }
+                "OUTBOUND_BREAKER_COOLDOWN_MS" => {
+                    fc.outbound.get_or_insert_default().breaker_cooldown_ms =
+                        Some(value.parse().map_err(|_| bad("expected milliseconds"))?)
+                }
                 // Variables read elsewhere (tests, logging) are not configuration keys.
                 "TEST_POSTGRES_URL" | "LOG" | "LOG_FORMAT" => {}
                 _ => return Err(ConfigError(format!("unknown variable {key}"))),
@@ -161,6 +233,27 @@ impl Config {
         if let Some(ms) = fc.shutdown_grace_ms {
             c.shutdown_grace = Duration::from_millis(ms);
         }
+        if let Some(o) = fc.outbound {
+            let out = &mut c.outbound;
+            if let Some(ms) = o.connect_timeout_ms {
+                out.connect_timeout = Duration::from_millis(ms);
+            }
+            if let Some(ms) = o.timeout_ms {
+                out.timeout = Duration::from_millis(ms);
+            }
+            if let Some(b) = o.max_response_bytes {
+                out.max_response_bytes = b;
+            }
+            if let Some(b) = o.allow_private_networks {
+                out.allow_private_networks = b;
+            }
+            if let Some(n) = o.breaker_failures {
+                out.breaker_failures = n;
+            }
+            if let Some(ms) = o.breaker_cooldown_ms {
+                out.breaker_cooldown = Duration::from_millis(ms);
+            }
+        }
         c.validate()?;
         Ok(c)
     }
@@ -195,6 +288,22 @@ impl Config {
         if self.body_limit < 1024 {
             return Err(ConfigError("body_limit_bytes must be at least 1024".into()));
         }
+        let o = &self.outbound;
+        if o.connect_timeout.is_zero() || o.timeout.is_zero() {
+            return Err(ConfigError(
+                "outbound connect_timeout_ms and timeout_ms must be at least 1".into(),
+            ));
+        }
+        if o.max_response_bytes < 1024 {
+            return Err(ConfigError(
+                "outbound max_response_bytes must be at least 1024".into(),
+            ));
+        }
+        if o.breaker_failures == 0 {
+            return Err(ConfigError(
+                "outbound breaker_failures must be at least 1".into(),
+            ));
+        }
         Ok(())
     }
 
@@ -207,6 +316,14 @@ impl Config {
                     .into(),
             )
         })
+    }
+}
+
+fn parse_bool(s: &str) -> Option<bool> {
+    match s.trim().to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" | "on" => Some(true),
+        "false" | "0" | "no" | "off" => Some(false),
+        _ => None,
     }
 }
 
@@ -243,6 +360,38 @@ mod tests {
         assert!(Config::load(None, env(&[("REVISIT_LISTN", "x")])).is_err());
         assert!(Config::load(None, env(&[("REVISIT_JWT_SECRET", "short")])).is_err());
         assert!(Config::load(None, env(&[("REVISIT_DATABASE_URL", "mysql://x")])).is_err());
+    }
+
+    #[test]
+    fn outbound_settings_come_from_the_file_and_the_environment() {
+        let c = Config::load(None, env(&[])).unwrap();
+        assert!(!c.outbound.allow_private_networks);
+        assert_eq!(c.outbound.connect_timeout, Duration::from_secs(2));
+        assert_eq!(c.outbound.timeout, Duration::from_secs(10));
+        assert_eq!(c.outbound.max_response_bytes, 1024 * 1024);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("revisit.toml");
+        std::fs::write(
+            &path,
+            "[outbound]\nbreaker_failures = 3\nbreaker_cooldown_ms = 500\ntimeout_ms = 4000\n",
+        )
+        .unwrap();
+        let c = Config::load(
+            Some(&path),
+            env(&[("REVISIT_OUTBOUND_ALLOW_PRIVATE_NETWORKS", "true")]),
+        )
+        .unwrap();
+        assert!(c.outbound.allow_private_networks);
+        assert_eq!(c.outbound.breaker_failures, 3);
+        assert_eq!(c.outbound.breaker_cooldown, Duration::from_millis(500));
+        assert_eq!(c.outbound.timeout, Duration::from_secs(4));
+        assert!(
+            Config::load(
+                None,
+                env(&[("REVISIT_OUTBOUND_ALLOW_PRIVATE_NETWORKS", "maybe")])
+            )
+            .is_err()
+        );
     }
 
     #[test]

@@ -4,6 +4,7 @@
 //! - `api/`: where a request enters (one module per seiapi resource, wire types beside them);
 //! - `domain/`: work orders, statuses, rules, configuration (no HTTP, no SQL);
 //! - `schedule/`: the interface behind the follow-up endpoints and its implementations;
+//! - `gateway/`: the one outbound HTTP client (pass-through to third-party schedulers);
 //! - `store/`: the storage contract and its SQLite and PostgreSQL implementations;
 //! - `auth/`: tokens, passwords and the extractor that yields the caller;
 //! - `config`, `cli`, `app`: process set-up.
@@ -15,11 +16,13 @@ pub mod api;
 pub mod app;
 pub mod auth;
 pub mod bench;
+pub mod bench_passthrough;
 pub mod cli;
 pub mod config;
 pub mod demo;
 pub mod domain;
 pub mod error;
+pub mod gateway;
 pub mod import;
 pub mod schedule;
 pub mod store;

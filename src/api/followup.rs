@@ -37,6 +37,24 @@ pub fn routes() -> Router<AppState> {
         )
 }
 
+/// Which scheduler serves a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Via {
+    /// The one the entity's configuration names (the seiapi endpoints).
+    Configured,
+    /// Always the built-in scheduler (the §8 interfaces served over HTTP, `/scheduling/v1/...`).
+    Builtin,
+}
+
+impl Via {
+    fn target(self, configured: SchedulerTarget) -> SchedulerTarget {
+        match self {
+            Via::Configured => configured,
+            Via::Builtin => SchedulerTarget::Builtin,
+        }
+    }
+}
+
 fn reply(r: Reply) -> Response {
     (r.status, Json(r.body)).into_response()
 }
@@ -68,6 +86,17 @@ pub async fn open_slots(
     RequestId(rid): RequestId,
     JsonObject(body): JsonObject,
 ) -> Result<Response, ApiError> {
+    open_slots_via(caller, state, rid, body, Via::Configured).await
+}
+
+/// Appointment search with every check of §6, answered by the scheduler `via` names.
+pub async fn open_slots_via(
+    caller: Caller,
+    state: AppState,
+    rid: String,
+    body: serde_json::Map<String, serde_json::Value>,
+    via: Via,
+) -> Result<Response, ApiError> {
     let req = BookJob::parse(body)?;
     let config = EntityConfig(state.store.get_config(&caller.entity).await?);
     let original = match &req.original_order_num {
@@ -93,7 +122,7 @@ pub async fn open_slots(
     };
     let (scheduler, target) = state
         .schedulers
-        .resolve(config.search_appts(), "RestApi.SearchAppts")?;
+        .resolve(via.target(config.search_appts()), "RestApi.SearchAppts")?;
     let call = Call {
         caller: &caller,
         request_id: &rid,
@@ -122,12 +151,25 @@ pub async fn book_followup(
     headers: HeaderMap,
     JsonObject(body): JsonObject,
 ) -> Result<Response, ApiError> {
+    book_followup_via(caller, state, rid, num, headers, body, Via::Configured).await
+}
+
+/// Book Job with every check and the retry rules of §7, booked by the scheduler `via` names.
+pub async fn book_followup_via(
+    caller: Caller,
+    state: AppState,
+    rid: String,
+    num: WorkOrderNum,
+    headers: HeaderMap,
+    body: serde_json::Map<String, serde_json::Value>,
+    via: Via,
+) -> Result<Response, ApiError> {
     let idem_key = idempotency_key(&headers)?;
     let mut req = BookJob::parse(body)?;
     let slot = req.check_booking(&num)?;
     let config = EntityConfig(state.store.get_config(&caller.entity).await?);
     let original = followable(&state, &caller, &num, &config).await?;
-    let target_conf = config.book_job();
+    let target_conf = via.target(config.book_job());
     let (scheduler, target) = state
         .schedulers
         .resolve(target_conf.clone(), "RestApi.BookJob")?;
@@ -185,18 +227,24 @@ pub async fn book_followup(
         .book(&call, &target, &original, &req, slot, &claim.id)
         .await
     {
-        Ok(r) => Ok(reply(r)),
+        Ok(r) if r.status == StatusCode::OK => Ok(reply(r)),
+        Ok(r) => {
+            // A third party's refusal (401, 500, ...) is relayed as it came, and is no booking:
+            // the claim must not block a retry.
+            abandon(&state, &caller, &claim.id).await;
+            Ok(reply(r))
+        }
         Err(e) => {
             // The claim must not block a retry of a booking that did not happen.
-            if let Err(err) = state
-                .store
-                .abandon_followup(&caller.entity, &claim.id)
-                .await
-            {
-                tracing::warn!(error = %err, "could not drop an abandoned follow-up claim");
-            }
+            abandon(&state, &caller, &claim.id).await;
             Err(e.into())
         }
+    }
+}
+
+async fn abandon(state: &AppState, caller: &Caller, claim_id: &str) {
+    if let Err(err) = state.store.abandon_followup(&caller.entity, claim_id).await {
+        tracing::warn!(error = %err, "could not drop an abandoned follow-up claim");
     }
 }
 

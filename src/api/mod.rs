@@ -4,6 +4,8 @@ pub mod categories;
 pub mod extract;
 pub mod followup;
 pub mod health;
+pub mod iface;
+pub mod metrics;
 pub mod openapi;
 pub mod scheduling;
 pub mod session;
@@ -24,4 +26,6 @@ pub fn routes() -> Router<AppState> {
         .merge(followup::routes())
         .merge(openapi::routes())
         .merge(scheduling::routes())
+        .merge(iface::routes())
+        .merge(metrics::routes())
 }

@@ -330,7 +330,11 @@ fn follow_up_order(
     }
     m.insert("PlannedStartDate".into(), json!(time::format(start)));
     m.insert("PlannedEndDate".into(), json!(time::format(end)));
-    m.insert("PlannedDur".into(), json!((end - start).get_minutes()));
+    // `end - start` is a Span balanced to seconds, whose minutes field is 0: use the duration.
+    m.insert(
+        "PlannedDur".into(),
+        json!(end.duration_since(start).as_mins()),
+    );
     m.insert("OrderDate".into(), json!(time::format(Timestamp::now())));
     m.insert(
         "TimeConstraints".into(),

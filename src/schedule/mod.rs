@@ -3,6 +3,7 @@
 //! URI for the pass-through client of a company's own scheduler.
 
 pub mod builtin;
+pub mod passthrough;
 
 use std::sync::Arc;
 
@@ -61,6 +62,9 @@ pub enum ScheduleError {
     },
     #[error("not implemented: {0}")]
     NotImplemented(String),
+    /// A third-party scheduler could not be called or misbehaved (seiapi.md §8).
+    #[error(transparent)]
+    Gateway(#[from] crate::gateway::GatewayError),
 }
 
 impl From<ScheduleError> for ApiError {
@@ -79,6 +83,7 @@ impl From<ScheduleError> for ApiError {
                 err
             }
             ScheduleError::NotImplemented(d) => ApiError::not_implemented(d),
+            ScheduleError::Gateway(g) => g.into(),
         }
     }
 }

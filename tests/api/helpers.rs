@@ -1,16 +1,18 @@
 //! The test harness: each test gets the real app on a loopback port with its own database, and a
 //! typed client with one method per endpoint (zero-to-production's `spawn_app`).
 
+use jiff::{SignedDuration, Timestamp, civil::Date, tz::TimeZone};
 use reqwest::{
     Method, StatusCode,
     header::{CONTENT_TYPE, HeaderMap},
 };
+use revisit::domain::time;
 use revisit::{
     app::AppState,
     config::{Config, Secret},
     domain::{EntityId, Role, UserName},
 };
-use serde_json::Value;
+use serde_json::{Value, json};
 use sqlx::Connection;
 
 /// The key every test app signs its tokens with; tests forge tokens with it too.
@@ -40,6 +42,32 @@ macro_rules! both_backends {
             }
 
             #[tokio::test]
+            async fn postgres() {
+                let Some($app) =
+                    $crate::helpers::spawn_app($crate::helpers::Backend::Postgres).await
+                else {
+                    return;
+                };
+                $body.await
+            }
+        }
+    };
+    // The same on a multi-threaded runtime, for tests of concurrent requests: the server and the
+    // clients then really run in parallel.
+    (multi_thread $name:ident, |$app:ident| $body:expr) => {
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn sqlite() {
+                let $app = $crate::helpers::spawn_app($crate::helpers::Backend::Sqlite)
+                    .await
+                    .expect("SQLite is always available");
+                $body.await
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
             async fn postgres() {
                 let Some($app) =
                     $crate::helpers::spawn_app($crate::helpers::Backend::Postgres).await
@@ -223,6 +251,9 @@ pub async fn spawn_app(backend: Backend) -> Option<TestApp> {
         state.clone(),
         std::future::pending(),
     ));
+    // reqwest is built with `rustls-no-provider`: the process must choose a crypto provider
+    // before any client is built (the server installs the same one; the first install wins).
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let client = reqwest::Client::builder()
         .no_proxy()
         .redirect(reqwest::redirect::Policy::none())
@@ -460,4 +491,313 @@ impl TestApp {
         )
         .await
     }
+
+    /// `POST .../Followup` with an `Idempotency-Key` header.
+    pub async fn book_followup_with_key(
+        &self,
+        token: &str,
+        num: &str,
+        body: &Value,
+        key: &str,
+    ) -> Resp {
+        let req = self
+            .client
+            .post(format!("{}{WO}/{num}/Followup", self.address))
+            .header("x-access-token", token)
+            .header("idempotency-key", key)
+            .json(body);
+        self.send(req).await
+    }
+
+    /// `GET .../Followup`: the follow-ups booked from `num`.
+    pub async fn list_followups(&self, token: &str, num: &str) -> Resp {
+        self.request(
+            Method::GET,
+            &format!("{WO}/{num}/Followup"),
+            Some(token),
+            None,
+        )
+        .await
+    }
+
+    /// `GET /scheduling/v1/{kind}` (kind: workcenters, technicians, ordertypes).
+    pub async fn sched_list(&self, token: &str, kind: &str) -> Resp {
+        self.request(Method::GET, &format!("{SCHED}/{kind}"), Some(token), None)
+            .await
+    }
+
+    pub async fn sched_get(&self, token: &str, kind: &str, id: &str) -> Resp {
+        self.request(
+            Method::GET,
+            &format!("{SCHED}/{kind}/{id}"),
+            Some(token),
+            None,
+        )
+        .await
+    }
+
+    pub async fn sched_put(&self, token: &str, kind: &str, id: &str, body: &Value) -> Resp {
+        self.request(
+            Method::PUT,
+            &format!("{SCHED}/{kind}/{id}"),
+            Some(token),
+            Some(body),
+        )
+        .await
+    }
+
+    pub async fn sched_delete(&self, token: &str, kind: &str, id: &str) -> Resp {
+        self.request(
+            Method::DELETE,
+            &format!("{SCHED}/{kind}/{id}"),
+            Some(token),
+            None,
+        )
+        .await
+    }
+}
+
+pub const SCHED: &str = "/scheduling/v1";
+
+// ---------------------------------------------------------------------------------------------
+// A small entity for the built-in scheduler, set up over the admin endpoints. Everything is
+// relative to now: the work center offers three windows every day of the week, so no test
+// depends on today's weekday, and the expected windows are computed here, independently of the
+// scheduler crate, in the work center's time zone.
+
+/// The work center's id, zone and place (Lyon), and its policy.
+pub const AREA: &str = "LYON";
+pub const TZ: &str = "Europe/Paris";
+pub const JOB_LAT: f64 = 45.7640;
+pub const JOB_LON: f64 = 4.8357;
+pub const WINDOWS: [(&str, &str); 3] = [("08:00", "12:00"), ("12:00", "16:00"), ("16:00", "20:00")];
+pub const HORIZON_DAYS: i64 = 7;
+pub const LEAD_MINUTES: i64 = 120;
+pub const MAX_SLOTS: usize = 10;
+pub const WEEK: [&str; 7] = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
+
+pub fn work_center_body() -> Value {
+    let windows: Vec<Value> = WINDOWS
+        .iter()
+        .map(|(s, e)| json!({"Days": WEEK, "Start": s, "End": e}))
+        .collect();
+    json!({
+        "ServiceAreaID": AREA,
+        "Name": "Lyon",
+        "TimeZone": TZ,
+        "Lat": JOB_LAT,
+        "Lon": JOB_LON,
+        "Policy": {
+            "Windows": windows,
+            "HorizonDays": HORIZON_DAYS,
+            "MinLeadMinutes": LEAD_MINUTES,
+            "MaxSlots": MAX_SLOTS,
+        },
+    })
+}
+
+/// A technician of `AREA` with HVAC level 2, living about 2 km from the jobs, on shift
+/// 07:00-21:00 every day.
+pub fn technician_body(user: &str) -> Value {
+    json!({
+        "UserName": user,
+        "Name": format!("Technician {user}"),
+        "ServiceAreaIDs": [AREA],
+        "Skills": [{"Code": "HVAC", "Level": 2}],
+        "Home": {"Lat": JOB_LAT + 0.015, "Lon": JOB_LON + 0.01},
+        "Shifts": [{"Days": WEEK, "Start": "07:00", "End": "21:00"}],
+    })
+}
+
+pub fn order_type_body(code: &str, minutes: u32, skill: &str) -> Value {
+    json!({
+        "OrderType": code,
+        "Desc": format!("{code} visit"),
+        "DurationMinutes": minutes,
+        "Skills": [{"Code": skill, "Level": 1}],
+    })
+}
+
+/// The entity `acme` with its admin, dispatcher and one technician `tom`, the built-in scheduler
+/// configured, the work center, `tom` and the order type `REPAIR` (60 minutes, HVAC) set up.
+pub struct Fleet {
+    pub admin: String,
+    pub dispatcher: String,
+    pub tech: User,
+}
+
+pub async fn fleet(app: &TestApp) -> Fleet {
+    let f = Fleet {
+        admin: app.user("acme", "ada", Role::Admin).await.token,
+        dispatcher: app.user("acme", "dora", Role::Dispatcher).await.token,
+        tech: app.user("acme", "tom", Role::Technician).await,
+    };
+    app.post_config(
+        &f.admin,
+        &json!({"RestApi": {"BookJob": "builtin:", "SearchAppts": "builtin:"}}),
+    )
+    .await
+    .expect(200);
+    app.sched_put(&f.admin, "workcenters", AREA, &work_center_body())
+        .await
+        .expect(201);
+    app.sched_put(&f.admin, "technicians", "tom", &technician_body("tom"))
+        .await
+        .expect(201);
+    app.sched_put(
+        &f.admin,
+        "ordertypes",
+        "REPAIR",
+        &order_type_body("REPAIR", 60, "HVAC"),
+    )
+    .await
+    .expect(201);
+    f
+}
+
+/// The work center's place, as a work order's `Location`.
+pub fn location(num: &str) -> Value {
+    json!({
+        "LocationNum": format!("LOC-{num}"),
+        "Name": "Residence",
+        "ServiceAreaID": AREA,
+        "Address": {"AddrLine1": "1 Place Bellecour", "City": "Lyon",
+                    "Lat": format!("{JOB_LAT:.4}"), "Lon": format!("{JOB_LON:.4}")},
+    })
+}
+
+/// A Closed Incomplete `REPAIR` order of `user` (reason 2001, own rule true), visited an hour ago.
+pub fn closed_order(num: &str, user: &str) -> Value {
+    let start = Timestamp::now() - SignedDuration::from_hours(1);
+    json!({
+        "OrderNum": num,
+        "OrderType": "REPAIR",
+        "OrderStatus": 4097,
+        "ReasonCode": "2001",
+        "CanScheduleFollowup": true,
+        "UserName": user,
+        "PlannedStartDate": time::format(start),
+        "PlannedEndDate": time::format(start + SignedDuration::from_hours(1)),
+        "Account": {"AccountNum": format!("ACCT-{num}"), "AccountType": "1002", "Name": "Mme Dupont"},
+        "Location": location(num),
+        "Description": "boiler",
+    })
+}
+
+pub fn tz() -> TimeZone {
+    TimeZone::get(TZ).expect("a known zone")
+}
+
+/// `hh:mm` local time of the work center, `days` local dates after today.
+pub fn local(days: i64, hhmm: &str) -> Timestamp {
+    let tz = tz();
+    let today = Timestamp::now().to_zoned(tz.clone()).date();
+    local_on(today + jiff::Span::new().days(days), hhmm)
+}
+
+fn local_on(date: Date, hhmm: &str) -> Timestamp {
+    let (h, m) = hhmm.split_once(':').expect("HH:MM");
+    date.at(h.parse().expect("hour"), m.parse().expect("minute"), 0, 0)
+        .to_zoned(tz())
+        .expect("a local time")
+        .timestamp()
+}
+
+/// A window as (start, end).
+pub type Win = (Timestamp, Timestamp);
+
+/// The policy window `i` (0, 1, 2) of the local date `days` after today.
+pub fn window(days: i64, i: usize) -> Win {
+    (local(days, WINDOWS[i].0), local(days, WINDOWS[i].1))
+}
+
+/// Every policy window of the horizon that starts at least the lead time after `now`,
+/// chronologically.
+pub fn policy_windows(now: Timestamp) -> Vec<Win> {
+    let today = now.to_zoned(tz()).date();
+    let gate = now + SignedDuration::from_mins(LEAD_MINUTES);
+    let mut out = Vec::new();
+    for d in 0..HORIZON_DAYS {
+        let date = today + jiff::Span::new().days(d);
+        for (s, e) in WINDOWS {
+            let w = (local_on(date, s), local_on(date, e));
+            if w.0 >= gate {
+                out.push(w);
+            }
+        }
+    }
+    out
+}
+
+/// `{"Start": .., "End": ..}` in the wire form.
+pub fn period(w: Win) -> Value {
+    json!({"Start": time::format(w.0), "End": time::format(w.1)})
+}
+
+/// A Book Job body choosing `w`.
+pub fn book_body(w: Win) -> Value {
+    json!({"TimeConstraints": [{"Type": "1001", "Period": period(w)}]})
+}
+
+/// The windows of an OpenSlots answer (or of `Alternatives`), checking each item's shape: type
+/// 1001, an ID, a Desc and a Period in the canonical time form.
+#[track_caller]
+pub fn offered(items: &Value) -> Vec<Win> {
+    items
+        .as_array()
+        .unwrap_or_else(|| panic!("an array of TimeConstraints, not {items}"))
+        .iter()
+        .map(|tc| {
+            assert_eq!(tc["Type"], "1001", "{tc}");
+            assert!(tc["ID"].as_str().is_some_and(|s| !s.is_empty()), "{tc}");
+            assert!(tc["Desc"].as_str().is_some_and(|s| !s.is_empty()), "{tc}");
+            let at = |k: &str| {
+                let s = tc["Period"][k].as_str().unwrap_or_default();
+                assert!(s.ends_with(".000Z"), "{k} {s:?} is not canonical");
+                time::parse(s).unwrap_or_else(|| panic!("{k} of {tc}"))
+            };
+            (at("Start"), at("End"))
+        })
+        .collect()
+}
+
+/// Posts OpenSlots and returns the answer and its windows; `expected(now)` is what the answer
+/// must be, judged at the moment before and the moment after the request (a window can cross the
+/// lead-time gate in between).
+pub async fn open_windows(app: &TestApp, token: &str, body: &Value) -> (Resp, Vec<Win>) {
+    let r = app.open_slots(token, body).await.expect(200);
+    assert!(r.body["StatusMsg"].is_string(), "{}", r.body);
+    let w = offered(&r.body["TimeConstraints"]);
+    (r, w)
+}
+
+#[track_caller]
+pub fn assert_windows_either(got: &[Win], before: Vec<Win>, after: Vec<Win>) {
+    assert!(
+        got == before || got == after,
+        "offered {:?}\nexpected {:?}",
+        fmt_wins(got),
+        fmt_wins(&before)
+    );
+}
+
+pub fn fmt_wins(w: &[Win]) -> Vec<String> {
+    w.iter()
+        .map(|(s, e)| format!("{}..{}", time::format(*s), time::format(*e)))
+        .collect()
+}
+
+/// The open work orders of `user` that follow up `original`.
+pub async fn followups_of(app: &TestApp, token: &str, user: &str, original: &str) -> Vec<Value> {
+    let r = app
+        .list_orders(token, &[("UserName", user), ("Limit", "500")])
+        .await
+        .expect(200);
+    r.body["WorkOrders"]
+        .as_array()
+        .expect("WorkOrders")
+        .iter()
+        .filter(|o| o["OriginalOrderNum"] == original)
+        .cloned()
+        .collect()
 }

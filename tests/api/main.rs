@@ -5,11 +5,14 @@
 mod helpers;
 
 mod bad_input;
+mod booking;
 mod categories;
 mod configuration;
 mod followup;
 mod listing;
 mod openapi;
+mod passthrough;
+mod scheduler;
 mod session;
 mod tenancy;
 mod workorders;

@@ -1,0 +1,401 @@
+//! The one outbound HTTP client: the only way Revisit calls a third party (seiapi.md §8).
+//!
+//! Guarantees, whatever the third party does:
+//! - no environment proxy, no redirect followed (a 3xx is a 502), connect timeout (2 s by
+//!   default) and a total deadline per call (10 s, or the entity's `RestApi.TimeoutMs`) that
+//!   covers connecting, sending and reading the whole answer;
+//! - the answer is read chunk by chunk and abandoned past the cap (1 MiB by default): a 502;
+//! - endpoints on non-public addresses are refused before any packet leaves ([`ssrf`]);
+//! - a circuit breaker per (entity, endpoint host) fails fast while an endpoint keeps failing
+//!   ([`breaker`]);
+//! - an appointment search may be retried once after a connection failure (it changes nothing);
+//!   a booking never is, since once the request may have reached the server a second one could
+//!   book twice;
+//! - every failure becomes a [`GatewayError`] whose message names the endpoint's host, never
+//!   the URI's path, query or credentials, nor the caller's token.
+
+pub mod breaker;
+pub mod ssrf;
+
+use std::{
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use axum::http::{HeaderValue, StatusCode, header};
+use serde_json::{Map, Value};
+use url::Url;
+
+use self::breaker::{Breakers, Outcome};
+use crate::{api::metrics::Metrics, config::OutboundConfig, error::ApiError};
+
+/// The two interfaces a third-party scheduler implements (seiapi.md §8).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Interface {
+    /// Appointment Search: read-only, so safe to retry after a connection failure.
+    OpenSlots,
+    /// Book Job: never retried once sent.
+    Followup,
+}
+
+impl Interface {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Interface::OpenSlots => "openslots",
+            Interface::Followup => "followup",
+        }
+    }
+
+    /// Checks that a 200 answer is the documented object.
+    fn check(self, body: &Value) -> Result<(), &'static str> {
+        match self {
+            Interface::OpenSlots => match body.get("TimeConstraints") {
+                Some(Value::Array(_)) if body.is_object() => Ok(()),
+                _ => Err("an object with a TimeConstraints array"),
+            },
+            Interface::Followup => match body.get("OrderNum") {
+                Some(Value::String(s)) if !s.is_empty() => Ok(()),
+                _ => Err("an object with a non-empty string OrderNum"),
+            },
+        }
+    }
+}
+
+/// One call to make.
+pub struct OutboundCall<'a> {
+    /// The entity on whose behalf the call is made (breaker key, metrics).
+    pub entity: &'a str,
+    pub interface: Interface,
+    pub url: &'a Url,
+    /// The caller's JWT, forwarded as `x-access-token` (the platform's documented behaviour).
+    pub token: &'a str,
+    pub request_id: &'a str,
+    pub body: &'a Map<String, Value>,
+    /// Overrides the configured total deadline (the entity's `RestApi.TimeoutMs`).
+    pub timeout: Option<Duration>,
+}
+
+/// The third party's answer, to relay unchanged: a 200 holding the documented object, or any
+/// other status with a JSON body.
+#[derive(Debug, Clone)]
+pub struct Relayed {
+    pub status: StatusCode,
+    pub body: Value,
+}
+
+/// Why a call produced no answer to relay. Each message names the endpoint host and nothing
+/// more sensitive.
+#[derive(Debug, thiserror::Error)]
+pub enum GatewayError {
+    #[error("the endpoint {host} is not allowed: {reason}")]
+    Refused { host: String, reason: String },
+    #[error("the scheduler at {host} could not be reached: {reason}")]
+    Unreachable { host: String, reason: &'static str },
+    #[error("the scheduler at {host} did not answer within {} ms", after.as_millis())]
+    Timeout { host: String, after: Duration },
+    #[error("the answer of the scheduler at {host} exceeds {limit} bytes")]
+    TooLarge { host: String, limit: usize },
+    #[error("the scheduler at {host} answered with a redirect ({status}), which is not followed")]
+    Redirect { host: String, status: u16 },
+    #[error("the scheduler at {host} answered {status} with a body that is not JSON")]
+    NotJson { host: String, status: u16 },
+    #[error("the scheduler at {host} answered 200 without the documented object ({expected})")]
+    Invalid {
+        host: String,
+        expected: &'static str,
+    },
+    #[error("calls to the scheduler at {host} are suspended after repeated failures")]
+    CircuitOpen { host: String, retry_after: Duration },
+}
+
+impl GatewayError {
+    /// The label of the outcome in metrics.
+    fn label(&self) -> &'static str {
+        match self {
+            GatewayError::Refused { .. } => "refused_address",
+            GatewayError::Unreachable { .. } => "unreachable",
+            GatewayError::Timeout { .. } => "timeout",
+            GatewayError::TooLarge { .. } => "too_large",
+            GatewayError::Redirect { .. } => "redirect",
+            GatewayError::NotJson { .. } => "not_json",
+            GatewayError::Invalid { .. } => "invalid_answer",
+            GatewayError::CircuitOpen { .. } => "circuit_open",
+        }
+    }
+}
+
+impl From<GatewayError> for ApiError {
+    fn from(e: GatewayError) -> Self {
+        let detail = e.to_string();
+        let (status, kind, title) = match &e {
+            GatewayError::Refused { .. } => (
+                StatusCode::BAD_GATEWAY,
+                "urn:revisit:error:upstream-address-refused",
+                "Scheduler endpoint not allowed",
+            ),
+            GatewayError::Unreachable { .. } => (
+                StatusCode::BAD_GATEWAY,
+                "urn:revisit:error:upstream-unreachable",
+                "Scheduler unreachable",
+            ),
+            GatewayError::Timeout { .. } => (
+                StatusCode::GATEWAY_TIMEOUT,
+                "urn:revisit:error:upstream-timeout",
+                "Scheduler timed out",
+            ),
+            GatewayError::TooLarge { .. } => (
+                StatusCode::BAD_GATEWAY,
+                "urn:revisit:error:upstream-answer-too-large",
+                "Scheduler answer too large",
+            ),
+            GatewayError::Redirect { .. } => (
+                StatusCode::BAD_GATEWAY,
+                "urn:revisit:error:upstream-redirect",
+                "Scheduler redirected",
+            ),
+            GatewayError::NotJson { .. } | GatewayError::Invalid { .. } => (
+                StatusCode::BAD_GATEWAY,
+                "urn:revisit:error:upstream-invalid-answer",
+                "Scheduler answer invalid",
+            ),
+            GatewayError::CircuitOpen { .. } => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "urn:revisit:error:upstream-circuit-open",
+                "Scheduler temporarily suspended",
+            ),
+        };
+        let mut err = ApiError::new(status, kind, title, detail);
+        if let GatewayError::CircuitOpen { retry_after, .. } = e {
+            // Whole seconds, rounded up: a client that waits that long finds the probe allowed.
+            let ms = retry_after.as_millis() as u64;
+            err.retry_after = Some(ms.div_ceil(1000).max(1));
+        }
+        err
+    }
+}
+
+/// The outbound client, shared by every entity.
+pub struct Gateway {
+    client: reqwest::Client,
+    settings: OutboundConfig,
+    breakers: Arc<Breakers>,
+    metrics: Arc<Metrics>,
+}
+
+/// `host` or `host:port` of a URL: what errors, breakers and metrics name.
+pub fn endpoint_host(url: &Url) -> String {
+    let host = url.host_str().unwrap_or_default();
+    match url.port() {
+        Some(p) => format!("{host}:{p}"),
+        None => host.to_string(),
+    }
+}
+
+impl Gateway {
+    pub fn new(settings: OutboundConfig, metrics: Arc<Metrics>) -> anyhow::Result<Self> {
+        // rustls with the ring provider (see Cargo.toml). Installing is process-wide and fails
+        // harmlessly when a provider is already installed.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let client = reqwest::Client::builder()
+            .no_proxy()
+            .redirect(reqwest::redirect::Policy::none())
+            .connect_timeout(settings.connect_timeout)
+            .dns_resolver(ssrf::GuardedResolver::new(settings.allow_private_networks))
+            .tcp_nodelay(true)
+            .pool_idle_timeout(Duration::from_secs(60))
+            .user_agent(concat!("revisit/", env!("CARGO_PKG_VERSION")))
+            .build()?;
+        let gauge = metrics.clone();
+        let breakers = Breakers::new(
+            settings.breaker_failures,
+            settings.breaker_cooldown,
+            move |(entity, host), state| gauge.set_circuit_state(entity, host, state.as_gauge()),
+        );
+        Ok(Self {
+            client,
+            settings,
+            breakers,
+            metrics,
+        })
+    }
+
+    /// Makes the call and returns the answer to relay, or why there is none.
+    pub async fn call(&self, call: OutboundCall<'_>) -> Result<Relayed, GatewayError> {
+        let host = endpoint_host(call.url);
+        let started = Instant::now();
+        let result = self.guarded(&call, &host).await;
+        let outcome = match &result {
+            Ok(r) if r.status == StatusCode::OK => "ok",
+            Ok(r) if r.status.is_client_error() => "client_error",
+            Ok(r) if r.status.is_server_error() => "server_error",
+            Ok(_) => "other_status",
+            Err(e) => e.label(),
+        };
+        self.metrics.observe_outbound(
+            call.entity,
+            &host,
+            call.interface.as_str(),
+            outcome,
+            started.elapsed().as_secs_f64(),
+        );
+        if let Err(e) = &result {
+            tracing::warn!(entity = call.entity, host = %host, interface = call.interface.as_str(), error = %e, "third-party call failed");
+        }
+        result
+    }
+
+    async fn guarded(&self, call: &OutboundCall<'_>, host: &str) -> Result<Relayed, GatewayError> {
+        let allow_private = self.settings.allow_private_networks;
+        ssrf::check_literal(call.url, allow_private).map_err(|b| GatewayError::Refused {
+            host: host.to_string(),
+            reason: format!("it is {}, not a public address", b.ip),
+        })?;
+        let permit = self
+            .breakers
+            .acquire((call.entity.to_string(), host.to_string()))
+            .map_err(|open| GatewayError::CircuitOpen {
+                host: host.to_string(),
+                retry_after: open.retry_after,
+            })?;
+        let deadline = call.timeout.unwrap_or(self.settings.timeout);
+        let result = match tokio::time::timeout(deadline, self.exchange(call, host)).await {
+            Ok(r) => r,
+            Err(_) => Err(GatewayError::Timeout {
+                host: host.to_string(),
+                after: deadline,
+            }),
+        };
+        permit.finish(match &result {
+            Ok(r) if r.status.is_server_error() => Outcome::Failure,
+            Ok(_) => Outcome::Success,
+            Err(GatewayError::Refused { .. }) => Outcome::Neutral,
+            Err(_) => Outcome::Failure,
+        });
+        result
+    }
+
+    /// Sends (with the one retry an appointment search allows) and reads the answer.
+    async fn exchange(&self, call: &OutboundCall<'_>, host: &str) -> Result<Relayed, GatewayError> {
+        let body = bytes_of(call.body);
+        let attempts = match call.interface {
+            Interface::OpenSlots => 2,
+            Interface::Followup => 1,
+        };
+        let mut attempt = 0;
+        let resp = loop {
+            attempt += 1;
+            let req = self
+                .client
+                .post(call.url.clone())
+                .header(header::CONTENT_TYPE, "application/json")
+                .header(header::ACCEPT, "application/json")
+                .header("x-access-token", header_value(call.token))
+                .header("x-request-id", header_value(call.request_id))
+                .body(body.clone());
+            match req.send().await {
+                Ok(r) => break r,
+                Err(e) => {
+                    if let Some(b) = ssrf::find_blocked(&e) {
+                        return Err(GatewayError::Refused {
+                            host: host.to_string(),
+                            reason: format!("it resolves to {}, not a public address", b.ip),
+                        });
+                    }
+                    // Only a failure to connect proves the request never left: then, and only
+                    // for a search, one more try.
+                    if e.is_connect() && attempt < attempts {
+                        tracing::info!(
+                            host,
+                            "connection failed; retrying the appointment search once"
+                        );
+                        continue;
+                    }
+                    let reason = if e.is_connect() {
+                        "the connection failed"
+                    } else {
+                        "the connection broke before an answer"
+                    };
+                    tracing::debug!(host, error = %e.without_url(), "outbound request failed");
+                    return Err(GatewayError::Unreachable {
+                        host: host.to_string(),
+                        reason,
+                    });
+                }
+            }
+        };
+        let status = resp.status();
+        if status.is_redirection() {
+            return Err(GatewayError::Redirect {
+                host: host.to_string(),
+                status: status.as_u16(),
+            });
+        }
+        let bytes = self.read_capped(resp, host).await?;
+        let parsed: Option<Value> = serde_json::from_slice(&bytes).ok();
+        match parsed {
+            None => Err(GatewayError::NotJson {
+                host: host.to_string(),
+                status: status.as_u16(),
+            }),
+            Some(body) if status == StatusCode::OK => match call.interface.check(&body) {
+                Ok(()) => Ok(Relayed { status, body }),
+                Err(expected) => Err(GatewayError::Invalid {
+                    host: host.to_string(),
+                    expected,
+                }),
+            },
+            Some(body) => Ok(Relayed { status, body }),
+        }
+    }
+
+    /// Reads the body chunk by chunk, giving up as soon as it exceeds the cap.
+    async fn read_capped(
+        &self,
+        mut resp: reqwest::Response,
+        host: &str,
+    ) -> Result<Vec<u8>, GatewayError> {
+        let limit = self.settings.max_response_bytes;
+        let too_large = || GatewayError::TooLarge {
+            host: host.to_string(),
+            limit,
+        };
+        if resp.content_length().is_some_and(|n| n > limit as u64) {
+            return Err(too_large());
+        }
+        let mut buf = Vec::new();
+        loop {
+            match resp.chunk().await {
+                Ok(Some(chunk)) => {
+                    if buf.len() + chunk.len() > limit {
+                        return Err(too_large());
+                    }
+                    buf.extend_from_slice(&chunk);
+                }
+                Ok(None) => return Ok(buf),
+                Err(e) => {
+                    tracing::debug!(host, error = %e.without_url(), "reading the answer failed");
+                    return Err(GatewayError::Unreachable {
+                        host: host.to_string(),
+                        reason: "the connection broke while reading the answer",
+                    });
+                }
+            }
+        }
+    }
+
+    /// The state of the circuit of (entity, host), for tests and diagnostics.
+    pub fn circuit_state(&self, entity: &str, host: &str) -> breaker::CircuitState {
+        self.breakers.state(&(entity.to_string(), host.to_string()))
+    }
+}
+
+fn bytes_of(body: &Map<String, Value>) -> Vec<u8> {
+    // Serialising a `Map` of `Value`s cannot fail.
+    serde_json::to_vec(body).unwrap_or_default()
+}
+
+/// Tokens and request ids arrived as header values, so they are valid ones; anything else is
+/// sent empty rather than panicking.
+fn header_value(s: &str) -> HeaderValue {
+    HeaderValue::from_str(s).unwrap_or_else(|_| HeaderValue::from_static(""))
+}
