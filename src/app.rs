@@ -34,6 +34,8 @@ pub struct AppState {
     /// The one outbound client (pass-through calls).
     pub gateway: Arc<Gateway>,
     pub metrics: Arc<Metrics>,
+    /// Set when shutdown begins: `/readyz` then fails so a load balancer stops sending work.
+    pub draining: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl AppState {
@@ -70,6 +72,7 @@ impl AppState {
             schedulers,
             gateway,
             metrics,
+            draining: Default::default(),
         })
     }
 }
@@ -129,10 +132,12 @@ pub async fn serve(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let grace = state.config.shutdown_grace;
+    let draining = state.draining.clone();
     let app = router(state);
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let server = axum::serve(listener, app).with_graceful_shutdown(async move {
         shutdown.await;
+        draining.store(true, std::sync::atomic::Ordering::SeqCst);
         let _ = tx.send(());
     });
     let server = tokio::spawn(async move { server.await });

@@ -186,7 +186,9 @@ async fn run(command: Command, mut config: Config) -> anyhow::Result<()> {
             }
             let listener = tokio::net::TcpListener::bind(state.config.listen).await?;
             tracing::info!(addr = %listener.local_addr()?, config = ?state.config, "serving");
+            let store = state.store.clone();
             app::serve(listener, state, shutdown_signal()).await?;
+            store.close().await;
             tracing::info!("stopped");
             Ok(())
         }

@@ -613,3 +613,67 @@ async fn a_database_that_goes_away_gives_503s_and_service_resumes_when_it_return
         .unwrap();
     assert_eq!(ready.status().as_u16(), 200);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_lets_requests_in_flight_finish_and_exits_cleanly() {
+    let Some(admin) = pg_url() else { return };
+    let db = Db::create(&admin).await;
+    let _store = seed(&db.url, 2, 40).await;
+    let mut node = Node::start(&db.url).await;
+    let client = http();
+    let token = login(&client, &node.base).await;
+    let windows = offered(&client, &node.base, &token, "O-0").await;
+    // Requests already sent when SIGTERM arrives still get their answer.
+    let mut tasks = Vec::new();
+    for i in 0..40 {
+        let (client, token, base, w) = (
+            client.clone(),
+            token.clone(),
+            node.base.clone(),
+            windows[i % windows.len()].clone(),
+        );
+        tasks.push(tokio::spawn(async move {
+            book(&client, &base, &token, &format!("O-{i}"), &w).await
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    let pid = node.child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let started = Instant::now();
+    let status = loop {
+        if let Some(s) = node.child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "did not stop within the grace period"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert!(status.success(), "exit status {status:?}");
+    let mut answered = 0;
+    for t in tasks {
+        match t.await.unwrap() {
+            Ok((s, body)) => {
+                assert!(s == 200 || s == 409, "{s}: {body}");
+                answered += 1;
+            }
+            Err(_) => {} // sent after the listener closed: refused, never half-done
+        }
+    }
+    assert!(answered > 0, "requests in flight were answered");
+    assert!(
+        client
+            .get(format!("{}/readyz", node.base))
+            .send()
+            .await
+            .is_err(),
+        "the node is gone"
+    );
+}

@@ -235,8 +235,11 @@ pub async fn book_followup_via(
             Ok(reply(r))
         }
         Err(e) => {
-            // The claim must not block a retry of a booking that did not happen.
-            abandon(&state, &caller, &claim.id).await;
+            // The claim must not block a retry of a booking that did not happen. (A refused
+            // built-in booking already dropped it in its own transaction.)
+            if !matches!(e, crate::schedule::ScheduleError::SlotUnavailable { .. }) {
+                abandon(&state, &caller, &claim.id).await;
+            }
             Err(e.into())
         }
     }

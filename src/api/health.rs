@@ -18,8 +18,11 @@ pub async fn healthz() -> Json<Value> {
 }
 
 /// The process can serve: the database answers.
-#[utoipa::path(get, path = "/readyz", tag = "health", responses((status = 200, description = "ready"), (status = 503, description = "database unreachable")))]
+#[utoipa::path(get, path = "/readyz", tag = "health", responses((status = 200, description = "ready"), (status = 503, description = "database unreachable or shutting down")))]
 pub async fn readyz(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+    if state.draining.load(std::sync::atomic::Ordering::SeqCst) {
+        return Err(ApiError::unavailable("the server is shutting down"));
+    }
     state.store.ping().await?;
     Ok(Json(json!({"status": "ready"})))
 }

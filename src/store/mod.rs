@@ -52,6 +52,8 @@ impl From<sqlx::Error> for StoreError {
                         StoreError::Conflict(db.message().to_string())
                     }
                     "40001" | "40P01" => StoreError::Retry(db.message().to_string()),
+                    // SQLite busy or locked past the busy timeout.
+                    "5" | "6" | "261" | "517" => StoreError::Unavailable(db.message().to_string()),
                     // PostgreSQL: cannot connect now, admin shutdown, crash shutdown.
                     "57P01" | "57P02" | "57P03" | "08006" | "08001" | "08004" => {
                         StoreError::Unavailable(db.message().to_string())
@@ -116,6 +118,8 @@ pub type ConfigFn =
 pub trait Store: SchedStore + Send + Sync + 'static {
     /// Cheap liveness check of the database.
     async fn ping(&self) -> Result<(), StoreError>;
+    /// Closes the pool: waits for connections in use to be returned, then closes them all.
+    async fn close(&self);
     async fn ensure_entity(&self, entity: &EntityId) -> Result<(), StoreError>;
     /// Creates the user in the entity, or replaces role and password if it exists there; a name
     /// taken in another entity is a conflict.

@@ -74,6 +74,10 @@ impl Store for PgStore {
         Ok(())
     }
 
+    async fn close(&self) {
+        self.pool.close().await;
+    }
+
     async fn ensure_entity(&self, entity: &EntityId) -> Result<(), StoreError> {
         sqlx::query(
             "INSERT INTO entities (id, created_at) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING",

@@ -23,6 +23,10 @@ use crate::domain::{
 
 pub struct SqliteStore {
     pool: SqlitePool,
+    /// SQLite has one writer at a time. Queueing this process's writers here, in FIFO order,
+    /// is much cheaper than letting them poll the database lock (busy timeout); writers of
+    /// other processes (`revisit user add`) still queue on the lock itself.
+    writer: std::sync::Arc<tokio::sync::Mutex<()>>,
 }
 
 fn now_ms() -> i64 {
@@ -52,15 +56,28 @@ impl SqliteStore {
             .connect_with(options)
             .await?;
         sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
-        Ok(Self { pool })
+        Ok(Self {
+            pool,
+            writer: Default::default(),
+        })
     }
 
     pub fn pool(&self) -> &SqlitePool {
         &self.pool
     }
 
-    async fn begin_write(&self) -> Result<sqlx::Transaction<'static, Sqlite>, StoreError> {
-        Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
+    /// Starts a write transaction; keep the guard alive until the transaction ends.
+    async fn begin_write(
+        &self,
+    ) -> Result<
+        (
+            tokio::sync::OwnedMutexGuard<()>,
+            sqlx::Transaction<'static, Sqlite>,
+        ),
+        StoreError,
+    > {
+        let guard = self.writer.clone().lock_owned().await;
+        Ok((guard, self.pool.begin_with("BEGIN IMMEDIATE").await?))
     }
 }
 
@@ -71,7 +88,19 @@ impl Store for SqliteStore {
         Ok(())
     }
 
+    async fn close(&self) {
+        self.pool.close().await;
+    }
+
     async fn ensure_entity(&self, entity: &EntityId) -> Result<(), StoreError> {
+        let known: Option<i64> = sqlx::query_scalar("SELECT 1 FROM entities WHERE id = ?")
+            .bind(entity.as_str())
+            .fetch_optional(&self.pool)
+            .await?;
+        if known.is_some() {
+            return Ok(());
+        }
+        let _writer = self.writer.lock().await;
         sqlx::query(
             "INSERT INTO entities (id, created_at) VALUES (?, ?) ON CONFLICT (id) DO NOTHING",
         )
@@ -89,7 +118,7 @@ impl Store for SqliteStore {
         role: Role,
         password_hash: &str,
     ) -> Result<AddUser, StoreError> {
-        let mut tx = self.begin_write().await?;
+        let (_writer, mut tx) = self.begin_write().await?;
         let existing: Option<String> =
             sqlx::query_scalar("SELECT entity_id FROM users WHERE name = ?")
                 .bind(name.as_str())
@@ -165,7 +194,7 @@ impl Store for SqliteStore {
         entity: &EntityId,
         f: ConfigFn,
     ) -> Result<Map<String, Value>, StoreError> {
-        let mut tx = self.begin_write().await?;
+        let (_writer, mut tx) = self.begin_write().await?;
         let text: Option<String> = sqlx::query_scalar("SELECT config FROM entities WHERE id = ?")
             .bind(entity.as_str())
             .fetch_optional(&mut *tx)
@@ -201,6 +230,7 @@ impl Store for SqliteStore {
     }
 
     async fn put_category(&self, entity: &EntityId, category: &Category) -> Result<(), StoreError> {
+        let _writer = self.writer.lock().await;
         sqlx::query("INSERT INTO categories (entity_id, code, body) VALUES (?, ?, ?) ON CONFLICT (entity_id, code) DO UPDATE SET body = excluded.body")
             .bind(entity.as_str())
             .bind(&category.code)
@@ -235,7 +265,7 @@ impl Store for SqliteStore {
         num: &WorkOrderNum,
         f: WriteFn,
     ) -> Result<Written, StoreError> {
-        let mut tx = self.begin_write().await?;
+        let (_writer, mut tx) = self.begin_write().await?;
         let text: Option<String> = sqlx::query_scalar(
             "SELECT body FROM work_orders WHERE entity_id = ? AND order_num = ?",
         )
@@ -262,7 +292,7 @@ impl Store for SqliteStore {
         entity: &EntityId,
         orders: &[WorkOrder],
     ) -> Result<(), StoreError> {
-        let mut tx = self.begin_write().await?;
+        let (_writer, mut tx) = self.begin_write().await?;
         for order in orders {
             upsert_work_order_by(&mut tx, entity, order, None).await?;
         }
@@ -275,6 +305,7 @@ impl Store for SqliteStore {
         entity: &EntityId,
         num: &WorkOrderNum,
     ) -> Result<bool, StoreError> {
+        let _writer = self.writer.lock().await;
         let r = sqlx::query("DELETE FROM work_orders WHERE entity_id = ? AND order_num = ?")
             .bind(entity.as_str())
             .bind(num.as_str())
@@ -502,7 +533,7 @@ impl SchedStore for SqliteStore {
         id: &str,
         body: &Value,
     ) -> Result<bool, StoreError> {
-        let mut tx = self.begin_write().await?;
+        let (_writer, mut tx) = self.begin_write().await?;
         sqlx::query(
             "INSERT INTO entities (id, created_at) VALUES (?, ?) ON CONFLICT (id) DO NOTHING",
         )
@@ -535,6 +566,7 @@ impl SchedStore for SqliteStore {
         kind: SchedKind,
         id: &str,
     ) -> Result<bool, StoreError> {
+        let _writer = self.writer.lock().await;
         let r =
             sqlx::query("DELETE FROM sched_objects WHERE entity_id = ? AND kind = ? AND id = ?")
                 .bind(entity.as_str())
@@ -558,7 +590,7 @@ impl SchedStore for SqliteStore {
         entity: &EntityId,
         claim: &NewClaim,
     ) -> Result<ClaimOutcome, StoreError> {
-        let mut tx = self.begin_write().await?;
+        let (_writer, mut tx) = self.begin_write().await?;
         let by_key = match &claim.idem_key {
             Some(k) => sqlx::query(&format!(
                 "SELECT {FOLLOWUP_COLUMNS} FROM followups WHERE entity_id = ? AND idem_key = ?"
@@ -620,13 +652,14 @@ impl SchedStore for SqliteStore {
         id: &str,
         done: &FollowupDone,
     ) -> Result<(), StoreError> {
-        let mut tx = self.begin_write().await?;
+        let (_writer, mut tx) = self.begin_write().await?;
         Self::write_followup_done(&mut tx, entity, id, done).await?;
         tx.commit().await?;
         Ok(())
     }
 
     async fn abandon_followup(&self, entity: &EntityId, id: &str) -> Result<(), StoreError> {
+        let _writer = self.writer.lock().await;
         sqlx::query("DELETE FROM followups WHERE entity_id = ? AND id = ? AND state = 'pending'")
             .bind(entity.as_str())
             .bind(id)
@@ -658,7 +691,7 @@ impl SchedStore for SqliteStore {
     ) -> Result<BookingResult, StoreError> {
         // BEGIN IMMEDIATE takes the database's write lock first, so the visits read below
         // cannot change before this transaction commits.
-        let mut tx = self.begin_write().await?;
+        let (_writer, mut tx) = self.begin_write().await?;
         let visits = visits_in(&mut *tx, entity, &req.visits).await?;
         match decide(BookingView { visits }) {
             Decision::Unavailable(why) => {
