@@ -35,11 +35,15 @@ pub const DEFAULT_DURATION_MINUTES: u32 = 60;
 
 pub struct Builtin {
     store: Arc<dyn Store>,
+    cache: super::cache::SchedCache,
 }
 
 impl Builtin {
     pub fn new(store: Arc<dyn Store>) -> Self {
-        Self { store }
+        Self {
+            store,
+            cache: Default::default(),
+        }
     }
 }
 
@@ -198,44 +202,54 @@ fn ms(t: i64) -> Timestamp {
 pub fn visits_by_tech(setup: &Setup, rows: Vec<VisitRow>) -> HashMap<String, Vec<Visit>> {
     let mut out: HashMap<String, Vec<Visit>> = HashMap::new();
     for r in rows {
-        let start = ms(r.start_ms);
-        let end = match r.busy_end_ms {
-            Some(e) if e > r.start_ms => ms(e),
-            _ => {
-                let minutes = r
-                    .order_type
-                    .as_deref()
-                    .and_then(|t| setup.order_types.get(t))
-                    .map(|t| t.duration_minutes)
-                    .unwrap_or(DEFAULT_DURATION_MINUTES);
-                ms(r.start_ms + i64::from(minutes) * 60_000)
-            }
-        };
-        let window = match (r.window_start_ms, r.window_end_ms) {
-            (Some(s), Some(e)) if s <= r.start_ms && r.start_ms <= e => Window {
-                start: ms(s),
-                end: ms(e),
-            },
-            // A promised window the planned arrival is already outside of cannot be kept by
-            // moving; hold the visit where it is.
-            _ => Window { start, end: start },
-        };
-        let location = match (r.lat, r.lon) {
-            (Some(lat), Some(lon)) => Some(GeoPoint { lat, lon }),
-            _ => None,
-        };
-        out.entry(r.user_name).or_default().push(Visit {
-            order_num: r.order_num,
-            start,
-            end,
-            location,
-            window,
-        });
+        let (tech, visit) = to_visit(setup, r);
+        out.entry(tech).or_default().push(visit);
     }
     for v in out.values_mut() {
         v.sort_by_key(|x| x.start);
     }
     out
+}
+
+/// One stored visit as the scheduler sees it, with its technician: its length from its end,
+/// else its order type, else the default; its promised window, else its planned start alone.
+pub fn to_visit(setup: &Setup, r: VisitRow) -> (String, Visit) {
+    let start = ms(r.start_ms);
+    let end = match r.busy_end_ms {
+        Some(e) if e > r.start_ms => ms(e),
+        _ => {
+            let minutes = r
+                .order_type
+                .as_deref()
+                .and_then(|t| setup.order_types.get(t))
+                .map(|t| t.duration_minutes)
+                .unwrap_or(DEFAULT_DURATION_MINUTES);
+            ms(r.start_ms + i64::from(minutes) * 60_000)
+        }
+    };
+    let window = match (r.window_start_ms, r.window_end_ms) {
+        (Some(s), Some(e)) if s <= r.start_ms && r.start_ms <= e => Window {
+            start: ms(s),
+            end: ms(e),
+        },
+        // A promised window the planned arrival is already outside of cannot be kept by
+        // moving; hold the visit where it is.
+        _ => Window { start, end: start },
+    };
+    let location = match (r.lat, r.lon) {
+        (Some(lat), Some(lon)) => Some(GeoPoint { lat, lon }),
+        _ => None,
+    };
+    (
+        r.user_name,
+        Visit {
+            order_num: r.order_num,
+            start,
+            end,
+            location,
+            window,
+        },
+    )
 }
 
 fn offer_json(o: &sched::Offer) -> Value {
@@ -247,16 +261,6 @@ fn offer_json(o: &sched::Offer) -> Value {
     })
 }
 
-/// The range of visits that can matter to a search from `now` over the policy's horizon.
-fn search_range(wc: Option<&WorkCenter>, now: Timestamp) -> VisitQuery {
-    let days = wc.map(|w| i64::from(w.policy.horizon_days)).unwrap_or(14) + 2;
-    VisitQuery {
-        techs: Vec::new(),
-        from_ms: now.as_millisecond() - 86_400_000,
-        to_ms: now.as_millisecond() + days * 86_400_000,
-    }
-}
-
 impl Builtin {
     /// Slot search: the best windows, chronological, or a reason there are none.
     pub async fn search(
@@ -266,20 +270,12 @@ impl Builtin {
         req: &BookJob,
         now: Timestamp,
     ) -> Result<sched::SearchOutcome, ScheduleError> {
-        let setup = load_setup(self.store.as_ref(), entity).await?;
-        let job = job_for(&setup, original, req)?;
-        let wc = work_center_of(&setup, &job);
-        let mut q = search_range(wc, now);
-        q.techs = techs_of(&setup, wc);
-        let visits = if q.techs.is_empty() {
-            HashMap::new()
-        } else {
-            visits_by_tech(&setup, self.store.list_visits(entity, &q).await?)
-        };
+        let view = self.cache.view(self.store.as_ref(), entity, now).await?;
+        let job = job_for(&view.setup, original, req)?;
         let snap = Snapshot {
-            work_centers: &setup.work_centers,
-            technicians: &setup.technicians,
-            visits: &visits,
+            work_centers: &view.setup.work_centers,
+            technicians: &view.setup.technicians,
+            visits: view.visits.as_ref(),
         };
         Ok(sched::search(&snap, &job, now))
     }
@@ -396,7 +392,11 @@ impl Scheduler for Builtin {
     ) -> Result<Reply, ScheduleError> {
         let entity = &call.caller.entity;
         let now = Timestamp::now();
-        let setup = Arc::new(load_setup(self.store.as_ref(), entity).await?);
+        let setup = self
+            .cache
+            .view(self.store.as_ref(), entity, now)
+            .await?
+            .setup;
         let job = job_for(&setup, Some(original), req)?;
         let wc = work_center_of(&setup, &job);
         let tz = wc

@@ -3,6 +3,7 @@
 //! URI for the pass-through client of a company's own scheduler.
 
 pub mod builtin;
+pub mod cache;
 pub mod passthrough;
 
 use std::sync::Arc;

@@ -52,6 +52,14 @@ pub struct VisitRow {
     pub window_end_ms: Option<i64>,
 }
 
+/// A change of a work order, as the scheduler's cache sees it.
+#[derive(Debug, Clone)]
+pub struct VisitChange {
+    pub order_num: String,
+    pub seq: i64,
+    pub row: Option<VisitRow>,
+}
+
 /// How long an idempotency key is remembered.
 pub const IDEMPOTENCY_TTL_MS: i64 = 24 * 3600 * 1000;
 /// A pending claim older than this is taken to be abandoned (its process died).

@@ -213,6 +213,16 @@ pub trait SchedStore: Send + Sync {
         q: &VisitQuery,
     ) -> Result<Vec<VisitRow>, StoreError>;
 
+    /// The entity's set-up version and visit sequence number (0, 0 before any write).
+    async fn sched_versions(&self, entity: &EntityId) -> Result<(i64, i64), StoreError>;
+    /// Work orders written or deleted after sequence number `since`, in sequence order; `row`
+    /// is `None` when the order is no longer a visit (deleted, closed, unassigned, unplanned).
+    async fn visit_changes(
+        &self,
+        entity: &EntityId,
+        since: i64,
+    ) -> Result<Vec<VisitChange>, StoreError>;
+
     /// Starts a follow-up booking: replays, refuses, or records a pending claim (seiapi.md §7.1).
     async fn claim_followup(
         &self,

@@ -13,8 +13,8 @@ use sqlx::{
 use super::{
     AddUser, BookingRequest, BookingResult, BookingView, ClaimOutcome, ConfigFn, DecideFn,
     Decision, FollowupDone, FollowupRecord, FollowupState, Judgement, ListFilter, NewClaim, Page,
-    SchedKind, SchedStore, Store, StoreError, StoreOptions, UserRecord, VisitQuery, VisitRow,
-    WriteFn, Written, judge_claim, millis,
+    SchedKind, SchedStore, Store, StoreError, StoreOptions, UserRecord, VisitChange, VisitQuery,
+    VisitRow, WriteFn, Written, judge_claim, millis,
 };
 use crate::domain::{
     EntityId, Role, UserName, WorkOrderNum, category::Category, workorder::WorkOrder,
@@ -258,12 +258,26 @@ impl Store for PgStore {
         entity: &EntityId,
         num: &WorkOrderNum,
     ) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await?;
         let r = sqlx::query("DELETE FROM work_orders WHERE entity_id = $1 AND order_num = $2")
             .bind(entity.as_str())
             .bind(num.as_str())
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await?;
-        Ok(r.rows_affected() > 0)
+        if r.rows_affected() == 0 {
+            return Ok(false);
+        }
+        let seq = next_visit_seq(&mut tx, entity).await?;
+        sqlx::query(
+            "INSERT INTO work_order_tombstones (entity_id, order_num, seq) VALUES ($1, $2, $3)",
+        )
+        .bind(entity.as_str())
+        .bind(num.as_str())
+        .bind(seq)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(true)
     }
 
     async fn list_work_orders(
@@ -320,15 +334,16 @@ pub(crate) async fn upsert_work_order_by(
     booked_by: Option<&str>,
 ) -> Result<(), StoreError> {
     let ix = order.indexed();
+    let seq = next_visit_seq(tx, entity).await?;
     sqlx::query(
         "INSERT INTO work_orders (entity_id, order_num, order_status, order_type, user_name, service_area_id, \
-         planned_start, planned_end, original_order_num, body, updated_at, busy_end, lat, lon, window_start, window_end, booked_by) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) \
+         planned_start, planned_end, original_order_num, body, updated_at, busy_end, lat, lon, window_start, window_end, booked_by, seq) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18) \
          ON CONFLICT (entity_id, order_num) DO UPDATE SET order_status = excluded.order_status, \
          order_type = excluded.order_type, user_name = excluded.user_name, service_area_id = excluded.service_area_id, \
          planned_start = excluded.planned_start, planned_end = excluded.planned_end, \
          original_order_num = excluded.original_order_num, body = excluded.body, updated_at = excluded.updated_at, \
          busy_end = excluded.busy_end, lat = excluded.lat, lon = excluded.lon, window_start = excluded.window_start, \
-         window_end = excluded.window_end, booked_by = excluded.booked_by",
+         window_end = excluded.window_end, booked_by = excluded.booked_by, seq = excluded.seq",
     )
     .bind(entity.as_str())
     .bind(order.order_num())
@@ -347,6 +362,7 @@ pub(crate) async fn upsert_work_order_by(
     .bind(ix.window.map(|w| w.0.as_millisecond()))
     .bind(ix.window.map(|w| w.1.as_millisecond()))
     .bind(booked_by)
+    .bind(seq)
     .execute(&mut **tx)
     .await?;
     Ok(())
@@ -491,6 +507,10 @@ impl SchedStore for PgStore {
         .bind(Json(body))
         .fetch_one(&mut *tx)
         .await?;
+        sqlx::query("INSERT INTO sched_versions (entity_id, setup_version) VALUES ($1, 1) ON CONFLICT (entity_id) DO UPDATE SET setup_version = sched_versions.setup_version + 1")
+            .bind(entity.as_str())
+            .execute(&mut *tx)
+            .await?;
         tx.commit().await?;
         Ok(created)
     }
@@ -501,14 +521,77 @@ impl SchedStore for PgStore {
         kind: SchedKind,
         id: &str,
     ) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await?;
         let r =
             sqlx::query("DELETE FROM sched_objects WHERE entity_id = $1 AND kind = $2 AND id = $3")
                 .bind(entity.as_str())
                 .bind(kind.as_str())
                 .bind(id)
-                .execute(&self.pool)
+                .execute(&mut *tx)
                 .await?;
+        sqlx::query("INSERT INTO sched_versions (entity_id, setup_version) VALUES ($1, 1) ON CONFLICT (entity_id) DO UPDATE SET setup_version = sched_versions.setup_version + 1")
+            .bind(entity.as_str())
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
         Ok(r.rows_affected() > 0)
+    }
+
+    async fn sched_versions(&self, entity: &EntityId) -> Result<(i64, i64), StoreError> {
+        let row: Option<(i64, i64)> = sqlx::query_as(
+            "SELECT setup_version, visit_seq FROM sched_versions WHERE entity_id = $1",
+        )
+        .bind(entity.as_str())
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.unwrap_or((0, 0)))
+    }
+
+    async fn visit_changes(
+        &self,
+        entity: &EntityId,
+        since: i64,
+    ) -> Result<Vec<VisitChange>, StoreError> {
+        // One statement, so PostgreSQL reads both tables in one snapshot.
+        let rows = sqlx::query(
+            "SELECT order_num, seq, user_name, order_type, planned_start, busy_end, lat, lon, window_start, window_end, order_status, 0 AS gone \
+             FROM work_orders WHERE entity_id = $1 AND seq > $2 \
+             UNION ALL SELECT order_num, seq, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, 1 \
+             FROM work_order_tombstones WHERE entity_id = $1 AND seq > $2 ORDER BY seq",
+        )
+        .bind(entity.as_str())
+        .bind(since)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .iter()
+            .map(|r| {
+                let gone: i32 = r.get("gone");
+                let status: Option<i64> = r.get("order_status");
+                let user: Option<String> = r.get("user_name");
+                let start: Option<i64> = r.get("planned_start");
+                let open = !matches!(status, Some(4096 | 4097 | 1001));
+                let row = match (gone, user, start) {
+                    (0, Some(user_name), Some(start_ms)) if open => Some(VisitRow {
+                        order_num: r.get("order_num"),
+                        user_name,
+                        order_type: r.get("order_type"),
+                        start_ms,
+                        busy_end_ms: r.get("busy_end"),
+                        lat: r.get("lat"),
+                        lon: r.get("lon"),
+                        window_start_ms: r.get("window_start"),
+                        window_end_ms: r.get("window_end"),
+                    }),
+                    _ => None,
+                };
+                VisitChange {
+                    order_num: r.get("order_num"),
+                    seq: r.get("seq"),
+                    row,
+                }
+            })
+            .collect())
     }
 
     async fn list_visits(
@@ -685,4 +768,16 @@ impl SchedStore for PgStore {
             }
         }
     }
+}
+
+/// The entity's next visit sequence number. On PostgreSQL the row lock taken here is held to
+/// commit, so sequence numbers become visible in the order they were taken.
+async fn next_visit_seq(
+    tx: &mut sqlx::Transaction<'static, Postgres>,
+    entity: &EntityId,
+) -> Result<i64, StoreError> {
+    Ok(sqlx::query_scalar("INSERT INTO sched_versions (entity_id, visit_seq) VALUES ($1, 1) ON CONFLICT (entity_id) DO UPDATE SET visit_seq = sched_versions.visit_seq + 1 RETURNING visit_seq")
+        .bind(entity.as_str())
+        .fetch_one(&mut **tx)
+        .await?)
 }

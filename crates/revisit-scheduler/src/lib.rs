@@ -19,7 +19,7 @@ pub use model::{
 };
 pub use plan::{
     Availability, Job, Offer, PartEta, Placement, SearchOutcome, Shifted, Snapshot, Unavailable,
-    Visit, check_day, check_shift_bounds, plan, plan_with, search, search_with,
+    Visit, VisitSource, check_day, check_shift_bounds, plan, plan_with, search, search_with,
 };
 pub use travel::{GreatCircle, Travel};
 pub use windows::{Window, candidate_windows, describe, offer_id, parse_offer_id};

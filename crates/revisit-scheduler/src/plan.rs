@@ -61,7 +61,25 @@ pub struct Visit {
 pub struct Snapshot<'a> {
     pub work_centers: &'a [WorkCenter],
     pub technicians: &'a [Technician],
-    pub visits: &'a HashMap<String, Vec<Visit>>,
+    pub visits: &'a dyn VisitSource,
+}
+
+/// Where a snapshot finds a technician's visits: a plain map, or a map of shared vectors (so a
+/// cache can replace one technician's day without copying everyone's).
+pub trait VisitSource: std::fmt::Debug + Sync {
+    fn visits_of(&self, user_name: &str) -> Option<&[Visit]>;
+}
+
+impl VisitSource for HashMap<String, Vec<Visit>> {
+    fn visits_of(&self, user_name: &str) -> Option<&[Visit]> {
+        self.get(user_name).map(Vec::as_slice)
+    }
+}
+
+impl VisitSource for HashMap<String, std::sync::Arc<Vec<Visit>>> {
+    fn visits_of(&self, user_name: &str) -> Option<&[Visit]> {
+        self.get(user_name).map(|v| v.as_slice())
+    }
 }
 
 /// A customer time constraint: 1002 (`available: true`) or 1003 (`available: false`).
@@ -668,11 +686,11 @@ impl<'a> Engine<'a> {
     fn run(&self, i: usize) -> TechRun<'_> {
         let snap = self.ctx.snap;
         let tech = &snap.technicians[i];
-        let visits: Cow<'_, [Visit]> = match snap.visits.get(&tech.user_name) {
+        let visits: Cow<'_, [Visit]> = match snap.visits.visits_of(&tech.user_name) {
             None => Cow::Borrowed(&[]),
-            Some(v) if v.is_sorted_by_key(|v| v.start) => Cow::Borrowed(v.as_slice()),
+            Some(v) if v.is_sorted_by_key(|v| v.start) => Cow::Borrowed(v),
             Some(v) => {
-                let mut v = v.clone();
+                let mut v = v.to_vec();
                 v.sort_by_key(|v| v.start);
                 Cow::Owned(v)
             }

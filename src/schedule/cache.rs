@@ -1,0 +1,185 @@
+//! The built-in scheduler's in-process cache of each entity's set-up and visits.
+//!
+//! Correct across processes without any messaging: every read first asks the database for the
+//! entity's set-up version and visit sequence number (one indexed row), and brings the cache up
+//! to date with only what changed since (`visit_changes`). A booking made through another
+//! process is therefore seen by the very next search here. Booking itself never trusts the
+//! cache: it re-reads the visits inside its transaction.
+
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+};
+
+use jiff::Timestamp;
+use revisit_scheduler::Visit;
+
+use super::{
+    ScheduleError,
+    builtin::{Setup, load_setup, to_visit},
+};
+use crate::{
+    domain::EntityId,
+    store::{Store, VisitQuery},
+};
+
+const DAY_MS: i64 = 86_400_000;
+
+/// Visits per technician; each technician's list is shared, so an update copies only the
+/// technicians it touches.
+pub type VisitMap = HashMap<String, Arc<Vec<Visit>>>;
+
+/// What a search works on.
+#[derive(Clone)]
+pub struct View {
+    pub setup: Arc<Setup>,
+    pub visits: Arc<VisitMap>,
+}
+
+struct Entry {
+    setup_version: i64,
+    setup: Arc<Setup>,
+    visit_seq: i64,
+    from_ms: i64,
+    to_ms: i64,
+    visits: Arc<VisitMap>,
+    /// Which technician each cached order belongs to, to remove it when it changes.
+    tech_of: Arc<HashMap<String, String>>,
+}
+
+#[derive(Default)]
+pub struct SchedCache {
+    entries: Mutex<HashMap<EntityId, Arc<Entry>>>,
+}
+
+fn horizon_ms(setup: &Setup) -> i64 {
+    let days = setup
+        .work_centers
+        .iter()
+        .map(|w| i64::from(w.policy.horizon_days))
+        .max()
+        .unwrap_or(14);
+    (days + 2) * DAY_MS
+}
+
+impl SchedCache {
+    fn get(&self, entity: &EntityId) -> Option<Arc<Entry>> {
+        self.entries.lock().ok()?.get(entity).cloned()
+    }
+
+    fn put(&self, entity: &EntityId, entry: Arc<Entry>) {
+        if let Ok(mut map) = self.entries.lock() {
+            // Concurrent refreshes may finish out of order: keep the newest.
+            let newer = map.get(entity).is_none_or(|old| {
+                (entry.setup_version, entry.visit_seq) >= (old.setup_version, old.visit_seq)
+            });
+            if newer {
+                map.insert(entity.clone(), entry);
+            }
+        }
+    }
+
+    /// The entity's set-up and its visits from a day before `now` to beyond every horizon, as
+    /// the database holds them now.
+    pub async fn view(
+        &self,
+        store: &dyn Store,
+        entity: &EntityId,
+        now: Timestamp,
+    ) -> Result<View, ScheduleError> {
+        let (setup_version, visit_seq) = store.sched_versions(entity).await?;
+        let cur = self.get(entity);
+        let (setup, same_setup) = match &cur {
+            Some(c) if c.setup_version == setup_version => (c.setup.clone(), true),
+            _ => (Arc::new(load_setup(store, entity).await?), false),
+        };
+        let need_from = now.as_millisecond() - DAY_MS;
+        let need_to = now.as_millisecond() + horizon_ms(&setup);
+        if let Some(c) = cur.filter(|c| same_setup && c.from_ms <= need_from && c.to_ms >= need_to)
+        {
+            if c.visit_seq == visit_seq {
+                return Ok(View {
+                    setup,
+                    visits: c.visits.clone(),
+                });
+            }
+            let changes = store.visit_changes(entity, c.visit_seq).await?;
+            let mut visits = (*c.visits).clone();
+            let mut tech_of = (*c.tech_of).clone();
+            let mut seq = visit_seq;
+            for ch in changes {
+                seq = seq.max(ch.seq);
+                if let Some(tech) = tech_of.remove(&ch.order_num)
+                    && let Some(list) = visits.get_mut(&tech)
+                {
+                    Arc::make_mut(list).retain(|v| v.order_num != ch.order_num);
+                }
+                if let Some(row) = ch
+                    .row
+                    .filter(|r| (c.from_ms..c.to_ms).contains(&r.start_ms))
+                {
+                    let (tech, visit) = to_visit(&setup, row);
+                    let list = Arc::make_mut(visits.entry(tech.clone()).or_default());
+                    let at = list.partition_point(|v| v.start <= visit.start);
+                    list.insert(at, visit);
+                    tech_of.insert(list[at].order_num.clone(), tech);
+                }
+            }
+            let entry = Arc::new(Entry {
+                setup_version,
+                setup: setup.clone(),
+                visit_seq: seq,
+                from_ms: c.from_ms,
+                to_ms: c.to_ms,
+                visits: Arc::new(visits),
+                tech_of: Arc::new(tech_of),
+            });
+            self.put(entity, entry.clone());
+            return Ok(View {
+                setup,
+                visits: entry.visits.clone(),
+            });
+        }
+        // A full load, a week beyond what is needed so it is rare. The sequence number was
+        // read first, so nothing that commits meanwhile can be missed.
+        let (from_ms, to_ms) = (need_from, need_to + 7 * DAY_MS);
+        let rows = store
+            .list_visits(
+                entity,
+                &VisitQuery {
+                    techs: Vec::new(),
+                    from_ms,
+                    to_ms,
+                },
+            )
+            .await?;
+        let mut visits: HashMap<String, Vec<Visit>> = HashMap::new();
+        let mut tech_of = HashMap::with_capacity(rows.len());
+        for row in rows {
+            let (tech, visit) = to_visit(&setup, row);
+            tech_of.insert(visit.order_num.clone(), tech.clone());
+            visits.entry(tech).or_default().push(visit);
+        }
+        let visits: VisitMap = visits
+            .into_iter()
+            .map(|(t, mut v)| {
+                v.sort_by_key(|x| x.start);
+                (t, Arc::new(v))
+            })
+            .collect();
+        let entry = Arc::new(Entry {
+            setup_version,
+            setup: setup.clone(),
+            visit_seq,
+            from_ms,
+            to_ms,
+            visits: Arc::new(visits),
+            tech_of: Arc::new(tech_of),
+        });
+        self.put(entity, entry.clone());
+        Ok(View {
+            setup,
+            visits: entry.visits.clone(),
+        })
+    }
+}
