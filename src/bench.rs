@@ -640,18 +640,20 @@ async fn search(a: SearchArgs, config: Config) -> anyhow::Result<()> {
     let peak = proc_status_kib("VmHWM");
 
     let total = total.sorted();
-    let mut t = Table::new("slot search in process (Builtin::search, database included), ms");
+    let mut t = Table::new(
+        "slot search in process (Builtin::search: version check, cache, search), ms; below it, the steps of an uncached search for reference",
+    );
     t.row("search", total.summary());
     t.row(
-        "  load_setup (3 reads)",
+        "  uncached: load_setup (3 reads)",
         phases.setup.clone().sorted().summary(),
     );
     t.row(
-        "  list_visits (DB read)",
+        "  uncached: list_visits (DB read)",
         phases.visits_read.clone().sorted().summary(),
     );
     t.row(
-        "  visits_by_tech (shape)",
+        "  uncached: visits_by_tech (shape)",
         phases.visits_shape.clone().sorted().summary(),
     );
     t.row(
@@ -660,7 +662,7 @@ async fn search(a: SearchArgs, config: Config) -> anyhow::Result<()> {
     );
     t.row("store.ping (SELECT 1)", ping.sorted().summary());
     t.row(
-        "visit rows read per search",
+        "visit rows an uncached search reads",
         format!("{:.0}", phases.rows as f64 / searches.max(1) as f64),
     );
     t.row(

@@ -408,12 +408,19 @@ impl Scheduler for Builtin {
         };
         let techs = techs_of(&setup, wc);
         let local_day = slot.start.to_zoned(tz.clone()).date();
+        const MARGIN_MS: i64 = 3 * 3_600_000;
+        let day_start = local_day
+            .to_zoned(tz.clone())
+            .map(|z| z.timestamp())
+            .unwrap_or(slot.start);
         let request = BookingRequest {
             claim_id: claim_id.to_string(),
+            // The plan works on the window's local day; a margin covers technicians whose
+            // shifts are kept in another work center's zone.
             visits: VisitQuery {
                 techs,
-                from_ms: slot.start.as_millisecond() - 86_400_000,
-                to_ms: slot.end.as_millisecond() + 86_400_000,
+                from_ms: day_start.as_millisecond() - MARGIN_MS,
+                to_ms: day_start.as_millisecond() + 86_400_000 + MARGIN_MS,
             },
             // One lock per entity and local day: a technician may serve several work centers,
             // so a per-work-center lock would let two bookings plan the same day at once.

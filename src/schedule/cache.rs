@@ -50,6 +50,9 @@ struct Entry {
 #[derive(Default)]
 pub struct SchedCache {
     entries: Mutex<HashMap<EntityId, Arc<Entry>>>,
+    /// One refresh at a time: a burst of searches on a cold or stale cache waits for one
+    /// reload instead of each reading every visit.
+    refreshing: tokio::sync::Mutex<()>,
 }
 
 fn horizon_ms(setup: &Setup) -> i64 {
@@ -87,6 +90,33 @@ impl SchedCache {
         entity: &EntityId,
         now: Timestamp,
     ) -> Result<View, ScheduleError> {
+        let versions = store.sched_versions(entity).await?;
+        if let Some(c) = self.get(entity) {
+            let need = (
+                now.as_millisecond() - DAY_MS,
+                now.as_millisecond() + horizon_ms(&c.setup),
+            );
+            if (c.setup_version, c.visit_seq) == versions
+                && c.from_ms <= need.0
+                && c.to_ms >= need.1
+            {
+                return Ok(View {
+                    setup: c.setup.clone(),
+                    visits: c.visits.clone(),
+                });
+            }
+        }
+        let _one = self.refreshing.lock().await;
+        self.refresh(store, entity, now).await
+    }
+
+    async fn refresh(
+        &self,
+        store: &dyn Store,
+        entity: &EntityId,
+        now: Timestamp,
+    ) -> Result<View, ScheduleError> {
+        // Read again under the lock: the refresh this call waited for may have done the work.
         let (setup_version, visit_seq) = store.sched_versions(entity).await?;
         let cur = self.get(entity);
         let (setup, same_setup) = match &cur {
