@@ -1,4 +1,4 @@
-//! The command line: `serve`, `migrate`, `user add`.
+//! The command line: `serve`, `migrate`, `user add`, `import`, `bench`.
 
 use std::{io::Read, path::PathBuf, process::ExitCode};
 

@@ -31,6 +31,8 @@ impl Modify for TokenScheme {
         super::workorders::get_order, super::workorders::put_order, super::workorders::post_order,
         super::workorders::patch_order, super::workorders::delete_order, super::workorders::list_orders,
         super::followup::open_slots, super::followup::book_followup, super::followup::list_followups,
+        super::iface::open_slots, super::iface::book,
+        super::scheduling::list, super::scheduling::get_one, super::scheduling::put_one, super::scheduling::delete_one,
     ),
     components(schemas(crate::error::ErrorBody, crate::error::InvalidParam)),
     modifiers(&TokenScheme)

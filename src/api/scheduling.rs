@@ -110,6 +110,10 @@ pub fn check_object(
     }
 }
 
+#[utoipa::path(get, path = "/scheduling/v1/{Kind}", tag = "scheduler set-up",
+    params(("Kind" = String, Path, description = "workcenters, technicians or ordertypes")),
+    responses((status = 200, description = "Items", body = Object), (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody)),
+    security(("token" = [])))]
 pub async fn list(
     caller: Caller,
     State(state): State<AppState>,
@@ -121,6 +125,10 @@ pub async fn list(
     Ok(Json(json!({ "Items": items })))
 }
 
+#[utoipa::path(get, path = "/scheduling/v1/{Kind}/{Id}", tag = "scheduler set-up",
+    params(("Kind" = String, Path), ("Id" = String, Path)),
+    responses((status = 200, body = Object), (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody)),
+    security(("token" = [])))]
 pub async fn get_one(
     caller: Caller,
     State(state): State<AppState>,
@@ -136,6 +144,10 @@ pub async fn get_one(
         .ok_or_else(|| ApiError::not_found(format!("no {kind} {id:?}")))
 }
 
+#[utoipa::path(put, path = "/scheduling/v1/{Kind}/{Id}", tag = "scheduler set-up",
+    params(("Kind" = String, Path), ("Id" = String, Path)), request_body = Object,
+    responses((status = 200, body = Object), (status = 201, body = Object), (status = 400, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody)),
+    security(("token" = [])))]
 pub async fn put_one(
     caller: Caller,
     State(state): State<AppState>,
@@ -160,6 +172,10 @@ pub async fn put_one(
     Ok((status, Json(stored)).into_response())
 }
 
+#[utoipa::path(delete, path = "/scheduling/v1/{Kind}/{Id}", tag = "scheduler set-up",
+    params(("Kind" = String, Path), ("Id" = String, Path)),
+    responses((status = 204), (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody)),
+    security(("token" = [])))]
 pub async fn delete_one(
     caller: Caller,
     State(state): State<AppState>,
