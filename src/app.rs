@@ -57,13 +57,11 @@ impl AppState {
         let metrics = Arc::new(Metrics::new());
         let gateway = Arc::new(Gateway::new(config.outbound.clone(), metrics.clone())?);
         let schedulers = Schedulers {
-            builtin: Some(Arc::new(crate::schedule::builtin::Builtin::new(
-                store.clone(),
-            ))),
-            passthrough: Some(Arc::new(crate::schedule::passthrough::Passthrough::new(
+            builtin: Arc::new(crate::schedule::builtin::Builtin::new(store.clone())),
+            passthrough: Arc::new(crate::schedule::passthrough::Passthrough::new(
                 gateway.clone(),
                 store.clone(),
-            ))),
+            )),
         };
         Ok(Self {
             store,

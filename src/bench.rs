@@ -94,6 +94,11 @@ pub struct BookArgs {
     /// few windows, much contention.
     #[arg(long, default_value_t = 3)]
     windows: usize,
+    /// Revisit nodes sharing the database: each extra node is a separate server state (its own
+    /// pool, cache and port) in this process; clients are spread over the nodes. Meant for
+    /// PostgreSQL.
+    #[arg(long, default_value_t = 1)]
+    nodes: usize,
 }
 
 pub async fn run(command: BenchCommand, config: Config) -> anyhow::Result<()> {
@@ -931,7 +936,28 @@ async fn book(a: BookArgs, config: Config) -> anyhow::Result<()> {
     );
     head.print();
 
-    let run = book_run(&b, a.clients, a.bookings, &windows).await?;
+    // Extra nodes on the same database, each with a state of its own.
+    let mut bases = vec![b.base.clone()];
+    let mut extra = Vec::new();
+    for _ in 1..a.nodes.max(1) {
+        let state = AppState::build((*b.state.config).clone()).await?;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        bases.push(format!("http://{}", listener.local_addr()?));
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(app::serve(listener, state, async move {
+            let _ = stopped.await;
+        }));
+        extra.push((stop, server));
+    }
+    head.row(
+        "nodes",
+        format!("{} (clients spread round robin)", bases.len()),
+    );
+    let run = book_run(&b, &bases, a.clients, a.bookings, &windows).await?;
+    for (stop, server) in extra {
+        let _ = stop.send(());
+        let _ = server.await;
+    }
 
     // The check, in the database itself: every technician's open visits (whole range).
     let rows = store
@@ -1065,6 +1091,7 @@ async fn book(a: BookArgs, config: Config) -> anyhow::Result<()> {
 
 async fn book_run(
     b: &Bench,
+    bases: &[String],
     clients: usize,
     bookings: usize,
     windows: &[Value],
@@ -1075,9 +1102,9 @@ async fn book_run(
     let started = Instant::now();
     let deadline = started + MAX_PHASE;
     let mut tasks = Vec::new();
-    for _ in 0..clients.max(1) {
+    for k in 0..clients.max(1) {
         let (next, windows) = (next.clone(), windows.clone());
-        let (base, token) = (b.base.clone(), b.token.clone());
+        let (base, token) = (bases[k % bases.len()].clone(), b.token.clone());
         let client = http_client()?;
         tasks.push(tokio::spawn(async move {
             let mut run = BookRun::default();

@@ -133,15 +133,6 @@ impl ApiError {
         Self::new(StatusCode::CONFLICT, kind, "Conflict", detail)
     }
 
-    pub fn not_implemented(detail: impl Into<String>) -> Self {
-        Self::new(
-            StatusCode::NOT_IMPLEMENTED,
-            "urn:revisit:error:not-implemented",
-            "Not implemented",
-            detail,
-        )
-    }
-
     pub fn unavailable(detail: impl Into<String>) -> Self {
         let mut e = Self::new(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -213,7 +204,12 @@ impl From<StoreError> for ApiError {
         match e {
             StoreError::Rejected(d) => d.into(),
             StoreError::Conflict(detail) => {
-                ApiError::conflict("urn:revisit:error:conflict", detail)
+                // The database's message names tables and constraints: log it, say less.
+                tracing::info!(%detail, "write refused by a database constraint");
+                ApiError::conflict(
+                    "urn:revisit:error:conflict",
+                    "the change conflicts with data written at the same time; read it again and retry",
+                )
             }
             StoreError::Retry(detail) | StoreError::Unavailable(detail) => {
                 tracing::warn!(%detail, "database unavailable");

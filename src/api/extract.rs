@@ -116,6 +116,20 @@ impl<S: Send + Sync> FromRequestParts<S> for PathText {
     }
 }
 
+/// Path parameters of any shape, refused with the error object instead of plain text.
+pub struct PathOf<T>(pub T);
+
+impl<S: Send + Sync, T: serde::de::DeserializeOwned + Send> FromRequestParts<S> for PathOf<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        axum::extract::Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Path(t)| PathOf(t))
+            .map_err(|e| ApiError::bad_request(format!("bad path: {e}")))
+    }
+}
+
 /// A work order number taken from the path.
 pub struct OrderNumPath(pub WorkOrderNum);
 

@@ -8,6 +8,7 @@ use axum::{
     response::{IntoResponse, Response},
     routing::post,
 };
+use tracing::Instrument;
 
 use super::{
     extract::{JsonObject, OrderNumPath, RequestId},
@@ -189,6 +190,32 @@ pub async fn book_followup_via(
         slot_start_ms: slot.start.as_millisecond(),
         slot_end_ms: slot.end.as_millisecond(),
     };
+    // From the claim on, the booking runs to its end even if the client goes away (hyper drops
+    // the handler then): a dropped request must not leave a claim blocking retries, or a third
+    // party's booking unrecorded.
+    let task = tokio::spawn(
+        claim_and_book(
+            state, caller, rid, config, original, req, slot, claim, scheduler, target,
+        )
+        .instrument(tracing::Span::current()),
+    );
+    task.await.map_err(ApiError::internal)?
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn claim_and_book(
+    state: AppState,
+    caller: Caller,
+    rid: String,
+    config: EntityConfig,
+    original: crate::domain::workorder::WorkOrder,
+    req: BookJob,
+    slot: crate::domain::bookjob::Period,
+    claim: NewClaim,
+    scheduler: std::sync::Arc<dyn crate::schedule::Scheduler>,
+    target: String,
+) -> Result<Response, ApiError> {
+    let num = &claim.original;
     match state.store.claim_followup(&caller.entity, &claim).await? {
         ClaimOutcome::New => {}
         ClaimOutcome::Replay(r) => return Ok(replay(&r)),
@@ -265,31 +292,15 @@ fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
     Ok(Some(String::from_utf8_lossy(ok).into_owned()))
 }
 
-/// SHA-256 of the request body in canonical form (keys sorted, times canonical).
+/// SHA-256 of the request body in canonical form (times canonical; keys sorted, because
+/// serde_json's map is ordered by key).
 fn request_hash(req: &BookJob) -> String {
     use sha2::{Digest, Sha256};
-    let canonical = serde_json::to_vec(&sorted(&serde_json::Value::Object(req.raw.clone())))
-        .unwrap_or_default();
+    let canonical = serde_json::to_vec(&req.raw).unwrap_or_default();
     Sha256::digest(&canonical)
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect()
-}
-
-fn sorted(v: &serde_json::Value) -> serde_json::Value {
-    match v {
-        serde_json::Value::Object(m) => {
-            let mut keys: Vec<_> = m.keys().collect();
-            keys.sort();
-            serde_json::Value::Object(
-                keys.into_iter()
-                    .map(|k| (k.clone(), sorted(&m[k])))
-                    .collect(),
-            )
-        }
-        serde_json::Value::Array(a) => serde_json::Value::Array(a.iter().map(sorted).collect()),
-        other => other.clone(),
-    }
 }
 
 fn replay(r: &FollowupRecord) -> Response {

@@ -4,7 +4,7 @@
 
 use axum::{
     Json, Router,
-    extract::{Path, State},
+    extract::State,
     http::StatusCode,
     response::{IntoResponse, Response},
     routing::get,
@@ -12,7 +12,7 @@ use axum::{
 use revisit_scheduler::{Invalid, OrderType, Technician, WorkCenter};
 use serde_json::{Map, Value, json};
 
-use super::extract::JsonObject;
+use super::extract::{JsonObject, PathOf};
 use crate::{
     app::AppState,
     auth::Caller,
@@ -28,6 +28,16 @@ pub fn routes() -> Router<AppState> {
             "/scheduling/v1/{kind}/{id}",
             get(get_one).put(put_one).delete(delete_one),
         )
+}
+
+/// Ids are 1 to 64 characters without control characters (PostgreSQL refuses NUL in text).
+fn check_id(id: &str) -> Result<(), ApiError> {
+    if id.is_empty() || id.len() > 64 || id.chars().any(char::is_control) {
+        return Err(ApiError::bad_request(
+            "the id must be 1 to 64 characters without control characters",
+        ));
+    }
+    Ok(())
 }
 
 fn kind_of(s: &str) -> Result<SchedKind, ApiError> {
@@ -117,7 +127,7 @@ pub fn check_object(
 pub async fn list(
     caller: Caller,
     State(state): State<AppState>,
-    Path(kind): Path<String>,
+    PathOf(kind): PathOf<String>,
 ) -> Result<Json<Value>, ApiError> {
     caller.require(&[Role::Admin], "read the scheduler set-up")?;
     let kind = kind_of(&kind)?;
@@ -132,10 +142,11 @@ pub async fn list(
 pub async fn get_one(
     caller: Caller,
     State(state): State<AppState>,
-    Path((kind, id)): Path<(String, String)>,
+    PathOf((kind, id)): PathOf<(String, String)>,
 ) -> Result<Json<Value>, ApiError> {
     caller.require(&[Role::Admin], "read the scheduler set-up")?;
     let k = kind_of(&kind)?;
+    check_id(&id)?;
     state
         .store
         .get_sched(&caller.entity, k, &id)
@@ -151,14 +162,12 @@ pub async fn get_one(
 pub async fn put_one(
     caller: Caller,
     State(state): State<AppState>,
-    Path((kind, id)): Path<(String, String)>,
+    PathOf((kind, id)): PathOf<(String, String)>,
     JsonObject(body): JsonObject,
 ) -> Result<Response, ApiError> {
     caller.require(&[Role::Admin], "change the scheduler set-up")?;
     let k = kind_of(&kind)?;
-    if id.is_empty() || id.len() > 64 || id.chars().any(char::is_control) {
-        return Err(ApiError::bad_request("the id must be 1 to 64 characters"));
-    }
+    check_id(&id)?;
     let stored = check_object(k, &id, body)?;
     let created = state
         .store
@@ -179,10 +188,11 @@ pub async fn put_one(
 pub async fn delete_one(
     caller: Caller,
     State(state): State<AppState>,
-    Path((kind, id)): Path<(String, String)>,
+    PathOf((kind, id)): PathOf<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
     caller.require(&[Role::Admin], "change the scheduler set-up")?;
     let k = kind_of(&kind)?;
+    check_id(&id)?;
     if state.store.delete_sched(&caller.entity, k, &id).await? {
         Ok(StatusCode::NO_CONTENT)
     } else {

@@ -97,7 +97,6 @@ async fn write(
 ) -> Result<Response, ApiError> {
     let reasons: Reasons =
         super::categories::load_reasons(state.store.as_ref(), &caller.entity).await?;
-    state.store.ensure_entity(&caller.entity).await?;
     let who = caller.clone();
     let path_num = num.clone();
     let f: WriteFn = Box::new(move |prev: Option<WorkOrder>| {
@@ -247,6 +246,9 @@ pub async fn list_orders(
     };
     for (k, v) in &q {
         match k.as_str() {
+            "UserName" | "ServiceAreaID" if v.chars().any(char::is_control) => errs.push(
+                InvalidParam::new(k.clone(), "control characters are not allowed"),
+            ),
             "UserName" => f.user_name = Some(v.clone()),
             "ServiceAreaID" => f.service_area_id = Some(v.clone()),
             "OrderStatus" => {

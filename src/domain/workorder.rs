@@ -715,17 +715,30 @@ pub fn check_followup_allowed(
             ),
         ));
     }
-    if !cfg.allow_any_reason()
-        && let Some(code) = order.reason_code()
-        && reasons.classify(code) == Some(ReasonKind::NoFollowup)
-    {
-        return Err(DomainError::conflict(
-            "urn:revisit:error:reason-no-followup",
-            format!(
-                "work order {} was closed with reason {code}, which says no follow-up is required (category 16)",
-                order.order_num()
-            ),
-        ));
+    if !cfg.allow_any_reason() {
+        let code = order.reason_code().unwrap_or_default();
+        match reasons.classify(code) {
+            Some(ReasonKind::FollowupRequired) => {}
+            Some(ReasonKind::NoFollowup) => {
+                return Err(DomainError::conflict(
+                    "urn:revisit:error:reason-no-followup",
+                    format!(
+                        "work order {} was closed with reason {code}, which says no follow-up is required (category 16)",
+                        order.order_num()
+                    ),
+                ));
+            }
+            // A reason the entity has since removed from both lists.
+            None => {
+                return Err(DomainError::conflict(
+                    "urn:revisit:error:reason-no-followup",
+                    format!(
+                        "work order {} was closed with reason {code:?}, which is not a follow-up reason (category 15) of the entity",
+                        order.order_num()
+                    ),
+                ));
+            }
+        }
     }
     Ok(())
 }

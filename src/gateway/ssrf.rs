@@ -42,6 +42,7 @@ fn is_blocked_v4(ip: Ipv4Addr) -> bool {
         || a == 0                 // 0/8 "this network", including 0.0.0.0
         || (a == 100 && (b & 0xc0) == 64) // 100.64/10 CGNAT
         || (a == 192 && b == 0 && ip.octets()[2] == 0) // 192.0.0/24 IETF protocol assignments
+        || (a == 198 && (b & 0xfe) == 18) // 198.18/15 benchmarking networks
         || a >= 240 // 240/4 reserved
 }
 
@@ -55,9 +56,15 @@ fn is_blocked_v6(ip: Ipv6Addr) -> bool {
         let o = ip.octets();
         return is_blocked_v4(Ipv4Addr::new(o[12], o[13], o[14], o[15]));
     }
+    // 6to4 (2002::/16) embeds an IPv4 address in bits 16..48.
+    if seg[0] == 0x2002 {
+        let o = ip.octets();
+        return is_blocked_v4(Ipv4Addr::new(o[2], o[3], o[4], o[5]));
+    }
     ip.is_loopback()
         || ip.is_unspecified()
         || ip.is_multicast()
+        || (seg[0] == 0x64 && seg[1] == 0xff9b && seg[2] == 1) // 64:ff9b:1::/48 local NAT64
         || (seg[0] & 0xffc0) == 0xfe80 // link-local
         || (seg[0] & 0xffc0) == 0xfec0 // site-local (deprecated)
         || (seg[0] & 0xfe00) == 0xfc00 // unique local
@@ -185,5 +192,26 @@ mod tests {
             assert!(check_literal(&url, true).is_ok(), "{u}");
         }
         assert!(check_literal(&Url::parse("http://example.com/").unwrap(), false).is_ok());
+    }
+}
+
+#[cfg(test)]
+mod more_ranges {
+    use super::*;
+
+    #[test]
+    fn six_to_four_local_nat64_and_benchmark_ranges_are_blocked() {
+        for ip in [
+            "2002:7f00:1::1",
+            "2002:a00:1::1",
+            "64:ff9b:1::a00:1",
+            "198.18.0.1",
+            "198.19.255.1",
+        ] {
+            assert!(is_blocked(ip.parse().unwrap()), "{ip}");
+        }
+        for ip in ["2002:808:808::1", "198.20.0.1", "8.8.8.8"] {
+            assert!(!is_blocked(ip.parse().unwrap()), "{ip}");
+        }
     }
 }

@@ -281,6 +281,39 @@ impl Builtin {
     }
 }
 
+impl Builtin {
+    /// The 409 for a window that cannot be booked, with up to three alternatives: what is still
+    /// free nearest to the window asked for.
+    #[allow(clippy::too_many_arguments)]
+    async fn unavailable(
+        &self,
+        entity: &EntityId,
+        original: &WorkOrder,
+        req: &BookJob,
+        now: Timestamp,
+        window: Window,
+        tz: &TimeZone,
+        why: &str,
+    ) -> ScheduleError {
+        let mut alternatives = self
+            .search(entity, Some(original), req, now)
+            .await
+            .map(|o| o.offers)
+            .unwrap_or_default();
+        alternatives.retain(|o| o.window != window);
+        alternatives.sort_by_key(|o| (o.window.start - window.start).get_seconds().abs());
+        alternatives.truncate(3);
+        alternatives.sort_by_key(|o| o.window.start);
+        ScheduleError::SlotUnavailable {
+            detail: format!(
+                "the window {} can no longer be booked: {why} Pick one of the Alternatives or search again.",
+                sched::describe(&window, tz)
+            ),
+            alternatives: alternatives.iter().map(offer_json).collect(),
+        }
+    }
+}
+
 /// The number of the follow-up order: readable, and unique without a counter.
 fn new_order_num(original: &WorkOrderNum) -> Result<WorkOrderNum, DomainError> {
     let suffix = uuid::Uuid::new_v4().simple().to_string()[..6].to_uppercase();
@@ -392,11 +425,8 @@ impl Scheduler for Builtin {
     ) -> Result<Reply, ScheduleError> {
         let entity = &call.caller.entity;
         let now = Timestamp::now();
-        let setup = self
-            .cache
-            .view(self.store.as_ref(), entity, now)
-            .await?
-            .setup;
+        let view = self.cache.view(self.store.as_ref(), entity, now).await?;
+        let setup = view.setup.clone();
         let job = job_for(&setup, Some(original), req)?;
         let wc = work_center_of(&setup, &job);
         let tz = wc
@@ -407,6 +437,20 @@ impl Scheduler for Builtin {
             end: slot.end,
         };
         let techs = techs_of(&setup, wc);
+        // What the cache (current as of the version check above) cannot place, the database
+        // cannot either: refuse without taking the booking lock. Most requests in a rush for
+        // the last window end here.
+        let cached = Snapshot {
+            work_centers: &setup.work_centers,
+            technicians: &setup.technicians,
+            visits: view.visits.as_ref(),
+        };
+        if let Err(why) = sched::plan(&cached, &job, window, now) {
+            self.store.abandon_followup(entity, claim_id).await?;
+            return Err(self
+                .unavailable(entity, original, req, now, window, &tz, &why.to_string())
+                .await);
+        }
         let local_day = slot.start.to_zoned(tz.clone()).date();
         const MARGIN_MS: i64 = 3 * 3_600_000;
         let day_start = local_day
@@ -518,30 +562,23 @@ impl Scheduler for Builtin {
                 Err(StoreError::Retry(why)) if attempt < MAX_BOOKING_ATTEMPTS => {
                     tracing::debug!(%why, attempt, "booking transaction retried");
                 }
+                // The database's own check (constraint or trigger) refused an overlap the code
+                // did not see: the window is taken. The transaction rolled back; drop the claim.
+                Err(StoreError::Conflict(why)) => {
+                    tracing::warn!(%why, "booking refused by the database's double-booking check");
+                    self.store.abandon_followup(entity, claim_id).await?;
+                    break BookingResult::Unavailable(
+                        "Another booking took that time first.".into(),
+                    );
+                }
                 other => break other?,
             }
         };
         match result {
             BookingResult::Booked(done) => Ok(Reply::ok(done.answer)),
-            BookingResult::Unavailable(why) => {
-                // Offer what is still free nearest to the window asked for.
-                let mut alternatives = self
-                    .search(entity, Some(original), req, now)
-                    .await
-                    .map(|o| o.offers)
-                    .unwrap_or_default();
-                alternatives.retain(|o| o.window != window);
-                alternatives.sort_by_key(|o| (o.window.start - slot.start).get_seconds().abs());
-                alternatives.truncate(3);
-                alternatives.sort_by_key(|o| o.window.start);
-                Err(ScheduleError::SlotUnavailable {
-                    detail: format!(
-                        "the window {} can no longer be booked: {why} Pick one of the Alternatives or search again.",
-                        sched::describe(&window, &tz)
-                    ),
-                    alternatives: alternatives.iter().map(offer_json).collect(),
-                })
-            }
+            BookingResult::Unavailable(why) => Err(self
+                .unavailable(entity, original, req, now, window, &tz, &why)
+                .await),
         }
     }
 }

@@ -50,9 +50,9 @@ struct Entry {
 #[derive(Default)]
 pub struct SchedCache {
     entries: Mutex<HashMap<EntityId, Arc<Entry>>>,
-    /// One refresh at a time: a burst of searches on a cold or stale cache waits for one
+    /// One refresh at a time per entity: a burst of searches on a cold or stale cache waits for one
     /// reload instead of each reading every visit.
-    refreshing: tokio::sync::Mutex<()>,
+    refreshing: Mutex<HashMap<EntityId, Arc<tokio::sync::Mutex<()>>>>,
 }
 
 fn horizon_ms(setup: &Setup) -> i64 {
@@ -106,7 +106,12 @@ impl SchedCache {
                 });
             }
         }
-        let _one = self.refreshing.lock().await;
+        let lock = self
+            .refreshing
+            .lock()
+            .map(|mut m| m.entry(entity.clone()).or_default().clone())
+            .unwrap_or_default();
+        let _one = lock.lock().await;
         self.refresh(store, entity, now).await
     }
 

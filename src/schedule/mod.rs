@@ -61,8 +61,6 @@ pub enum ScheduleError {
         detail: String,
         alternatives: Vec<Value>,
     },
-    #[error("not implemented: {0}")]
-    NotImplemented(String),
     /// A third-party scheduler could not be called or misbehaved (seiapi.md §8).
     #[error(transparent)]
     Gateway(#[from] crate::gateway::GatewayError),
@@ -83,7 +81,6 @@ impl From<ScheduleError> for ApiError {
                 err.extra = Some(extra);
                 err
             }
-            ScheduleError::NotImplemented(d) => ApiError::not_implemented(d),
             ScheduleError::Gateway(g) => g.into(),
         }
     }
@@ -114,10 +111,10 @@ pub trait Scheduler: Send + Sync {
 }
 
 /// The implementations, one of each, shared by all entities.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct Schedulers {
-    pub builtin: Option<Arc<dyn Scheduler>>,
-    pub passthrough: Option<Arc<dyn Scheduler>>,
+    pub builtin: Arc<dyn Scheduler>,
+    pub passthrough: Arc<dyn Scheduler>,
 }
 
 impl Schedulers {
@@ -128,19 +125,16 @@ impl Schedulers {
         property: &str,
     ) -> Result<(Arc<dyn Scheduler>, String), ApiError> {
         match target {
-            SchedulerTarget::Builtin => self
-                .builtin
-                .clone()
-                .map(|s| (s, crate::domain::sysconfig::BUILTIN.to_string()))
-                .ok_or_else(|| ApiError::not_implemented("the built-in scheduler is not available in this build yet")),
-            SchedulerTarget::Http(uri) => self
-                .passthrough
-                .clone()
-                .map(|s| (s, uri))
-                .ok_or_else(|| ApiError::not_implemented("pass-through to a third-party scheduler is not available in this build yet")),
+            SchedulerTarget::Builtin => Ok((
+                self.builtin.clone(),
+                crate::domain::sysconfig::BUILTIN.to_string(),
+            )),
+            SchedulerTarget::Http(uri) => Ok((self.passthrough.clone(), uri)),
             SchedulerTarget::None => Err(ApiError::conflict(
                 "urn:revisit:error:no-scheduler",
-                format!("the entity configuration has no {property}; an admin sets it (builtin: or an https URI) with POST /seiapi/v3/SysConfig/mobility"),
+                format!(
+                    "the entity configuration has no {property}; an admin sets it (builtin: or an https URI) with POST /seiapi/v3/SysConfig/mobility"
+                ),
             )),
         }
     }

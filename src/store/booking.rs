@@ -62,8 +62,10 @@ pub struct VisitChange {
 
 /// How long an idempotency key is remembered.
 pub const IDEMPOTENCY_TTL_MS: i64 = 24 * 3600 * 1000;
-/// A pending claim older than this is taken to be abandoned (its process died).
-pub const CLAIM_STALE_MS: i64 = 60 * 1000;
+/// A pending claim older than this is taken to be abandoned (its process died). Longer than
+/// the longest outbound call (`RestApi.TimeoutMs` allows 120 s), so a slow pass-through booking
+/// is never taken over while it may still succeed.
+pub const CLAIM_STALE_MS: i64 = 180 * 1000;
 
 #[derive(Debug, Clone)]
 pub struct NewClaim {
@@ -167,28 +169,32 @@ pub enum BookingResult {
 #[derive(Debug)]
 pub enum Judgement {
     Answer(Box<ClaimOutcome>),
-    /// Record the claim, after deleting these expired or abandoned records.
+    /// Record the claim, after deleting these abandoned claims and forgetting the keys of these
+    /// records whose key expired (the booking itself stays on record).
     Insert {
         delete_ids: Vec<String>,
+        forget_key_ids: Vec<String>,
     },
 }
 
 /// The rules of §7.1: a key replays for 24 hours and must keep its body; without a key (or with
-/// a new one) a second booking of the same original replays when the body is the same and is
-/// refused when it differs.
+/// a new or expired one) a second booking of the same original replays when the body is the same
+/// and is refused when it differs.
 pub fn judge_claim(
     claim: &NewClaim,
     by_key: Option<&FollowupRecord>,
     latest_for_original: Option<&FollowupRecord>,
     now_ms: i64,
 ) -> Judgement {
-    let mut delete_ids = Vec::new();
+    let (mut delete_ids, mut forget_key_ids) = (Vec::new(), Vec::new());
     let stale = |r: &FollowupRecord| {
         r.state == FollowupState::Pending && now_ms - r.created_at_ms > CLAIM_STALE_MS
     };
     if let Some(r) = by_key {
-        if now_ms - r.created_at_ms > IDEMPOTENCY_TTL_MS || stale(r) {
+        if stale(r) {
             delete_ids.push(r.id.clone());
+        } else if now_ms - r.created_at_ms > IDEMPOTENCY_TTL_MS {
+            forget_key_ids.push(r.id.clone());
         } else if r.request_hash != claim.request_hash {
             return Judgement::Answer(Box::new(ClaimOutcome::KeyReused));
         } else if r.state == FollowupState::Done {
@@ -208,5 +214,90 @@ pub fn judge_claim(
             return Judgement::Answer(Box::new(ClaimOutcome::AlreadyBooked(r.clone())));
         }
     }
-    Judgement::Insert { delete_ids }
+    Judgement::Insert {
+        delete_ids,
+        forget_key_ids,
+    }
+}
+
+/// Whether a stored row is a visit of its technician: open (not 4096, 4097 or 1001), assigned
+/// and planned. The same test as the SQL of `list_visits`, for `visit_changes`.
+pub fn visit_change(
+    order_num: String,
+    seq: i64,
+    gone: bool,
+    status: Option<i64>,
+    row: VisitRow,
+) -> VisitChange {
+    let open = !matches!(status, Some(4096 | 4097 | 1001));
+    VisitChange {
+        order_num,
+        seq,
+        row: (!gone && open && !row.user_name.is_empty()).then_some(row),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::WorkOrderNum;
+
+    fn record(id: &str, hash: &str, state: FollowupState, age_ms: i64, now: i64) -> FollowupRecord {
+        FollowupRecord {
+            id: id.into(),
+            original_order_num: "WO-1".into(),
+            idem_key: Some("k".into()),
+            request_hash: hash.into(),
+            state,
+            order_num: Some("WO-1-F1".into()),
+            user_name: "u".into(),
+            scheduler: "builtin".into(),
+            endpoint_host: None,
+            slot_start_ms: 0,
+            slot_end_ms: 1,
+            status_code: Some(200),
+            answer: None,
+            created_at_ms: now - age_ms,
+        }
+    }
+
+    fn claim(hash: &str) -> NewClaim {
+        NewClaim {
+            id: "new".into(),
+            original: WorkOrderNum::parse("WO-1").unwrap(),
+            idem_key: Some("k".into()),
+            request_hash: hash.into(),
+            user_name: "u".into(),
+            scheduler: "builtin".into(),
+            endpoint_host: None,
+            slot_start_ms: 0,
+            slot_end_ms: 1,
+        }
+    }
+
+    #[test]
+    fn an_expired_key_is_forgotten_but_its_booking_still_refuses_a_second_one() {
+        let now = 10 * IDEMPOTENCY_TTL_MS;
+        let old = record("a", "h1", FollowupState::Done, IDEMPOTENCY_TTL_MS + 1, now);
+        // Same body after the key expired: the booking is replayed, not made twice.
+        match judge_claim(&claim("h1"), Some(&old), Some(&old), now) {
+            Judgement::Answer(a) => assert!(matches!(*a, ClaimOutcome::Replay(_))),
+            other => panic!("{other:?}"),
+        }
+        // Another body with the old key: refused as a second follow-up.
+        match judge_claim(&claim("h2"), Some(&old), Some(&old), now) {
+            Judgement::Answer(a) => assert!(matches!(*a, ClaimOutcome::AlreadyBooked(_))),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_stale_pending_claim_is_taken_over() {
+        let now = 10 * IDEMPOTENCY_TTL_MS;
+        let pending = record("a", "h1", FollowupState::Pending, CLAIM_STALE_MS + 1, now);
+        match judge_claim(&claim("h1"), Some(&pending), Some(&pending), now) {
+            Judgement::Insert { delete_ids, .. } => assert_eq!(delete_ids, vec!["a".to_string()]),
+            other => panic!("{other:?}"),
+        }
+    }
 }

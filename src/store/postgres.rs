@@ -14,7 +14,7 @@ use super::{
     AddUser, BookingRequest, BookingResult, BookingView, ClaimOutcome, ConfigFn, DecideFn,
     Decision, FollowupDone, FollowupRecord, FollowupState, Judgement, ListFilter, NewClaim, Page,
     SchedKind, SchedStore, Store, StoreError, StoreOptions, UserRecord, VisitChange, VisitQuery,
-    VisitRow, WriteFn, Written, judge_claim, millis,
+    VisitRow, WriteFn, Written, judge_claim, millis, visit_change,
 };
 use crate::domain::{
     EntityId, Role, UserName, WorkOrderNum, category::Category, workorder::WorkOrder,
@@ -46,10 +46,6 @@ impl PgStore {
             .await?;
         sqlx::migrate!("./migrations/postgres").run(&pool).await?;
         Ok(Self { pool })
-    }
-
-    pub fn pool(&self) -> &PgPool {
-        &self.pool
     }
 }
 
@@ -259,6 +255,9 @@ impl Store for PgStore {
         num: &WorkOrderNum,
     ) -> Result<bool, StoreError> {
         let mut tx = self.pool.begin().await?;
+        // sched_versions first, as every other writer does, so no two transactions wait on
+        // each other in opposite orders.
+        let seq = next_visit_seq(&mut tx, entity).await?;
         let r = sqlx::query("DELETE FROM work_orders WHERE entity_id = $1 AND order_num = $2")
             .bind(entity.as_str())
             .bind(num.as_str())
@@ -267,7 +266,6 @@ impl Store for PgStore {
         if r.rows_affected() == 0 {
             return Ok(false);
         }
-        let seq = next_visit_seq(&mut tx, entity).await?;
         sqlx::query(
             "INSERT INTO work_order_tombstones (entity_id, order_num, seq) VALUES ($1, $2, $3)",
         )
@@ -343,7 +341,7 @@ pub(crate) async fn upsert_work_order_by(
          planned_start = excluded.planned_start, planned_end = excluded.planned_end, \
          original_order_num = excluded.original_order_num, body = excluded.body, updated_at = excluded.updated_at, \
          busy_end = excluded.busy_end, lat = excluded.lat, lon = excluded.lon, window_start = excluded.window_start, \
-         window_end = excluded.window_end, booked_by = excluded.booked_by, seq = excluded.seq",
+         window_end = excluded.window_end, booked_by = COALESCE(excluded.booked_by, work_orders.booked_by), seq = excluded.seq",
     )
     .bind(entity.as_str())
     .bind(order.order_num())
@@ -406,7 +404,9 @@ async fn visits_in<'c, E: sqlx::Executor<'c, Database = Postgres>>(
     );
     b.push_bind(entity.as_str());
     b.push(" AND user_name IS NOT NULL AND planned_start IS NOT NULL AND (order_status IS NULL OR order_status NOT IN (4096, 4097, 1001))");
-    b.push(" AND planned_start >= ").push_bind(q.from_ms);
+    // Overlapping the range, so a long visit that began before it still counts.
+    b.push(" AND COALESCE(busy_end, planned_start) > ")
+        .push_bind(q.from_ms);
     b.push(" AND planned_start < ").push_bind(q.to_ms);
     if !q.techs.is_empty() {
         b.push(" AND user_name = ANY(")
@@ -437,7 +437,7 @@ async fn write_followup_done(
     id: &str,
     done: &FollowupDone,
 ) -> Result<(), StoreError> {
-    sqlx::query("UPDATE followups SET state = 'done', order_num = $3, status_code = $4, answer = $5 WHERE entity_id = $1 AND id = $2")
+    let r = sqlx::query("UPDATE followups SET state = 'done', order_num = $3, status_code = $4, answer = $5 WHERE entity_id = $1 AND id = $2")
         .bind(entity.as_str())
         .bind(id)
         .bind(&done.order_num)
@@ -445,6 +445,12 @@ async fn write_followup_done(
         .bind(Json(&done.answer))
         .execute(&mut **tx)
         .await?;
+    if r.rows_affected() != 1 {
+        // The claim was taken over (it looked abandoned): this booking must not be recorded.
+        return Err(StoreError::Conflict(
+            "the follow-up claim is no longer held".into(),
+        ));
+    }
     Ok(())
 }
 
@@ -567,29 +573,25 @@ impl SchedStore for PgStore {
             .iter()
             .map(|r| {
                 let gone: i32 = r.get("gone");
-                let status: Option<i64> = r.get("order_status");
-                let user: Option<String> = r.get("user_name");
-                let start: Option<i64> = r.get("planned_start");
-                let open = !matches!(status, Some(4096 | 4097 | 1001));
-                let row = match (gone, user, start) {
-                    (0, Some(user_name), Some(start_ms)) if open => Some(VisitRow {
-                        order_num: r.get("order_num"),
-                        user_name,
-                        order_type: r.get("order_type"),
-                        start_ms,
-                        busy_end_ms: r.get("busy_end"),
-                        lat: r.get("lat"),
-                        lon: r.get("lon"),
-                        window_start_ms: r.get("window_start"),
-                        window_end_ms: r.get("window_end"),
-                    }),
-                    _ => None,
-                };
-                VisitChange {
+                let row = VisitRow {
                     order_num: r.get("order_num"),
-                    seq: r.get("seq"),
+                    user_name: r.get::<Option<String>, _>("user_name").unwrap_or_default(),
+                    order_type: r.get("order_type"),
+                    start_ms: r.get::<Option<i64>, _>("planned_start").unwrap_or(i64::MIN),
+                    busy_end_ms: r.get("busy_end"),
+                    lat: r.get("lat"),
+                    lon: r.get("lon"),
+                    window_start_ms: r.get("window_start"),
+                    window_end_ms: r.get("window_end"),
+                };
+                let unplanned = row.start_ms == i64::MIN;
+                visit_change(
+                    r.get("order_num"),
+                    r.get("seq"),
+                    gone != 0 || unplanned,
+                    r.get("order_status"),
                     row,
-                }
+                )
             })
             .collect())
     }
@@ -635,7 +637,17 @@ impl SchedStore for PgStore {
         let now = now_ms();
         match judge_claim(claim, by_key.as_ref(), latest.as_ref(), now) {
             Judgement::Answer(a) => Ok(*a),
-            Judgement::Insert { delete_ids } => {
+            Judgement::Insert {
+                delete_ids,
+                forget_key_ids,
+            } => {
+                if !forget_key_ids.is_empty() {
+                    sqlx::query("UPDATE followups SET idem_key = NULL WHERE entity_id = $1 AND id = ANY($2)")
+                        .bind(entity.as_str())
+                        .bind(&forget_key_ids)
+                        .execute(&mut *tx)
+                        .await?;
+                }
                 if !delete_ids.is_empty() {
                     sqlx::query("DELETE FROM followups WHERE entity_id = $1 AND id = ANY($2)")
                         .bind(entity.as_str())
@@ -726,6 +738,14 @@ impl SchedStore for PgStore {
                 Ok(BookingResult::Unavailable(why))
             }
             Decision::Write(w) => {
+                // The orders this booking writes are locked as a work-order write locks them,
+                // so a concurrent PATCH cannot overwrite a moved visit with what it read before.
+                let mut nums: Vec<String> = w.shifted.iter().map(|m| m.0.clone()).collect();
+                nums.push(w.new_order.order_num().to_string());
+                nums.sort();
+                for n in &nums {
+                    lock_key(&mut tx, entity, &format!("wo:{n}")).await?;
+                }
                 // Moved visits only move later: writing the latest first never overlaps transiently.
                 let mut moves = w.shifted.clone();
                 moves.sort_by_key(|m| std::cmp::Reverse(m.1));

@@ -15,7 +15,7 @@ use super::{
     AddUser, BookingRequest, BookingResult, BookingView, ClaimOutcome, ConfigFn, DecideFn,
     Decision, FollowupDone, FollowupRecord, FollowupState, Judgement, ListFilter, NewClaim, Page,
     SchedKind, SchedStore, Store, StoreError, StoreOptions, UserRecord, VisitChange, VisitQuery,
-    VisitRow, WriteFn, Written, judge_claim, millis,
+    VisitRow, WriteFn, Written, judge_claim, millis, visit_change,
 };
 use crate::domain::{
     EntityId, Role, UserName, WorkOrderNum, category::Category, workorder::WorkOrder,
@@ -60,10 +60,6 @@ impl SqliteStore {
             pool,
             writer: Default::default(),
         })
-    }
-
-    pub fn pool(&self) -> &SqlitePool {
-        &self.pool
     }
 
     /// Starts a write transaction; keep the guard alive until the transaction ends.
@@ -306,6 +302,9 @@ impl Store for SqliteStore {
         num: &WorkOrderNum,
     ) -> Result<bool, StoreError> {
         let (_writer, mut tx) = self.begin_write().await?;
+        // sched_versions first, as every other writer does, so no two transactions wait on
+        // each other in opposite orders.
+        let seq = next_visit_seq(&mut tx, entity).await?;
         let r = sqlx::query("DELETE FROM work_orders WHERE entity_id = ? AND order_num = ?")
             .bind(entity.as_str())
             .bind(num.as_str())
@@ -314,7 +313,6 @@ impl Store for SqliteStore {
         if r.rows_affected() == 0 {
             return Ok(false);
         }
-        let seq = next_visit_seq(&mut tx, entity).await?;
         sqlx::query(
             "INSERT INTO work_order_tombstones (entity_id, order_num, seq) VALUES (?, ?, ?)",
         )
@@ -390,7 +388,7 @@ pub(crate) async fn upsert_work_order_by(
          planned_start = excluded.planned_start, planned_end = excluded.planned_end, \
          original_order_num = excluded.original_order_num, body = excluded.body, updated_at = excluded.updated_at, \
          busy_end = excluded.busy_end, lat = excluded.lat, lon = excluded.lon, window_start = excluded.window_start, \
-         window_end = excluded.window_end, booked_by = excluded.booked_by, seq = excluded.seq",
+         window_end = excluded.window_end, booked_by = COALESCE(excluded.booked_by, work_orders.booked_by), seq = excluded.seq",
     )
     .bind(entity.as_str())
     .bind(order.order_num())
@@ -470,7 +468,9 @@ async fn visits_in<'c, E: sqlx::Executor<'c, Database = Sqlite>>(
     );
     b.push_bind(entity.as_str());
     b.push(" AND user_name IS NOT NULL AND planned_start IS NOT NULL AND (order_status IS NULL OR order_status NOT IN (4096, 4097, 1001))");
-    b.push(" AND planned_start >= ").push_bind(q.from_ms);
+    // Overlapping the range, so a long visit that began before it still counts.
+    b.push(" AND COALESCE(busy_end, planned_start) > ")
+        .push_bind(q.from_ms);
     b.push(" AND planned_start < ").push_bind(q.to_ms);
     if !q.techs.is_empty() {
         b.push(" AND user_name IN (");
@@ -492,7 +492,7 @@ impl SqliteStore {
         id: &str,
         done: &FollowupDone,
     ) -> Result<(), StoreError> {
-        sqlx::query("UPDATE followups SET state = 'done', order_num = ?, status_code = ?, answer = ? WHERE entity_id = ? AND id = ?")
+        let r = sqlx::query("UPDATE followups SET state = 'done', order_num = ?, status_code = ?, answer = ? WHERE entity_id = ? AND id = ?")
             .bind(&done.order_num)
             .bind(done.status_code as i64)
             .bind(json_text(&done.answer)?)
@@ -500,6 +500,12 @@ impl SqliteStore {
             .bind(id)
             .execute(&mut **tx)
             .await?;
+        if r.rows_affected() != 1 {
+            // The claim was taken over (it looked abandoned): this booking must not be recorded.
+            return Err(StoreError::Conflict(
+                "the follow-up claim is no longer held".into(),
+            ));
+        }
         Ok(())
     }
 }
@@ -616,7 +622,7 @@ impl SchedStore for SqliteStore {
         entity: &EntityId,
         since: i64,
     ) -> Result<Vec<VisitChange>, StoreError> {
-        // One statement, so PostgreSQL reads both tables in one snapshot.
+        // One statement, as on PostgreSQL (where it makes both reads one snapshot).
         let rows = sqlx::query(
             "SELECT order_num, seq, user_name, order_type, planned_start, busy_end, lat, lon, window_start, window_end, order_status, 0 AS gone \
              FROM work_orders WHERE entity_id = ? AND seq > ? \
@@ -633,29 +639,25 @@ impl SchedStore for SqliteStore {
             .iter()
             .map(|r| {
                 let gone: i64 = r.get("gone");
-                let status: Option<i64> = r.get("order_status");
-                let user: Option<String> = r.get("user_name");
-                let start: Option<i64> = r.get("planned_start");
-                let open = !matches!(status, Some(4096 | 4097 | 1001));
-                let row = match (gone, user, start) {
-                    (0, Some(user_name), Some(start_ms)) if open => Some(VisitRow {
-                        order_num: r.get("order_num"),
-                        user_name,
-                        order_type: r.get("order_type"),
-                        start_ms,
-                        busy_end_ms: r.get("busy_end"),
-                        lat: r.get("lat"),
-                        lon: r.get("lon"),
-                        window_start_ms: r.get("window_start"),
-                        window_end_ms: r.get("window_end"),
-                    }),
-                    _ => None,
-                };
-                VisitChange {
+                let row = VisitRow {
                     order_num: r.get("order_num"),
-                    seq: r.get("seq"),
+                    user_name: r.get::<Option<String>, _>("user_name").unwrap_or_default(),
+                    order_type: r.get("order_type"),
+                    start_ms: r.get::<Option<i64>, _>("planned_start").unwrap_or(i64::MIN),
+                    busy_end_ms: r.get("busy_end"),
+                    lat: r.get("lat"),
+                    lon: r.get("lon"),
+                    window_start_ms: r.get("window_start"),
+                    window_end_ms: r.get("window_end"),
+                };
+                let unplanned = row.start_ms == i64::MIN;
+                visit_change(
+                    r.get("order_num"),
+                    r.get("seq"),
+                    gone != 0 || unplanned,
+                    r.get("order_status"),
                     row,
-                }
+                )
             })
             .collect())
     }
@@ -698,7 +700,19 @@ impl SchedStore for SqliteStore {
         let now = now_ms();
         match judge_claim(claim, by_key.as_ref(), latest.as_ref(), now) {
             Judgement::Answer(a) => Ok(*a),
-            Judgement::Insert { delete_ids } => {
+            Judgement::Insert {
+                delete_ids,
+                forget_key_ids,
+            } => {
+                for id in forget_key_ids {
+                    sqlx::query(
+                        "UPDATE followups SET idem_key = NULL WHERE entity_id = ? AND id = ?",
+                    )
+                    .bind(entity.as_str())
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+                }
                 for id in delete_ids {
                     sqlx::query("DELETE FROM followups WHERE entity_id = ? AND id = ?")
                         .bind(entity.as_str())
