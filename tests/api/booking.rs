@@ -708,3 +708,44 @@ both_backends!(
         assert_eq!(new["Location"], closed_order("WO-2", "tom")["Location"]);
     }
 );
+
+both_backends!(
+    a_technician_reads_the_follow_up_of_their_order_even_when_a_colleague_got_it,
+    |app| async move {
+        let f = fleet(&app).await;
+        // Tom is off the schedule, so the follow-up goes to Tess.
+        let mut tom_off = technician_body("tom");
+        tom_off["Active"] = json!(false);
+        app.sched_put(&f.admin, "technicians", "tom", &tom_off)
+            .await
+            .expect(200);
+        app.sched_put(&f.admin, "technicians", "tess", &technician_body("tess"))
+            .await
+            .expect(201);
+        app.put_order(&f.dispatcher, "WO-9", &closed_order("WO-9", "tom"))
+            .await
+            .expect(201);
+        let tom = f.tech.token.clone();
+        let (_, windows) = open_windows(&app, &tom, &json!({"OriginalOrderNum": "WO-9"})).await;
+        let booked = app
+            .book_followup(&tom, "WO-9", &book_body(windows[0]))
+            .await
+            .expect(200);
+        let num = booked.body["OrderNum"].as_str().unwrap().to_string();
+
+        let new = app.get_order(&tom, &num).await.expect(200).body;
+        assert_eq!(new["UserName"], "tess", "{new}");
+        assert_eq!(new["OriginalOrderNum"], "WO-9");
+        // Reading is all: the order is Tess's to change.
+        let patch = app
+            .patch_order(&tom, &num, &json!({"Notes": "bring the filter"}))
+            .await;
+        assert_error(&patch, 403);
+        // A technician with no part in it still cannot read it.
+        let tia = app
+            .user("acme", "tia", revisit::domain::Role::Technician)
+            .await
+            .token;
+        assert_error(&app.get_order(&tia, &num).await, 403);
+    }
+);
