@@ -91,20 +91,8 @@ impl SchedCache {
         now: Timestamp,
     ) -> Result<View, ScheduleError> {
         let versions = store.sched_versions(entity).await?;
-        if let Some(c) = self.get(entity) {
-            let need = (
-                now.as_millisecond() - DAY_MS,
-                now.as_millisecond() + horizon_ms(&c.setup),
-            );
-            if (c.setup_version, c.visit_seq) == versions
-                && c.from_ms <= need.0
-                && c.to_ms >= need.1
-            {
-                return Ok(View {
-                    setup: c.setup.clone(),
-                    visits: c.visits.clone(),
-                });
-            }
+        if let Some(view) = self.current(entity, versions, now) {
+            return Ok(view);
         }
         let lock = self
             .refreshing
@@ -112,7 +100,29 @@ impl SchedCache {
             .map(|mut m| m.entry(entity.clone()).or_default().clone())
             .unwrap_or_default();
         let _one = lock.lock().await;
+        // The refresh this call waited for may already have brought the cache to (or past) the
+        // versions read above: then there is nothing to do, not even a query.
+        if let Some(view) = self.current(entity, versions, now) {
+            return Ok(view);
+        }
         self.refresh(store, entity, now).await
+    }
+
+    /// The cached view if it is at least as new as `versions` and covers the search range.
+    fn current(&self, entity: &EntityId, versions: (i64, i64), now: Timestamp) -> Option<View> {
+        let c = self.get(entity)?;
+        let need = (
+            now.as_millisecond() - DAY_MS,
+            now.as_millisecond() + horizon_ms(&c.setup),
+        );
+        (c.setup_version == versions.0
+            && c.visit_seq >= versions.1
+            && c.from_ms <= need.0
+            && c.to_ms >= need.1)
+            .then(|| View {
+                setup: c.setup.clone(),
+                visits: c.visits.clone(),
+            })
     }
 
     async fn refresh(
