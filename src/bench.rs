@@ -18,7 +18,7 @@ use anyhow::Context;
 use clap::{Args, Subcommand};
 use jiff::{Timestamp, tz::TimeZone};
 use rand::{Rng, SeedableRng, rngs::StdRng, seq::SliceRandom};
-use revisit_scheduler::{self as sched, GeoPoint, GreatCircle, Snapshot, WorkCenter};
+use revisit_scheduler::{self as sched, GreatCircle, Snapshot, WorkCenter};
 use serde_json::{Map, Value, json};
 
 use crate::{
@@ -130,13 +130,6 @@ struct Bench {
     _dir: Option<tempfile::TempDir>,
 }
 
-fn random_hex(bytes: usize) -> String {
-    let mut rng = rand::thread_rng();
-    (0..bytes)
-        .map(|_| format!("{:02x}", rng.r#gen::<u8>()))
-        .collect()
-}
-
 async fn hash(pw: String) -> anyhow::Result<String> {
     tokio::task::spawn_blocking(move || password::hash(&pw)).await?
 }
@@ -171,7 +164,7 @@ impl Bench {
             }
         };
         config.database_url = Secret::new(url);
-        config.jwt_secret = Some(Secret::new(random_hex(32)));
+        config.jwt_secret = Some(Secret::new(crate::auth::random_hex(32)));
         config.database_max_connections = config.database_max_connections.max(32);
         config.shutdown_grace = Duration::from_secs(2);
         let database = format!(
@@ -234,7 +227,7 @@ impl Bench {
             .await?;
         // Argon2 is slow on purpose: one hash per user that logs in, one shared by the
         // technicians (nobody logs in as them; they exist because orders name them).
-        let dispatcher_pw = random_hex(16);
+        let dispatcher_pw = crate::auth::random_hex(16);
         let add = |name: String, role: Role, hash: String| {
             let entity = entity.clone();
             async move {
@@ -243,14 +236,19 @@ impl Bench {
                 anyhow::Ok(())
             }
         };
-        add(ADMIN.into(), Role::Admin, hash(random_hex(16)).await?).await?;
+        add(
+            ADMIN.into(),
+            Role::Admin,
+            hash(crate::auth::random_hex(16)).await?,
+        )
+        .await?;
         add(
             DISPATCHER.into(),
             Role::Dispatcher,
             hash(dispatcher_pw.clone()).await?,
         )
         .await?;
-        let tech_hash = hash(random_hex(16)).await?;
+        let tech_hash = hash(crate::auth::random_hex(16)).await?;
         for t in &g.technicians {
             add(t.user_name.clone(), Role::Technician, tech_hash.clone()).await?;
         }
@@ -319,14 +317,10 @@ impl Bench {
     }
 }
 
-/// A point at most `km` kilometres from `c`, uniformly over the disc.
-fn near(rng: &mut StdRng, c: GeoPoint, km: f64) -> GeoPoint {
-    let d = km * rng.r#gen::<f64>().sqrt();
-    let a = rng.r#gen::<f64>() * std::f64::consts::TAU;
-    GeoPoint {
-        lat: c.lat + d * a.cos() / 111.0,
-        lon: c.lon + d * a.sin() / (111.0 * c.lat.to_radians().cos()),
-    }
+/// The `q` quantile (0..=1) of sorted samples, nearest rank; `None` when there are none.
+pub(crate) fn nearest_rank<T: Copy>(sorted: &[T], q: f64) -> Option<T> {
+    let rank = ((q * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len().max(1));
+    sorted.get(rank - 1).copied()
 }
 
 /// An Appointment Search object without an original order: a type, a place, its work center.
@@ -335,7 +329,7 @@ fn search_body(rng: &mut StdRng, setup: &Setup) -> Map<String, Value> {
     let mut types: Vec<&String> = setup.order_types.keys().collect();
     types.sort();
     let ty = types[rng.gen_range(0..types.len())];
-    let p = near(rng, wc.location(), 9.0);
+    let p = crate::demo::near(rng, wc.location(), 9.0);
     let body = json!({
         "OrderType": ty,
         "Location": {
@@ -366,11 +360,7 @@ impl Lat {
     }
     /// The `q` quantile in ms, nearest rank; the samples must be sorted.
     fn q(&self, q: f64) -> f64 {
-        if self.0.is_empty() {
-            return f64::NAN;
-        }
-        let rank = ((q * self.0.len() as f64).ceil() as usize).clamp(1, self.0.len());
-        self.0[rank - 1] as f64 / 1000.0
+        nearest_rank(&self.0, q).map_or(f64::NAN, |us| us as f64 / 1000.0)
     }
     fn mean(&self) -> f64 {
         if self.0.is_empty() {
@@ -543,20 +533,8 @@ async fn search_in_steps(
     let setup = builtin::load_setup(store, &b.entity).await?;
     ph.setup.push(t.elapsed());
     let job = builtin::job_for(&setup, original, req)?;
-    // The work center and its technicians, as `Builtin::search` picks them (private there).
-    let wc = match &job.service_area_id {
-        Some(id) => setup.work_centers.iter().find(|w| &w.service_area_id == id),
-        None => setup.work_centers.iter().min_by(|a, c| {
-            sched::travel::great_circle_km(a.location(), job.location)
-                .total_cmp(&sched::travel::great_circle_km(c.location(), job.location))
-        }),
-    };
-    let techs: Vec<String> = setup
-        .technicians
-        .iter()
-        .filter(|t| wc.is_some_and(|w| t.service_area_ids.contains(&w.service_area_id)))
-        .map(|t| t.user_name.clone())
-        .collect();
+    let wc = builtin::work_center_of(&setup, &job);
+    let techs = builtin::techs_of(&setup, wc);
     let days = wc.map(|w| i64::from(w.policy.horizon_days)).unwrap_or(14) + 2;
     let q = VisitQuery {
         techs,
@@ -845,7 +823,7 @@ fn originals(b: &Bench, n: usize, seed: u64) -> anyhow::Result<Vec<WorkOrder>> {
     (0..n)
         .map(|i| {
             let num = format!("BENCH-{i:05}");
-            let p = near(&mut rng, wc.location(), 9.0);
+            let p = crate::demo::near(&mut rng, wc.location(), 9.0);
             let body = json!({
                 "OrderNum": num,
                 "OrderType": "MAINT",

@@ -50,21 +50,9 @@ fn search() -> Value {
         "Location": {"ServiceAreaID": "CHI-C", "Address": {"City": "Chicago", "Lat": "41.88", "Lon": "-87.63"}}})
 }
 
-fn random_hex(bytes: usize) -> String {
-    use rand::Rng;
-    let mut rng = rand::thread_rng();
-    (0..bytes)
-        .map(|_| format!("{:02x}", rng.r#gen::<u8>()))
-        .collect()
-}
-
 /// The `q` quantile (0..=1) of sorted microsecond samples, nearest rank.
 fn quantile(sorted: &[i64], q: f64) -> i64 {
-    if sorted.is_empty() {
-        return 0;
-    }
-    let rank = ((q * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
-    sorted[rank - 1]
+    crate::bench::nearest_rank(sorted, q).unwrap_or(0)
 }
 
 fn ms(us: i64) -> String {
@@ -94,13 +82,13 @@ pub async fn run(args: PassthroughArgs, mut config: Config) -> anyhow::Result<()
     // Revisit, on a fresh database, allowed to call loopback.
     let dir = tempfile::tempdir().context("creating a temporary directory")?;
     config.database_url = Secret::new(format!("sqlite:{}", dir.path().join("bench.db").display()));
-    config.jwt_secret = Some(Secret::new(random_hex(32)));
+    config.jwt_secret = Some(Secret::new(crate::auth::random_hex(32)));
     config.outbound.allow_private_networks = true;
     config.shutdown_grace = Duration::from_secs(1);
     let state = AppState::build(config).await?;
     let entity = EntityId::parse(ENTITY).map_err(anyhow::Error::msg)?;
     state.store.ensure_entity(&entity).await?;
-    let pw = random_hex(12);
+    let pw = crate::auth::random_hex(12);
     let hash = {
         let pw = pw.clone();
         tokio::task::spawn_blocking(move || password::hash(&pw)).await??

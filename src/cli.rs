@@ -175,7 +175,7 @@ async fn run(command: Command, mut config: Config) -> anyhow::Result<()> {
                 tracing::warn!(
                     "demo mode: no JWT secret configured, using a random one (tokens end with the process)"
                 );
-                config.jwt_secret = Some(Secret::new(random_secret()));
+                config.jwt_secret = Some(Secret::new(crate::auth::random_hex(32)));
             }
             let state = AppState::build(config).await?;
             if demo {
@@ -193,13 +193,6 @@ async fn run(command: Command, mut config: Config) -> anyhow::Result<()> {
             Ok(())
         }
     }
-}
-
-fn random_secret() -> String {
-    use rand::RngCore;
-    let mut b = [0u8; 32];
-    rand::thread_rng().fill_bytes(&mut b);
-    b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
 async fn shutdown_signal() {

@@ -116,8 +116,8 @@ pub fn order_types() -> Vec<OrderType> {
     ]
 }
 
-/// A point about `km` kilometres at most from `c`.
-fn near(rng: &mut StdRng, c: GeoPoint, km: f64) -> GeoPoint {
+/// A point about `km` kilometres at most from `c`, uniformly over the disc.
+pub fn near(rng: &mut StdRng, c: GeoPoint, km: f64) -> GeoPoint {
     let d = km * rng.r#gen::<f64>().sqrt();
     let a = rng.r#gen::<f64>() * std::f64::consts::TAU;
     GeoPoint {

@@ -42,6 +42,14 @@ impl Caller {
 
 pub const TOKEN_HEADER: &str = "x-access-token";
 
+/// `bytes` random bytes from the thread's CSPRNG, as lowercase hex (secrets, passwords).
+pub fn random_hex(bytes: usize) -> String {
+    use rand::RngCore;
+    let mut b = vec![0u8; bytes];
+    rand::thread_rng().fill_bytes(&mut b);
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
 impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 

@@ -171,7 +171,7 @@ pub fn job_for(
 }
 
 /// The work center the job belongs to: the named one, else the nearest.
-fn work_center_of<'a>(setup: &'a Setup, job: &Job) -> Option<&'a WorkCenter> {
+pub fn work_center_of<'a>(setup: &'a Setup, job: &Job) -> Option<&'a WorkCenter> {
     match &job.service_area_id {
         Some(id) => setup.work_centers.iter().find(|w| &w.service_area_id == id),
         None => setup.work_centers.iter().min_by(|a, b| {
@@ -182,7 +182,8 @@ fn work_center_of<'a>(setup: &'a Setup, job: &Job) -> Option<&'a WorkCenter> {
     }
 }
 
-fn techs_of(setup: &Setup, wc: Option<&WorkCenter>) -> Vec<String> {
+/// The technicians of a work center (none without one).
+pub fn techs_of(setup: &Setup, wc: Option<&WorkCenter>) -> Vec<String> {
     match wc {
         Some(wc) => setup
             .technicians

@@ -16,7 +16,7 @@ use revisit_scheduler::Visit;
 
 use super::{
     ScheduleError,
-    builtin::{Setup, load_setup, to_visit},
+    builtin::{Setup, load_setup, to_visit, visits_by_tech},
 };
 use crate::{
     domain::EntityId,
@@ -198,18 +198,14 @@ impl SchedCache {
                 },
             )
             .await?;
-        let mut visits: HashMap<String, Vec<Visit>> = HashMap::new();
         let mut tech_of = HashMap::with_capacity(rows.len());
-        for row in rows {
-            let (tech, visit) = to_visit(&setup, row);
-            tech_of.insert(visit.order_num.clone(), tech.clone());
-            visits.entry(tech).or_default().push(visit);
-        }
-        let visits: VisitMap = visits
+        let visits: VisitMap = visits_by_tech(&setup, rows)
             .into_iter()
-            .map(|(t, mut v)| {
-                v.sort_by_key(|x| x.start);
-                (t, Arc::new(v))
+            .map(|(tech, list)| {
+                for v in &list {
+                    tech_of.insert(v.order_num.clone(), tech.clone());
+                }
+                (tech, Arc::new(list))
             })
             .collect();
         let entry = Arc::new(Entry {

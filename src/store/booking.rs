@@ -229,7 +229,9 @@ pub fn visit_change(
     status: Option<i64>,
     row: VisitRow,
 ) -> VisitChange {
-    let open = !matches!(status, Some(4096 | 4097 | 1001));
+    let open = status
+        .and_then(crate::domain::status::OrderStatus::from_code)
+        .is_none_or(|s| s.is_open());
     VisitChange {
         order_num,
         seq,
