@@ -418,28 +418,59 @@ fn proc_status_kib(key: &str) -> Option<u64> {
         .ok()
 }
 
-/// CPU time (user + system) the process has used so far, from `/proc/self/stat` (Linux only;
-/// the kernel reports it in USER_HZ = 100 ticks a second).
-fn cpu_time() -> Option<Duration> {
+/// CPU time (user + system) the process has used so far, from `/proc/self/stat`, and the
+/// machine's busy and total CPU ticks from `/proc/stat` (Linux only; the kernel reports both in
+/// USER_HZ = 100 ticks a second).
+#[derive(Clone, Copy)]
+struct CpuMark {
+    process: Duration,
+    machine_busy: u64,
+    machine_total: u64,
+}
+
+fn cpu_time() -> Option<CpuMark> {
     let s = std::fs::read_to_string("/proc/self/stat").ok()?;
     // Fields after the command name, which is in parentheses and may contain spaces.
     let f: Vec<&str> = s.get(s.rfind(')')? + 2..)?.split_whitespace().collect();
     let ticks: u64 = f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?;
-    Some(Duration::from_millis(ticks * 10))
+    // "cpu  user nice system idle iowait irq softirq steal ...": idle and iowait are not busy.
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    let all: Vec<u64> = stat
+        .lines()
+        .next()?
+        .split_whitespace()
+        .skip(1)
+        .take(8)
+        .filter_map(|v| v.parse().ok())
+        .collect();
+    let total: u64 = all.iter().sum();
+    let idle = all.get(3)? + all.get(4)?;
+    Some(CpuMark {
+        process: Duration::from_millis(ticks * 10),
+        machine_busy: total - idle,
+        machine_total: total,
+    })
 }
 
-/// CPU milliseconds per request over a phase, and the rate all CPUs could sustain at that cost.
-fn cpu_per_request(before: Option<Duration>, requests: usize) -> String {
+/// CPU milliseconds per request over a phase, the rate all CPUs could sustain at that cost,
+/// and how busy the whole machine was (the database server included, when it runs here).
+fn cpu_per_request(before: Option<CpuMark>, requests: usize) -> String {
     let (Some(b), Some(a)) = (before, cpu_time()) else {
         return "n/a".into();
     };
-    let per = (a - b).as_secs_f64() * 1000.0 / requests.max(1) as f64;
+    let per = (a.process - b.process).as_secs_f64() * 1000.0 / requests.max(1) as f64;
     let cpus = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(1) as f64;
+    let total = a.machine_total.saturating_sub(b.machine_total).max(1) as f64;
+    let busy = a.machine_busy.saturating_sub(b.machine_busy) as f64;
+    let machine_per = busy * 10.0 / requests.max(1) as f64;
     format!(
-        "{per:.2} ms per request (server and clients together): CPU-bound ceiling about {:.0}/s on {cpus} CPUs",
-        cpus * 1000.0 / per
+        "{per:.2} ms per request in this process (server and clients): CPU-bound ceiling about {:.0}/s on {cpus} CPUs; \
+         whole machine {:.0} % busy, {machine_per:.2} ms per request (ceiling about {:.0}/s)",
+        cpus * 1000.0 / per,
+        100.0 * busy / total,
+        cpus * 1000.0 / machine_per.max(0.001)
     )
 }
 

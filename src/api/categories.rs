@@ -10,6 +10,7 @@ use crate::{
     domain::{
         EntityId, Role,
         category::{self, Category, Reasons},
+        sysconfig::EntityConfig,
     },
     error::ApiError,
     store::Store,
@@ -41,15 +42,34 @@ pub async fn load(
 
 /// The entity's two lists of Closed-Incomplete reasons.
 pub async fn load_reasons(store: &dyn Store, entity: &EntityId) -> Result<Reasons, ApiError> {
-    let get = |code| async move {
-        load(store, entity, code)
-            .await?
+    Ok(load_settings(store, entity).await?.1)
+}
+
+/// The entity's configuration and its two lists of Closed-Incomplete reasons, in one read.
+pub async fn load_settings(
+    store: &dyn Store,
+    entity: &EntityId,
+) -> Result<(EntityConfig, Reasons), ApiError> {
+    let (config, own) = store
+        .get_settings(
+            entity,
+            &[category::FOLLOWUP_REASONS, category::NO_FOLLOWUP_REASONS],
+        )
+        .await?;
+    let get = |code: &str| {
+        own.iter()
+            .find(|c| c.code == code)
+            .cloned()
+            .or_else(|| category::default_category(code))
             .ok_or_else(|| ApiError::internal("reason category missing"))
     };
-    Ok(Reasons {
-        followup: get(category::FOLLOWUP_REASONS).await?,
-        no_followup: get(category::NO_FOLLOWUP_REASONS).await?,
-    })
+    Ok((
+        EntityConfig(config),
+        Reasons {
+            followup: get(category::FOLLOWUP_REASONS)?,
+            no_followup: get(category::NO_FOLLOWUP_REASONS)?,
+        },
+    ))
 }
 
 fn unknown(code: &str) -> ApiError {

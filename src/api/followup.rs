@@ -11,6 +11,7 @@ use axum::{
 use tracing::Instrument;
 
 use super::{
+    categories::load_settings,
     extract::{JsonObject, OrderNumPath, RequestId},
     workorders::load_visible,
 };
@@ -20,6 +21,7 @@ use crate::{
     domain::{
         WorkOrderNum,
         bookjob::BookJob,
+        category::Reasons,
         sysconfig::{EntityConfig, SchedulerTarget},
         time,
         workorder::{WorkOrder, check_followup_allowed},
@@ -66,10 +68,10 @@ async fn followable(
     caller: &Caller,
     num: &WorkOrderNum,
     cfg: &EntityConfig,
+    reasons: &Reasons,
 ) -> Result<WorkOrder, ApiError> {
     let order = load_visible(state, caller, num).await?;
-    let reasons = super::categories::load_reasons(state.store.as_ref(), &caller.entity).await?;
-    check_followup_allowed(&order, cfg, &reasons)?;
+    check_followup_allowed(&order, cfg, reasons)?;
     Ok(order)
 }
 
@@ -99,7 +101,7 @@ pub async fn open_slots_via(
     via: Via,
 ) -> Result<Response, ApiError> {
     let req = BookJob::parse(body)?;
-    let config = EntityConfig(state.store.get_config(&caller.entity).await?);
+    let (config, reasons) = load_settings(state.store.as_ref(), &caller.entity).await?;
     let original = match &req.original_order_num {
         Some(n) => {
             let num = WorkOrderNum::parse(n).map_err(|e| {
@@ -108,7 +110,7 @@ pub async fn open_slots_via(
                     vec![crate::error::InvalidParam::new("$.OriginalOrderNum", e)],
                 )
             })?;
-            Some(followable(&state, &caller, &num, &config).await?)
+            Some(followable(&state, &caller, &num, &config, &reasons).await?)
         }
         None if caller.is_technician() => {
             return Err(ApiError::invalid(
@@ -168,8 +170,8 @@ pub async fn book_followup_via(
     let idem_key = idempotency_key(&headers)?;
     let mut req = BookJob::parse(body)?;
     let slot = req.check_booking(&num)?;
-    let config = EntityConfig(state.store.get_config(&caller.entity).await?);
-    let original = followable(&state, &caller, &num, &config).await?;
+    let (config, reasons) = load_settings(state.store.as_ref(), &caller.entity).await?;
+    let original = followable(&state, &caller, &num, &config, &reasons).await?;
     let target_conf = via.target(config.book_job());
     let (scheduler, target) = state
         .schedulers
@@ -215,35 +217,22 @@ async fn claim_and_book(
     scheduler: std::sync::Arc<dyn crate::schedule::Scheduler>,
     target: String,
 ) -> Result<Response, ApiError> {
-    let num = &claim.original;
+    let call = Call {
+        caller: &caller,
+        request_id: &rid,
+        config: &config,
+    };
+    // A window the scheduler already knows to be gone is refused without recording anything,
+    // unless the claim would have answered otherwise (a replay, a request in flight, ...).
+    if let Err(e) = scheduler.precheck(&call, &original, &req, slot).await {
+        return match state.store.peek_followup(&caller.entity, &claim).await? {
+            Some(outcome) => claim_answer(outcome, &claim.original),
+            None => Err(e.into()),
+        };
+    }
     match state.store.claim_followup(&caller.entity, &claim).await? {
         ClaimOutcome::New => {}
-        ClaimOutcome::Replay(r) => return Ok(replay(&r)),
-        ClaimOutcome::InFlight => {
-            return Err(ApiError::conflict(
-                "urn:revisit:error:request-in-flight",
-                format!(
-                    "a booking of a follow-up for work order {num} is still being processed; retry in a few seconds"
-                ),
-            ));
-        }
-        ClaimOutcome::KeyReused => {
-            return Err(ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "urn:revisit:error:idempotency-key-reused",
-                "Idempotency key reused",
-                "this Idempotency-Key was used with a different request body; use a new key for a new request",
-            ));
-        }
-        ClaimOutcome::AlreadyBooked(r) => {
-            return Err(ApiError::conflict(
-                "urn:revisit:error:followup-already-booked",
-                format!(
-                    "work order {num} already has the follow-up {} booked; read it with GET /seiapi/v3/trans/WorkOrder/{num}/Followup",
-                    r.order_num.as_deref().unwrap_or("(unknown)")
-                ),
-            ));
-        }
+        outcome => return claim_answer(outcome, &claim.original),
     }
     let call = Call {
         caller: &caller,
@@ -269,6 +258,33 @@ async fn claim_and_book(
             }
             Err(e.into())
         }
+    }
+}
+
+/// The answer to a booking request that the follow-up ledger answers itself (seiapi.md §7.1).
+fn claim_answer(outcome: ClaimOutcome, num: &WorkOrderNum) -> Result<Response, ApiError> {
+    match outcome {
+        ClaimOutcome::New => Err(ApiError::internal("a new claim has no answer of its own")),
+        ClaimOutcome::Replay(r) => Ok(replay(&r)),
+        ClaimOutcome::InFlight => Err(ApiError::conflict(
+            "urn:revisit:error:request-in-flight",
+            format!(
+                "a booking of a follow-up for work order {num} is still being processed; retry in a few seconds"
+            ),
+        )),
+        ClaimOutcome::KeyReused => Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "urn:revisit:error:idempotency-key-reused",
+            "Idempotency key reused",
+            "this Idempotency-Key was used with a different request body; use a new key for a new request",
+        )),
+        ClaimOutcome::AlreadyBooked(r) => Err(ApiError::conflict(
+            "urn:revisit:error:followup-already-booked",
+            format!(
+                "work order {num} already has the follow-up {} booked; read it with GET /seiapi/v3/trans/WorkOrder/{num}/Followup",
+                r.order_num.as_deref().unwrap_or("(unknown)")
+            ),
+        )),
     }
 }
 

@@ -12,7 +12,7 @@ use revisit_scheduler::{
 };
 use serde_json::{Map, Value, json};
 
-use super::{Call, Reply, ScheduleError, Scheduler};
+use super::{Call, Reply, ScheduleError, Scheduler, cache::View};
 use crate::{
     domain::{
         DomainError, EntityId, WorkOrderNum,
@@ -33,9 +33,17 @@ const MAX_BOOKING_ATTEMPTS: u32 = 3;
 /// Minutes a visit lasts when neither the order nor its type says.
 pub const DEFAULT_DURATION_MINUTES: u32 = 60;
 
+/// How many in-process booking gates there are; a booking lock key hashes to one of them.
+const GATES: usize = 64;
+
 pub struct Builtin {
     store: Arc<dyn Store>,
     cache: super::cache::SchedCache,
+    /// Bookings in this process that would queue on the same database lock queue here
+    /// instead, without holding a database connection, and check the cache again when their
+    /// turn comes: most of a rush for the last window is then refused without a transaction.
+    /// (Two keys may share a gate; that only costs them some parallelism.)
+    gates: Box<[tokio::sync::Mutex<()>]>,
 }
 
 impl Builtin {
@@ -43,7 +51,14 @@ impl Builtin {
         Self {
             store,
             cache: Default::default(),
+            gates: (0..GATES).map(|_| tokio::sync::Mutex::new(())).collect(),
         }
+    }
+
+    fn gate(&self, entity: &EntityId, key: &str) -> &tokio::sync::Mutex<()> {
+        use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
+        let h = BuildHasherDefault::<DefaultHasher>::default().hash_one((entity.as_str(), key));
+        &self.gates[(h % GATES as u64) as usize]
     }
 }
 
@@ -182,6 +197,12 @@ pub fn work_center_of<'a>(setup: &'a Setup, job: &Job) -> Option<&'a WorkCenter>
     }
 }
 
+/// The time zone of a work center (UTC without one, or with an unknown zone).
+fn zone_of(wc: Option<&WorkCenter>) -> TimeZone {
+    wc.and_then(|w| TimeZone::get(&w.time_zone).ok())
+        .unwrap_or(TimeZone::UTC)
+}
+
 /// The technicians of a work center (none without one).
 pub fn techs_of(setup: &Setup, wc: Option<&WorkCenter>) -> Vec<String> {
     match wc {
@@ -283,8 +304,8 @@ impl Builtin {
 }
 
 impl Builtin {
-    /// The 409 for a window that cannot be booked, with up to three alternatives: what is still
-    /// free nearest to the window asked for.
+    /// The 409 for a window that cannot be booked, with alternatives from the schedule as the
+    /// database holds it now.
     #[allow(clippy::too_many_arguments)]
     async fn unavailable(
         &self,
@@ -296,22 +317,54 @@ impl Builtin {
         tz: &TimeZone,
         why: &str,
     ) -> ScheduleError {
-        let mut alternatives = self
-            .search(entity, Some(original), req, now)
-            .await
-            .map(|o| o.offers)
-            .unwrap_or_default();
-        alternatives.retain(|o| o.window != window);
-        alternatives.sort_by_key(|o| (o.window.start - window.start).get_seconds().abs());
-        alternatives.truncate(3);
-        alternatives.sort_by_key(|o| o.window.start);
-        ScheduleError::SlotUnavailable {
-            detail: format!(
-                "the window {} can no longer be booked: {why} Pick one of the Alternatives or search again.",
-                sched::describe(&window, tz)
-            ),
-            alternatives: alternatives.iter().map(offer_json).collect(),
+        match self.cache.view(self.store.as_ref(), entity, now).await {
+            Ok(view) => unavailable_on(&view, original, req, now, window, tz, why),
+            Err(_) => unavailable_on_offers(Vec::new(), window, tz, why),
         }
+    }
+}
+
+/// The 409 for a window that cannot be booked, with up to three alternatives from `view`:
+/// what is still free nearest to the window asked for.
+fn unavailable_on(
+    view: &View,
+    original: &WorkOrder,
+    req: &BookJob,
+    now: Timestamp,
+    window: Window,
+    tz: &TimeZone,
+    why: &str,
+) -> ScheduleError {
+    let offers = match job_for(&view.setup, Some(original), req) {
+        Ok(job) => {
+            let snap = Snapshot {
+                work_centers: &view.setup.work_centers,
+                technicians: &view.setup.technicians,
+                visits: view.visits.as_ref(),
+            };
+            sched::search(&snap, &job, now).offers
+        }
+        Err(_) => Vec::new(),
+    };
+    unavailable_on_offers(offers, window, tz, why)
+}
+
+fn unavailable_on_offers(
+    mut alternatives: Vec<sched::Offer>,
+    window: Window,
+    tz: &TimeZone,
+    why: &str,
+) -> ScheduleError {
+    alternatives.retain(|o| o.window != window);
+    alternatives.sort_by_key(|o| (o.window.start - window.start).get_seconds().abs());
+    alternatives.truncate(3);
+    alternatives.sort_by_key(|o| o.window.start);
+    ScheduleError::SlotUnavailable {
+        detail: format!(
+            "the window {} can no longer be booked: {why} Pick one of the Alternatives or search again.",
+            sched::describe(&window, tz)
+        ),
+        alternatives: alternatives.iter().map(offer_json).collect(),
     }
 }
 
@@ -415,6 +468,45 @@ impl Scheduler for Builtin {
         })))
     }
 
+    async fn precheck(
+        &self,
+        call: &Call<'_>,
+        original: &WorkOrder,
+        req: &BookJob,
+        slot: Period,
+    ) -> Result<(), ScheduleError> {
+        let now = Timestamp::now();
+        let view = self
+            .cache
+            .view(self.store.as_ref(), &call.caller.entity, now)
+            .await?;
+        let job = job_for(&view.setup, Some(original), req)?;
+        let window = Window {
+            start: slot.start,
+            end: slot.end,
+        };
+        let snap = Snapshot {
+            work_centers: &view.setup.work_centers,
+            technicians: &view.setup.technicians,
+            visits: view.visits.as_ref(),
+        };
+        match sched::plan(&snap, &job, window, now) {
+            Ok(_) => Ok(()),
+            Err(why) => {
+                let tz = zone_of(work_center_of(&view.setup, &job));
+                Err(unavailable_on(
+                    &view,
+                    original,
+                    req,
+                    now,
+                    window,
+                    &tz,
+                    &why.to_string(),
+                ))
+            }
+        }
+    }
+
     async fn book(
         &self,
         call: &Call<'_>,
@@ -426,31 +518,59 @@ impl Scheduler for Builtin {
     ) -> Result<Reply, ScheduleError> {
         let entity = &call.caller.entity;
         let now = Timestamp::now();
-        let view = self.cache.view(self.store.as_ref(), entity, now).await?;
-        let setup = view.setup.clone();
-        let job = job_for(&setup, Some(original), req)?;
-        let wc = work_center_of(&setup, &job);
-        let tz = wc
-            .and_then(|w| TimeZone::get(&w.time_zone).ok())
-            .unwrap_or(TimeZone::UTC);
         let window = Window {
             start: slot.start,
             end: slot.end,
         };
+        let view = self.cache.view(self.store.as_ref(), entity, now).await?;
+        let lock_key = {
+            let job = job_for(&view.setup, Some(original), req)?;
+            let local_day = slot
+                .start
+                .to_zoned(zone_of(work_center_of(&view.setup, &job)))
+                .date();
+            // One lock per entity and local day: a technician may serve several work centers,
+            // so a per-work-center lock would let two bookings plan the same day at once.
+            format!("book:{local_day}")
+        };
+        let gate = self.gate(entity, &lock_key);
+        // A booking that had to wait for its turn looks at the schedule again: what was booked
+        // meanwhile may leave nothing for it.
+        let (turn, view) = match gate.try_lock() {
+            Ok(turn) => (turn, view),
+            Err(_) => {
+                let turn = gate.lock().await;
+                (
+                    turn,
+                    self.cache.view(self.store.as_ref(), entity, now).await?,
+                )
+            }
+        };
+        let setup = view.setup.clone();
+        let job = job_for(&setup, Some(original), req)?;
+        let wc = work_center_of(&setup, &job);
+        let tz = zone_of(wc);
         let techs = techs_of(&setup, wc);
         // What the cache (current as of the version check above) cannot place, the database
-        // cannot either: refuse without taking the booking lock. Most requests in a rush for
-        // the last window end here.
+        // cannot either: refuse without a transaction. Most requests in a rush for the last
+        // window end here.
         let cached = Snapshot {
             work_centers: &setup.work_centers,
             technicians: &setup.technicians,
             visits: view.visits.as_ref(),
         };
         if let Err(why) = sched::plan(&cached, &job, window, now) {
+            drop(turn);
             self.store.abandon_followup(entity, claim_id).await?;
-            return Err(self
-                .unavailable(entity, original, req, now, window, &tz, &why.to_string())
-                .await);
+            return Err(unavailable_on(
+                &view,
+                original,
+                req,
+                now,
+                window,
+                &tz,
+                &why.to_string(),
+            ));
         }
         let local_day = slot.start.to_zoned(tz.clone()).date();
         const MARGIN_MS: i64 = 3 * 3_600_000;
@@ -467,9 +587,7 @@ impl Scheduler for Builtin {
                 from_ms: day_start.as_millisecond() - MARGIN_MS,
                 to_ms: day_start.as_millisecond() + 86_400_000 + MARGIN_MS,
             },
-            // One lock per entity and local day: a technician may serve several work centers,
-            // so a per-work-center lock would let two bookings plan the same day at once.
-            lock_key: format!("book:{local_day}"),
+            lock_key,
         };
         let num = new_order_num(
             &WorkOrderNum::parse(original.order_num())
@@ -575,6 +693,7 @@ impl Scheduler for Builtin {
                 other => break other?,
             }
         };
+        drop(turn);
         match result {
             BookingResult::Booked(done) => Ok(Reply::ok(done.answer)),
             BookingResult::Unavailable(why) => Err(self

@@ -97,6 +97,18 @@ pub trait Scheduler: Send + Sync {
         original: Option<&WorkOrder>,
         req: &BookJob,
     ) -> Result<Reply, ScheduleError>;
+    /// Whether `slot` can still be booked, as far as this scheduler can tell cheaply and
+    /// without writing anything: `Err(SlotUnavailable)` lets the caller refuse before it
+    /// records a claim. A pass-through scheduler cannot tell, and says yes.
+    async fn precheck(
+        &self,
+        _call: &Call<'_>,
+        _original: &WorkOrder,
+        _req: &BookJob,
+        _slot: Period,
+    ) -> Result<(), ScheduleError> {
+        Ok(())
+    }
     /// Book Job (§7): every precondition of §7 holds; `slot` is the chosen window. The booking
     /// completes the pending follow-up record `claim_id` (seiapi.md §7.1).
     async fn book(

@@ -132,6 +132,13 @@ pub trait Store: SchedStore + Send + Sync + 'static {
     ) -> Result<AddUser, StoreError>;
     async fn find_user(&self, name: &str) -> Result<Option<UserRecord>, StoreError>;
     async fn get_config(&self, entity: &EntityId) -> Result<Map<String, Value>, StoreError>;
+    /// The entity's configuration and its own versions of the categories `codes`, in one round
+    /// trip (the follow-up endpoints need both on every request).
+    async fn get_settings(
+        &self,
+        entity: &EntityId,
+        codes: &[&str],
+    ) -> Result<(Map<String, Value>, Vec<Category>), StoreError>;
     async fn update_config(
         &self,
         entity: &EntityId,
@@ -229,6 +236,13 @@ pub trait SchedStore: Send + Sync {
         entity: &EntityId,
         claim: &NewClaim,
     ) -> Result<ClaimOutcome, StoreError>;
+    /// What `claim_followup` would answer, without recording anything: `None` when it would
+    /// record a new claim. For a request about to be refused, so a refusal writes nothing.
+    async fn peek_followup(
+        &self,
+        entity: &EntityId,
+        claim: &NewClaim,
+    ) -> Result<Option<ClaimOutcome>, StoreError>;
     /// Records the answer of a claimed booking made elsewhere (pass-through).
     async fn finish_followup(
         &self,

@@ -49,6 +49,24 @@ impl PgStore {
     }
 }
 
+/// Takes several advisory locks in one round trip. A function scan emits the array's elements
+/// in order and the locks are taken row by row, so callers give keys in their locking order.
+pub(crate) async fn lock_keys(
+    tx: &mut sqlx::Transaction<'static, Postgres>,
+    entity: &EntityId,
+    keys: &[String],
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "SELECT pg_advisory_xact_lock(hashtextextended($1 || chr(31) || k, 0)) \
+         FROM unnest($2::text[]) AS t(k)",
+    )
+    .bind(entity.as_str())
+    .bind(keys)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
 /// Serialises transactions on one (entity, key) until commit or rollback.
 pub(crate) async fn lock_key(
     tx: &mut sqlx::Transaction<'static, Postgres>,
@@ -140,6 +158,24 @@ impl Store for PgStore {
                 .fetch_optional(&self.pool)
                 .await?;
         Ok(cfg.map(|j| j.0).unwrap_or_default())
+    }
+
+    async fn get_settings(
+        &self,
+        entity: &EntityId,
+        codes: &[&str],
+    ) -> Result<(Map<String, Value>, Vec<Category>), StoreError> {
+        let rows: Vec<(Json<Map<String, Value>>, Option<Json<Category>>)> = sqlx::query_as(
+            "SELECT e.config, c.body FROM entities e LEFT JOIN categories c \
+             ON c.entity_id = e.id AND c.code = ANY($2) WHERE e.id = $1",
+        )
+        .bind(entity.as_str())
+        .bind(codes)
+        .fetch_all(&self.pool)
+        .await?;
+        let config = rows.first().map(|r| r.0.0.clone()).unwrap_or_default();
+        let categories = rows.into_iter().filter_map(|r| r.1.map(|j| j.0)).collect();
+        Ok((config, categories))
     }
 
     async fn update_config(
@@ -332,10 +368,13 @@ pub(crate) async fn upsert_work_order_by(
     booked_by: Option<&str>,
 ) -> Result<(), StoreError> {
     let ix = order.indexed();
-    let seq = next_visit_seq(tx, entity).await?;
+    // The entity's next visit sequence number is taken in the same statement (one round trip);
+    // its row lock is held to commit, so sequence numbers become visible in the order taken.
     sqlx::query(
-        "INSERT INTO work_orders (entity_id, order_num, order_status, order_type, user_name, service_area_id, \
-         planned_start, planned_end, original_order_num, body, updated_at, busy_end, lat, lon, window_start, window_end, booked_by, seq) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18) \
+        "WITH s AS (INSERT INTO sched_versions (entity_id, visit_seq) VALUES ($1, 1) ON CONFLICT (entity_id) \
+         DO UPDATE SET visit_seq = sched_versions.visit_seq + 1 RETURNING visit_seq) \
+         INSERT INTO work_orders (entity_id, order_num, order_status, order_type, user_name, service_area_id, \
+         planned_start, planned_end, original_order_num, body, updated_at, busy_end, lat, lon, window_start, window_end, booked_by, seq) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, (SELECT visit_seq FROM s)) \
          ON CONFLICT (entity_id, order_num) DO UPDATE SET order_status = excluded.order_status, \
          order_type = excluded.order_type, user_name = excluded.user_name, service_area_id = excluded.service_area_id, \
          planned_start = excluded.planned_start, planned_end = excluded.planned_end, \
@@ -360,7 +399,6 @@ pub(crate) async fn upsert_work_order_by(
     .bind(ix.window.map(|w| w.0.as_millisecond()))
     .bind(ix.window.map(|w| w.1.as_millisecond()))
     .bind(booked_by)
-    .bind(seq)
     .execute(&mut **tx)
     .await?;
     Ok(())
@@ -429,6 +467,31 @@ async fn visits_in<'c, E: sqlx::Executor<'c, Database = Postgres>>(
             window_end_ms: r.get("window_end"),
         })
         .collect())
+}
+
+/// The records a claim is judged against, in one query: the one with its idempotency key
+/// (`which` = 0), and the latest for its original order (`which` = 1).
+async fn claim_records(
+    conn: &mut sqlx::PgConnection,
+    entity: &EntityId,
+    claim: &NewClaim,
+) -> Result<(Option<FollowupRecord>, Option<FollowupRecord>), StoreError> {
+    let rows = sqlx::query(&format!(
+        "SELECT 0 AS which, {FOLLOWUP_COLUMNS} FROM followups WHERE entity_id = $1 AND idem_key = $2 \
+         UNION ALL (SELECT 1, {FOLLOWUP_COLUMNS} FROM followups WHERE entity_id = $1 AND original_order_num = $3 \
+         ORDER BY created_at DESC LIMIT 1)"
+    ))
+    .bind(entity.as_str())
+    .bind(&claim.idem_key)
+    .bind(claim.original.as_str())
+    .fetch_all(conn)
+    .await?;
+    let pick = |which: i32| {
+        rows.iter()
+            .find(|r| r.get::<i32, _>("which") == which)
+            .map(followup_from_row)
+    };
+    Ok((pick(0), pick(1)))
 }
 
 async fn write_followup_done(
@@ -611,29 +674,10 @@ impl SchedStore for PgStore {
     ) -> Result<ClaimOutcome, StoreError> {
         let mut tx = self.pool.begin().await?;
         // Claims for one original order are serialised, whatever key they carry.
-        lock_key(&mut tx, entity, &format!("followup:{}", claim.original)).await?;
-        if let Some(k) = &claim.idem_key {
-            lock_key(&mut tx, entity, &format!("idem:{k}")).await?;
-        }
-        let by_key = match &claim.idem_key {
-            Some(k) => sqlx::query(&format!(
-                "SELECT {FOLLOWUP_COLUMNS} FROM followups WHERE entity_id = $1 AND idem_key = $2"
-            ))
-            .bind(entity.as_str())
-            .bind(k)
-            .fetch_optional(&mut *tx)
-            .await?
-            .map(|r| followup_from_row(&r)),
-            None => None,
-        };
-        let latest = sqlx::query(&format!(
-            "SELECT {FOLLOWUP_COLUMNS} FROM followups WHERE entity_id = $1 AND original_order_num = $2 ORDER BY created_at DESC LIMIT 1"
-        ))
-        .bind(entity.as_str())
-        .bind(claim.original.as_str())
-        .fetch_optional(&mut *tx)
-        .await?
-        .map(|r| followup_from_row(&r));
+        let mut keys = vec![format!("followup:{}", claim.original)];
+        keys.extend(claim.idem_key.iter().map(|k| format!("idem:{k}")));
+        lock_keys(&mut tx, entity, &keys).await?;
+        let (by_key, latest) = claim_records(&mut tx, entity, claim).await?;
         let now = now_ms();
         match judge_claim(claim, by_key.as_ref(), latest.as_ref(), now) {
             Judgement::Answer(a) => Ok(*a),
@@ -676,6 +720,21 @@ impl SchedStore for PgStore {
                 Ok(ClaimOutcome::New)
             }
         }
+    }
+
+    async fn peek_followup(
+        &self,
+        entity: &EntityId,
+        claim: &NewClaim,
+    ) -> Result<Option<ClaimOutcome>, StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        let (by_key, latest) = claim_records(&mut conn, entity, claim).await?;
+        Ok(
+            match judge_claim(claim, by_key.as_ref(), latest.as_ref(), now_ms()) {
+                Judgement::Answer(a) => Some(*a),
+                Judgement::Insert { .. } => None,
+            },
+        )
     }
 
     async fn finish_followup(
@@ -743,9 +802,8 @@ impl SchedStore for PgStore {
                 let mut nums: Vec<String> = w.shifted.iter().map(|m| m.0.clone()).collect();
                 nums.push(w.new_order.order_num().to_string());
                 nums.sort();
-                for n in &nums {
-                    lock_key(&mut tx, entity, &format!("wo:{n}")).await?;
-                }
+                let keys: Vec<String> = nums.iter().map(|n| format!("wo:{n}")).collect();
+                lock_keys(&mut tx, entity, &keys).await?;
                 // Moved visits only move later: writing the latest first never overlaps transiently.
                 let mut moves = w.shifted.clone();
                 moves.sort_by_key(|m| std::cmp::Reverse(m.1));

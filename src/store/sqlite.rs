@@ -185,6 +185,31 @@ impl Store for SqliteStore {
             .map(Option::unwrap_or_default)
     }
 
+    async fn get_settings(
+        &self,
+        entity: &EntityId,
+        codes: &[&str],
+    ) -> Result<(Map<String, Value>, Vec<Category>), StoreError> {
+        let rows: Vec<(String, Option<String>)> = sqlx::query_as(
+            "SELECT e.config, c.body FROM entities e LEFT JOIN categories c \
+             ON c.entity_id = e.id AND c.code IN (SELECT value FROM json_each(?)) WHERE e.id = ?",
+        )
+        .bind(json_text(&codes)?)
+        .bind(entity.as_str())
+        .fetch_all(&self.pool)
+        .await?;
+        let config = match rows.first() {
+            Some((text, _)) => parse_object(text)?,
+            None => Map::new(),
+        };
+        let categories = rows
+            .iter()
+            .filter_map(|r| r.1.as_deref())
+            .map(|t| serde_json::from_str(t).map_err(|e| StoreError::Other(e.into())))
+            .collect::<Result<_, _>>()?;
+        Ok((config, categories))
+    }
+
     async fn update_config(
         &self,
         entity: &EntityId,
@@ -676,27 +701,7 @@ impl SchedStore for SqliteStore {
         claim: &NewClaim,
     ) -> Result<ClaimOutcome, StoreError> {
         let (_writer, mut tx) = self.begin_write().await?;
-        let by_key = match &claim.idem_key {
-            Some(k) => sqlx::query(&format!(
-                "SELECT {FOLLOWUP_COLUMNS} FROM followups WHERE entity_id = ? AND idem_key = ?"
-            ))
-            .bind(entity.as_str())
-            .bind(k)
-            .fetch_optional(&mut *tx)
-            .await?
-            .map(|r| followup_from_row(&r))
-            .transpose()?,
-            None => None,
-        };
-        let latest = sqlx::query(&format!(
-            "SELECT {FOLLOWUP_COLUMNS} FROM followups WHERE entity_id = ? AND original_order_num = ? ORDER BY created_at DESC LIMIT 1"
-        ))
-        .bind(entity.as_str())
-        .bind(claim.original.as_str())
-        .fetch_optional(&mut *tx)
-        .await?
-        .map(|r| followup_from_row(&r))
-        .transpose()?;
+        let (by_key, latest) = claim_records(&mut tx, entity, claim).await?;
         let now = now_ms();
         match judge_claim(claim, by_key.as_ref(), latest.as_ref(), now) {
             Judgement::Answer(a) => Ok(*a),
@@ -741,6 +746,21 @@ impl SchedStore for SqliteStore {
                 Ok(ClaimOutcome::New)
             }
         }
+    }
+
+    async fn peek_followup(
+        &self,
+        entity: &EntityId,
+        claim: &NewClaim,
+    ) -> Result<Option<ClaimOutcome>, StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        let (by_key, latest) = claim_records(&mut conn, entity, claim).await?;
+        Ok(
+            match judge_claim(claim, by_key.as_ref(), latest.as_ref(), now_ms()) {
+                Judgement::Answer(a) => Some(*a),
+                Judgement::Insert { .. } => None,
+            },
+        )
     }
 
     async fn finish_followup(
@@ -857,4 +877,35 @@ async fn next_visit_seq(
         .bind(entity.as_str())
         .fetch_one(&mut **tx)
         .await?)
+}
+
+/// The records a claim is judged against: the one with its idempotency key, and the latest
+/// for its original order.
+async fn claim_records(
+    conn: &mut sqlx::SqliteConnection,
+    entity: &EntityId,
+    claim: &NewClaim,
+) -> Result<(Option<FollowupRecord>, Option<FollowupRecord>), StoreError> {
+    let by_key = match &claim.idem_key {
+        Some(k) => sqlx::query(&format!(
+            "SELECT {FOLLOWUP_COLUMNS} FROM followups WHERE entity_id = ? AND idem_key = ?"
+        ))
+        .bind(entity.as_str())
+        .bind(k)
+        .fetch_optional(&mut *conn)
+        .await?
+        .map(|r| followup_from_row(&r))
+        .transpose()?,
+        None => None,
+    };
+    let latest = sqlx::query(&format!(
+        "SELECT {FOLLOWUP_COLUMNS} FROM followups WHERE entity_id = ? AND original_order_num = ? ORDER BY created_at DESC LIMIT 1"
+    ))
+    .bind(entity.as_str())
+    .bind(claim.original.as_str())
+    .fetch_optional(&mut *conn)
+    .await?
+    .map(|r| followup_from_row(&r))
+    .transpose()?;
+    Ok((by_key, latest))
 }

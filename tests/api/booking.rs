@@ -514,6 +514,64 @@ both_backends!(
 );
 
 both_backends!(
+    a_retry_of_a_booked_follow_up_replays_after_its_window_filled_up,
+    |app| async move {
+        let f = fleet(&app).await;
+        for num in ["WO-1", "WO-2"] {
+            app.put_order(&f.dispatcher, num, &closed_order(num, "tom"))
+                .await
+                .expect(201);
+        }
+        let tom = &f.tech.token;
+        let target = window(1, 1);
+        let body = book_body(target);
+        let first = app
+            .book_followup_with_key(tom, "WO-1", &body, "key-1")
+            .await
+            .expect(200);
+        // The dispatcher fills the rest of tom's window: nothing more fits in it.
+        app.put_order(&f.dispatcher, "WO-B", &blocker("WO-B", "tom", 1))
+            .await
+            .expect(201);
+        // A new booking of that window is refused, and refused again when retried: the refusal
+        // left no claim behind that would make the retry a request in flight.
+        for _ in 0..2 {
+            let r = app.book_followup(tom, "WO-2", &body).await;
+            assert_slot_unavailable(&r, target);
+        }
+        assert!(
+            followups_of(&app, &f.dispatcher, "tom", "WO-2")
+                .await
+                .is_empty()
+        );
+        // The technician's retry of the booking already made (its answer was lost on the way)
+        // replays it, with or without the key, although the window is now full.
+        let again = app
+            .book_followup_with_key(tom, "WO-1", &body, "key-1")
+            .await
+            .expect(200);
+        assert_eq!(again.body, first.body);
+        assert_eq!(again.header("idempotent-replayed"), Some("true"));
+        let again = app.book_followup(tom, "WO-1", &body).await.expect(200);
+        assert_eq!(again.body, first.body);
+        // The same key with the other body, and another body without a key, are refused as
+        // before.
+        let r = app
+            .book_followup_with_key(tom, "WO-1", &book_body(window(1, 0)), "key-1")
+            .await;
+        assert_kind(&r, 422, "urn:revisit:error:idempotency-key-reused");
+        let r = app
+            .book_followup(tom, "WO-1", &book_body(window(1, 0)))
+            .await;
+        assert_kind(&r, 409, "urn:revisit:error:followup-already-booked");
+        assert_eq!(
+            followups_of(&app, &f.dispatcher, "tom", "WO-1").await.len(),
+            1
+        );
+    }
+);
+
+both_backends!(
     multi_thread
     ten_concurrent_duplicates_with_one_idempotency_key_book_one_order,
     |app| async move {
