@@ -42,6 +42,10 @@ impl PgStore {
         let pool = PgPoolOptions::new()
             .max_connections(opts.max_connections)
             .acquire_timeout(opts.statement_timeout)
+            // sqlx pings every connection it hands back to the pool and drops the broken
+            // ones; a second ping on every acquire would cost a round trip per query. A
+            // connection that broke while idle fails its next query (a 503) and is dropped.
+            .test_before_acquire(false)
             .connect_with(options)
             .await?;
         sqlx::migrate!("./migrations/postgres").run(&pool).await?;
@@ -65,6 +69,12 @@ pub(crate) async fn lock_keys(
     .execute(&mut **tx)
     .await?;
     Ok(())
+}
+
+/// The advisory lock key of a technician's visits: taken by every work-order write that assigns
+/// an order to them, and by a booking before it commits.
+fn tech_key(user: &str) -> String {
+    format!("tech:{user}")
 }
 
 /// Serialises transactions on one (entity, key) until commit or rollback.
@@ -267,6 +277,11 @@ impl Store for PgStore {
             .transpose()?;
         let created = prev.is_none();
         let order = f(prev)?;
+        if let Some(user) = order.user_name() {
+            // A booking for this technician decided on their day as it was before this write:
+            // it re-reads the day under this lock before it commits (see commit_booking).
+            lock_key(&mut tx, entity, &tech_key(user)).await?;
+        }
         upsert_work_order_by(&mut tx, entity, &order, None).await?;
         tx.commit().await?;
         Ok(Written { created, order })
@@ -278,6 +293,10 @@ impl Store for PgStore {
         orders: &[WorkOrder],
     ) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
+        let techs: std::collections::BTreeSet<&str> =
+            orders.iter().filter_map(WorkOrder::user_name).collect();
+        let keys: Vec<String> = techs.into_iter().map(tech_key).collect();
+        lock_keys(&mut tx, entity, &keys).await?;
         for order in orders {
             upsert_work_order_by(&mut tx, entity, order, None).await?;
         }
@@ -451,7 +470,7 @@ async fn visits_in<'c, E: sqlx::Executor<'c, Database = Postgres>>(
             .push_bind(&q.techs)
             .push(")");
     }
-    b.push(" ORDER BY user_name, planned_start");
+    b.push(" ORDER BY user_name, planned_start, order_num");
     let rows = b.build().fetch_all(exec).await?;
     Ok(rows
         .iter()
@@ -784,6 +803,7 @@ impl SchedStore for PgStore {
         // backs the lock up.
         lock_key(&mut tx, entity, &req.lock_key).await?;
         let visits = visits_in(&mut *tx, entity, &req.visits).await?;
+        let seen = visits.clone();
         match decide(BookingView { visits }) {
             Decision::Unavailable(why) => {
                 sqlx::query(
@@ -802,8 +822,34 @@ impl SchedStore for PgStore {
                 let mut nums: Vec<String> = w.shifted.iter().map(|m| m.0.clone()).collect();
                 nums.push(w.new_order.order_num().to_string());
                 nums.sort();
-                let keys: Vec<String> = nums.iter().map(|n| format!("wo:{n}")).collect();
+                let mut keys: Vec<String> = nums.iter().map(|n| format!("wo:{n}")).collect();
+                // The technicians whose day this booking changes. Work-order writes take the
+                // same locks (after their own `wo:` lock, as here), so once they are held no
+                // dispatcher or CRM write can change these days until this commits; one that
+                // committed after the visits were read shows in a second read.
+                let mut techs: std::collections::BTreeSet<String> = seen
+                    .iter()
+                    .filter(|v| w.shifted.iter().any(|m| m.0 == v.order_num))
+                    .map(|v| v.user_name.clone())
+                    .collect();
+                techs.extend(w.new_order.user_name().map(str::to_string));
+                keys.extend(techs.iter().map(|t| tech_key(t)));
                 lock_keys(&mut tx, entity, &keys).await?;
+                let now_seen = visits_in(
+                    &mut *tx,
+                    entity,
+                    &VisitQuery {
+                        techs: techs.iter().cloned().collect(),
+                        ..req.visits.clone()
+                    },
+                )
+                .await?;
+                let then_seen = seen.iter().filter(|v| techs.contains(&v.user_name));
+                if !now_seen.iter().eq(then_seen) {
+                    return Err(StoreError::Retry(
+                        "a technician's day changed while the booking was decided".into(),
+                    ));
+                }
                 // Moved visits only move later: writing the latest first never overlaps transiently.
                 let mut moves = w.shifted.clone();
                 moves.sort_by_key(|m| std::cmp::Reverse(m.1));

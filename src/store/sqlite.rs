@@ -53,6 +53,10 @@ impl SqliteStore {
         let pool = SqlitePoolOptions::new()
             .max_connections(opts.max_connections)
             .acquire_timeout(opts.statement_timeout)
+            // sqlx pings every connection it hands back to the pool and drops the broken
+            // ones; a second ping on every acquire would cost a round trip per query. A
+            // connection that broke while idle fails its next query (a 503) and is dropped.
+            .test_before_acquire(false)
             .connect_with(options)
             .await?;
         sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
@@ -505,7 +509,7 @@ async fn visits_in<'c, E: sqlx::Executor<'c, Database = Sqlite>>(
         }
         b.push(")");
     }
-    b.push(" ORDER BY user_name, planned_start");
+    b.push(" ORDER BY user_name, planned_start, order_num");
     let rows = b.build().fetch_all(exec).await?;
     Ok(rows.iter().map(visit_from_row).collect())
 }
