@@ -33,6 +33,10 @@ const MAX_BOOKING_ATTEMPTS: u32 = 3;
 /// Minutes a visit lasts when neither the order nor its type says.
 pub const DEFAULT_DURATION_MINUTES: u32 = 60;
 
+/// How long a booking waits for its turn in this process before it gives up with a 503: well
+/// under the time after which its pending claim would be taken for abandoned.
+const MAX_GATE_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// How many in-process booking gates there are; a booking lock key hashes to one of them.
 const GATES: usize = 64;
 
@@ -523,23 +527,28 @@ impl Scheduler for Builtin {
             end: slot.end,
         };
         let view = self.cache.view(self.store.as_ref(), entity, now).await?;
-        let lock_key = {
+        let local_day = {
             let job = job_for(&view.setup, Some(original), req)?;
-            let local_day = slot
-                .start
+            slot.start
                 .to_zoned(zone_of(work_center_of(&view.setup, &job)))
-                .date();
-            // One lock per entity and local day: a technician may serve several work centers,
-            // so a per-work-center lock would let two bookings plan the same day at once.
-            format!("book:{local_day}")
+                .date()
         };
+        // One lock per entity and local day: a technician may serve several work centers, so a
+        // per-work-center lock would let two bookings plan the same day at once.
+        let lock_key = format!("book:{local_day}");
         let gate = self.gate(entity, &lock_key);
         // A booking that had to wait for its turn looks at the schedule again: what was booked
         // meanwhile may leave nothing for it.
         let (turn, view) = match gate.try_lock() {
             Ok(turn) => (turn, view),
             Err(_) => {
-                let turn = gate.lock().await;
+                let Ok(turn) = tokio::time::timeout(MAX_GATE_WAIT, gate.lock()).await else {
+                    self.store.abandon_followup(entity, claim_id).await?;
+                    return Err(ScheduleError::Busy(format!(
+                        "more bookings for {local_day} are waiting than can be served within {} s; nothing was booked, retry in a few seconds",
+                        MAX_GATE_WAIT.as_secs()
+                    )));
+                };
                 (
                     turn,
                     self.cache.view(self.store.as_ref(), entity, now).await?,

@@ -61,6 +61,9 @@ pub enum ScheduleError {
         detail: String,
         alternatives: Vec<Value>,
     },
+    /// Too much is waiting to be booked right now; the request was not carried out.
+    #[error("busy: {0}")]
+    Busy(String),
     /// A third-party scheduler could not be called or misbehaved (seiapi.md §8).
     #[error(transparent)]
     Gateway(#[from] crate::gateway::GatewayError),
@@ -71,6 +74,7 @@ impl From<ScheduleError> for ApiError {
         match e {
             ScheduleError::Domain(d) => d.into(),
             ScheduleError::Store(s) => s.into(),
+            ScheduleError::Busy(detail) => ApiError::unavailable(detail),
             ScheduleError::SlotUnavailable {
                 detail,
                 alternatives,

@@ -157,7 +157,9 @@ pub enum Decision {
     Unavailable(String),
 }
 
-pub type DecideFn = Box<dyn FnOnce(BookingView) -> Decision + Send>;
+/// Called once per decision: again, in the same transaction, when what it decided on changed
+/// before the transaction could lock it (PostgreSQL).
+pub type DecideFn = Box<dyn Fn(BookingView) -> Decision + Send + Sync>;
 
 #[derive(Debug, Clone)]
 pub enum BookingResult {

@@ -52,6 +52,8 @@ impl From<sqlx::Error> for StoreError {
                         StoreError::Conflict(db.message().to_string())
                     }
                     "40001" | "40P01" => StoreError::Retry(db.message().to_string()),
+                    // PostgreSQL: statement timeout or lock wait given up; the server is busy.
+                    "57014" | "55P03" => StoreError::Unavailable(db.message().to_string()),
                     // SQLite busy or locked past the busy timeout.
                     "5" | "6" | "261" | "517" => StoreError::Unavailable(db.message().to_string()),
                     // PostgreSQL: cannot connect now, admin shutdown, crash shutdown.

@@ -42,10 +42,6 @@ impl PgStore {
         let pool = PgPoolOptions::new()
             .max_connections(opts.max_connections)
             .acquire_timeout(opts.statement_timeout)
-            // sqlx pings every connection it hands back to the pool and drops the broken
-            // ones; a second ping on every acquire would cost a round trip per query. A
-            // connection that broke while idle fails its next query (a 503) and is dropped.
-            .test_before_acquire(false)
             .connect_with(options)
             .await?;
         sqlx::migrate!("./migrations/postgres").run(&pool).await?;
@@ -53,8 +49,9 @@ impl PgStore {
     }
 }
 
-/// Takes several advisory locks in one round trip. A function scan emits the array's elements
-/// in order and the locks are taken row by row, so callers give keys in their locking order.
+/// Takes several advisory locks in one round trip, in the order given (callers give keys in
+/// their locking order). PostgreSQL evaluates a volatile function of the select list after the
+/// sort, so the locks are taken in array order.
 pub(crate) async fn lock_keys(
     tx: &mut sqlx::Transaction<'static, Postgres>,
     entity: &EntityId,
@@ -62,7 +59,7 @@ pub(crate) async fn lock_keys(
 ) -> Result<(), StoreError> {
     sqlx::query(
         "SELECT pg_advisory_xact_lock(hashtextextended($1 || chr(31) || k, 0)) \
-         FROM unnest($2::text[]) AS t(k)",
+         FROM unnest($2::text[]) WITH ORDINALITY AS t(k, i) ORDER BY i",
     )
     .bind(entity.as_str())
     .bind(keys)
@@ -70,6 +67,10 @@ pub(crate) async fn lock_keys(
     .await?;
     Ok(())
 }
+
+/// How often a booking is decided again in one transaction when a technician's day changed
+/// between the read and the lock.
+const MAX_DECISIONS: u32 = 5;
 
 /// The advisory lock key of a technician's visits: taken by every work-order write that assigns
 /// an order to them, and by a booking before it commits.
@@ -310,8 +311,8 @@ impl Store for PgStore {
         num: &WorkOrderNum,
     ) -> Result<bool, StoreError> {
         let mut tx = self.pool.begin().await?;
-        // sched_versions first, as every other writer does, so no two transactions wait on
-        // each other in opposite orders.
+        // sched_versions before the row, as every other writer does (after its advisory
+        // locks), so no two transactions wait on each other in opposite orders.
         let seq = next_visit_seq(&mut tx, entity).await?;
         let r = sqlx::query("DELETE FROM work_orders WHERE entity_id = $1 AND order_num = $2")
             .bind(entity.as_str())
@@ -802,95 +803,100 @@ impl SchedStore for PgStore {
         // Bookings that could touch the same technicians' days queue here; the overlap trigger
         // backs the lock up.
         lock_key(&mut tx, entity, &req.lock_key).await?;
-        let visits = visits_in(&mut *tx, entity, &req.visits).await?;
-        let seen = visits.clone();
-        match decide(BookingView { visits }) {
-            Decision::Unavailable(why) => {
-                sqlx::query(
-                    "DELETE FROM followups WHERE entity_id = $1 AND id = $2 AND state = 'pending'",
-                )
-                .bind(entity.as_str())
-                .bind(&req.claim_id)
-                .execute(&mut *tx)
-                .await?;
-                tx.commit().await?;
-                Ok(BookingResult::Unavailable(why))
-            }
-            Decision::Write(w) => {
-                // The orders this booking writes are locked as a work-order write locks them,
-                // so a concurrent PATCH cannot overwrite a moved visit with what it read before.
-                let mut nums: Vec<String> = w.shifted.iter().map(|m| m.0.clone()).collect();
-                nums.push(w.new_order.order_num().to_string());
-                nums.sort();
-                let mut keys: Vec<String> = nums.iter().map(|n| format!("wo:{n}")).collect();
-                // The technicians whose day this booking changes. Work-order writes take the
-                // same locks (after their own `wo:` lock, as here), so once they are held no
-                // dispatcher or CRM write can change these days until this commits; one that
-                // committed after the visits were read shows in a second read.
-                let mut techs: std::collections::BTreeSet<String> = seen
-                    .iter()
-                    .filter(|v| w.shifted.iter().any(|m| m.0 == v.order_num))
-                    .map(|v| v.user_name.clone())
-                    .collect();
-                techs.extend(w.new_order.user_name().map(str::to_string));
-                keys.extend(techs.iter().map(|t| tech_key(t)));
-                lock_keys(&mut tx, entity, &keys).await?;
-                let now_seen = visits_in(
-                    &mut *tx,
-                    entity,
-                    &VisitQuery {
-                        techs: techs.iter().cloned().collect(),
-                        ..req.visits.clone()
-                    },
-                )
-                .await?;
-                let then_seen = seen.iter().filter(|v| techs.contains(&v.user_name));
-                if !now_seen.iter().eq(then_seen) {
-                    return Err(StoreError::Retry(
-                        "a technician's day changed while the booking was decided".into(),
-                    ));
-                }
-                // Moved visits only move later: writing the latest first never overlaps transiently.
-                let mut moves = w.shifted.clone();
-                moves.sort_by_key(|m| std::cmp::Reverse(m.1));
-                for (num, start, end) in &moves {
-                    let num = WorkOrderNum::parse(num)
-                        .map_err(|e| StoreError::Other(anyhow::anyhow!(e)))?;
-                    let body: Option<Json<Map<String, Value>>> = sqlx::query_scalar(
-                        "SELECT body FROM work_orders WHERE entity_id = $1 AND order_num = $2",
+        // The decision is taken on the visits as read; it stands once the technicians it
+        // changes are locked and their days read again unchanged. Work-order writes take the
+        // same technician locks (after their own `wo:` lock, as here), so from then on no
+        // dispatcher or CRM write can change those days until this commits; one that committed
+        // after the first read shows in the second, and the booking is decided again.
+        let mut attempt = 0;
+        let w = loop {
+            attempt += 1;
+            let visits = visits_in(&mut *tx, entity, &req.visits).await?;
+            let seen = visits.clone();
+            let w = match decide(BookingView { visits }) {
+                Decision::Write(w) => w,
+                Decision::Unavailable(why) => {
+                    sqlx::query(
+                        "DELETE FROM followups WHERE entity_id = $1 AND id = $2 AND state = 'pending'",
                     )
                     .bind(entity.as_str())
-                    .bind(num.as_str())
-                    .fetch_optional(&mut *tx)
+                    .bind(&req.claim_id)
+                    .execute(&mut *tx)
                     .await?;
-                    let Some(body) = body.map(|j| j.0) else {
-                        return Err(StoreError::Conflict(format!(
-                            "work order {num} vanished during booking"
-                        )));
-                    };
-                    let moved = WorkOrder::parse(&num, body)
-                        .map_err(|e| {
-                            StoreError::Other(anyhow::anyhow!("stored work order invalid: {e}"))
-                        })?
-                        .moved(*start, *end);
-                    upsert_work_order_by(&mut tx, entity, &moved, Some("scheduler")).await?;
+                    tx.commit().await?;
+                    return Ok(BookingResult::Unavailable(why));
                 }
-                upsert_work_order_by(&mut tx, entity, &w.new_order, Some("scheduler")).await?;
-                if let Some((num, parts)) = &w.part_order {
-                    sqlx::query("INSERT INTO part_orders (entity_id, part_order_num, order_num, parts, created_at) VALUES ($1, $2, $3, $4, $5)")
-                        .bind(entity.as_str())
-                        .bind(num)
-                        .bind(w.new_order.order_num())
-                        .bind(Json(parts))
-                        .bind(now_ms())
-                        .execute(&mut *tx)
-                        .await?;
-                }
-                write_followup_done(&mut tx, entity, &req.claim_id, &w.done).await?;
-                tx.commit().await?;
-                Ok(BookingResult::Booked(w.done))
+            };
+            // The orders this booking writes are locked as a work-order write locks them, so a
+            // concurrent PATCH cannot overwrite a moved visit with what it read before.
+            let mut nums: Vec<String> = w.shifted.iter().map(|m| m.0.clone()).collect();
+            nums.push(w.new_order.order_num().to_string());
+            nums.sort();
+            let mut keys: Vec<String> = nums.iter().map(|n| format!("wo:{n}")).collect();
+            let mut techs: std::collections::BTreeSet<String> = seen
+                .iter()
+                .filter(|v| w.shifted.iter().any(|m| m.0 == v.order_num))
+                .map(|v| v.user_name.clone())
+                .collect();
+            techs.extend(w.new_order.user_name().map(str::to_string));
+            keys.extend(techs.iter().map(|t| tech_key(t)));
+            lock_keys(&mut tx, entity, &keys).await?;
+            let now_seen = visits_in(
+                &mut *tx,
+                entity,
+                &VisitQuery {
+                    techs: techs.iter().cloned().collect(),
+                    ..req.visits.clone()
+                },
+            )
+            .await?;
+            let then_seen = seen.iter().filter(|v| techs.contains(&v.user_name));
+            if now_seen.iter().eq(then_seen) {
+                break w;
             }
+            if attempt >= MAX_DECISIONS {
+                return Err(StoreError::Retry(
+                    "the technicians' days kept changing while the booking was decided".into(),
+                ));
+            }
+        };
+        // Moved visits only move later: writing the latest first never overlaps transiently.
+        let mut moves = w.shifted.clone();
+        moves.sort_by_key(|m| std::cmp::Reverse(m.1));
+        for (num, start, end) in &moves {
+            let num =
+                WorkOrderNum::parse(num).map_err(|e| StoreError::Other(anyhow::anyhow!(e)))?;
+            let body: Option<Json<Map<String, Value>>> = sqlx::query_scalar(
+                "SELECT body FROM work_orders WHERE entity_id = $1 AND order_num = $2",
+            )
+            .bind(entity.as_str())
+            .bind(num.as_str())
+            .fetch_optional(&mut *tx)
+            .await?;
+            let Some(body) = body.map(|j| j.0) else {
+                return Err(StoreError::Conflict(format!(
+                    "work order {num} vanished during booking"
+                )));
+            };
+            let moved = WorkOrder::parse(&num, body)
+                .map_err(|e| StoreError::Other(anyhow::anyhow!("stored work order invalid: {e}")))?
+                .moved(*start, *end);
+            upsert_work_order_by(&mut tx, entity, &moved, Some("scheduler")).await?;
         }
+        upsert_work_order_by(&mut tx, entity, &w.new_order, Some("scheduler")).await?;
+        if let Some((num, parts)) = &w.part_order {
+            sqlx::query("INSERT INTO part_orders (entity_id, part_order_num, order_num, parts, created_at) VALUES ($1, $2, $3, $4, $5)")
+                .bind(entity.as_str())
+                .bind(num)
+                .bind(w.new_order.order_num())
+                .bind(Json(parts))
+                .bind(now_ms())
+                .execute(&mut *tx)
+                .await?;
+        }
+        write_followup_done(&mut tx, entity, &req.claim_id, &w.done).await?;
+        tx.commit().await?;
+        Ok(BookingResult::Booked(w.done))
     }
 }
 

@@ -53,9 +53,8 @@ impl SqliteStore {
         let pool = SqlitePoolOptions::new()
             .max_connections(opts.max_connections)
             .acquire_timeout(opts.statement_timeout)
-            // sqlx pings every connection it hands back to the pool and drops the broken
-            // ones; a second ping on every acquire would cost a round trip per query. A
-            // connection that broke while idle fails its next query (a 503) and is dropped.
+            // A SQLite connection is a file handle: the ping sqlx sends before handing one out
+            // (a hop to the connection's worker thread) buys nothing.
             .test_before_acquire(false)
             .connect_with(options)
             .await?;

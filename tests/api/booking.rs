@@ -844,6 +844,16 @@ both_backends!(
                 let num = format!("WO-{i:02}");
                 let r = a.book_followup(&token, &num, &book_body(target)).await;
                 assert!(r.status == 200 || r.status == 409, "{num}: {r:?}");
+                // Refused by the code, which saw every write made before it decided; never by
+                // the database's backstop against an overlap the code did not see.
+                assert!(
+                    !r.body["detail"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .contains("Another booking took that time first"),
+                    "{num}: {}",
+                    r.body
+                );
             }));
             let (a, token, body) = (app.clone(), f.dispatcher.clone(), crm(i as i64));
             tasks.push(tokio::spawn(async move {
