@@ -42,6 +42,20 @@ impl PgStore {
         let pool = PgPoolOptions::new()
             .max_connections(opts.max_connections)
             .acquire_timeout(opts.statement_timeout)
+            // sqlx pings a connection when it goes back to the pool and drops it if broken.
+            // Pinging it again before every use costs a round trip per query; only a
+            // connection that sat idle for a while (say, through a database restart) is
+            // checked before use, and a broken one replaced.
+            .test_before_acquire(false)
+            .before_acquire(|conn, meta| {
+                Box::pin(async move {
+                    if meta.idle_for > IDLE_CHECK_AFTER {
+                        use sqlx::Connection;
+                        conn.ping().await?;
+                    }
+                    Ok(true)
+                })
+            })
             .connect_with(options)
             .await?;
         sqlx::migrate!("./migrations/postgres").run(&pool).await?;
@@ -67,6 +81,9 @@ pub(crate) async fn lock_keys(
     .await?;
     Ok(())
 }
+
+/// A pooled connection idle for longer than this is pinged before it is used.
+const IDLE_CHECK_AFTER: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// How often a booking is decided again in one transaction when a technician's day changed
 /// between the read and the lock.
