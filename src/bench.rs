@@ -426,6 +426,8 @@ struct CpuMark {
     process: Duration,
     machine_busy: u64,
     machine_total: u64,
+    /// Time the hypervisor gave this machine's CPUs to others (counted in `machine_busy`).
+    machine_steal: u64,
 }
 
 fn cpu_time() -> Option<CpuMark> {
@@ -449,6 +451,7 @@ fn cpu_time() -> Option<CpuMark> {
         process: Duration::from_millis(ticks * 10),
         machine_busy: total - idle,
         machine_total: total,
+        machine_steal: *all.get(7).unwrap_or(&0),
     })
 }
 
@@ -464,12 +467,14 @@ fn cpu_per_request(before: Option<CpuMark>, requests: usize) -> String {
         .unwrap_or(1) as f64;
     let total = a.machine_total.saturating_sub(b.machine_total).max(1) as f64;
     let busy = a.machine_busy.saturating_sub(b.machine_busy) as f64;
+    let steal = a.machine_steal.saturating_sub(b.machine_steal) as f64;
     let machine_per = busy * 10.0 / requests.max(1) as f64;
     format!(
         "{per:.2} ms per request in this process (server and clients): CPU-bound ceiling about {:.0}/s on {cpus} CPUs; \
-         whole machine {:.0} % busy, {machine_per:.2} ms per request (ceiling about {:.0}/s)",
+         whole machine {:.0} % busy ({:.0} % stolen by the hypervisor), {machine_per:.2} ms per request (ceiling about {:.0}/s)",
         cpus * 1000.0 / per,
         100.0 * busy / total,
+        100.0 * steal / total,
         cpus * 1000.0 / machine_per.max(0.001)
     )
 }

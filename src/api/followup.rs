@@ -144,7 +144,8 @@ pub async fn open_slots_via(
     responses((status = 200, description = "OrderNum and OrderedParts", body = Object),
               (status = 400, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody),
               (status = 404, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody),
-              (status = 422, body = crate::error::ErrorBody), (status = 502, body = crate::error::ErrorBody)),
+              (status = 422, body = crate::error::ErrorBody), (status = 502, body = crate::error::ErrorBody),
+              (status = 503, description = "the database is unreachable, or too many bookings of that day are waiting; nothing was booked, retry after Retry-After", body = crate::error::ErrorBody)),
     security(("token" = [])))]
 pub async fn book_followup(
     caller: Caller,
