@@ -222,6 +222,20 @@ pub fn judge_claim(
     }
 }
 
+/// What `judge_claim` would answer without recording anything: `None` when it would record
+/// a new claim (`Store::peek_followup`).
+pub fn peek_claim(
+    claim: &NewClaim,
+    by_key: Option<&FollowupRecord>,
+    latest_for_original: Option<&FollowupRecord>,
+    now_ms: i64,
+) -> Option<ClaimOutcome> {
+    match judge_claim(claim, by_key, latest_for_original, now_ms) {
+        Judgement::Answer(a) => Some(*a),
+        Judgement::Insert { .. } => None,
+    }
+}
+
 /// Whether a stored row is a visit of its technician: open (not 4096, 4097 or 1001), assigned
 /// and planned. The same test as the SQL of `list_visits`, for `visit_changes`.
 pub fn visit_change(

@@ -14,7 +14,7 @@ use super::{
     AddUser, BookingRequest, BookingResult, BookingView, ClaimOutcome, ConfigFn, DecideFn,
     Decision, FollowupDone, FollowupRecord, FollowupState, Judgement, ListFilter, NewClaim, Page,
     SchedKind, SchedStore, Store, StoreError, StoreOptions, UserRecord, VisitChange, VisitQuery,
-    VisitRow, WriteFn, Written, judge_claim, millis, visit_change,
+    VisitRow, WriteFn, Written, judge_claim, millis, peek_claim, visit_change,
 };
 use crate::domain::{
     EntityId, Role, UserName, WorkOrderNum, category::Category, workorder::WorkOrder,
@@ -263,15 +263,8 @@ impl Store for PgStore {
         entity: &EntityId,
         num: &WorkOrderNum,
     ) -> Result<Option<WorkOrder>, StoreError> {
-        let body: Option<Json<Map<String, Value>>> = sqlx::query_scalar(
-            "SELECT body FROM work_orders WHERE entity_id = $1 AND order_num = $2",
-        )
-        .bind(entity.as_str())
-        .bind(num.as_str())
-        .fetch_optional(&self.pool)
-        .await?;
-        body.map(|j| WorkOrder::parse(num, j.0).map_err(corrupt))
-            .transpose()
+        let mut conn = self.pool.acquire().await?;
+        read_order(&mut conn, entity, num).await
     }
 
     async fn write_work_order(
@@ -283,16 +276,7 @@ impl Store for PgStore {
         let mut tx = self.pool.begin().await?;
         // The row may not exist yet, so FOR UPDATE alone cannot serialise two creators.
         lock_key(&mut tx, entity, &format!("wo:{num}")).await?;
-        let body: Option<Json<Map<String, Value>>> = sqlx::query_scalar(
-            "SELECT body FROM work_orders WHERE entity_id = $1 AND order_num = $2",
-        )
-        .bind(entity.as_str())
-        .bind(num.as_str())
-        .fetch_optional(&mut *tx)
-        .await?;
-        let prev = body
-            .map(|j| WorkOrder::parse(num, j.0).map_err(corrupt))
-            .transpose()?;
+        let prev = read_order(&mut tx, entity, num).await?;
         let created = prev.is_none();
         let order = f(prev)?;
         if let Some(user) = order.user_name() {
@@ -396,6 +380,22 @@ impl Store for PgStore {
             total,
         })
     }
+}
+
+/// A stored work order, on the pool's connection or in a transaction.
+async fn read_order(
+    conn: &mut sqlx::PgConnection,
+    entity: &EntityId,
+    num: &WorkOrderNum,
+) -> Result<Option<WorkOrder>, StoreError> {
+    let body: Option<Json<Map<String, Value>>> =
+        sqlx::query_scalar("SELECT body FROM work_orders WHERE entity_id = $1 AND order_num = $2")
+            .bind(entity.as_str())
+            .bind(num.as_str())
+            .fetch_optional(conn)
+            .await?;
+    body.map(|j| WorkOrder::parse(num, j.0).map_err(corrupt))
+        .transpose()
 }
 
 pub(crate) async fn upsert_work_order_by(
@@ -766,12 +766,12 @@ impl SchedStore for PgStore {
     ) -> Result<Option<ClaimOutcome>, StoreError> {
         let mut conn = self.pool.acquire().await?;
         let (by_key, latest) = claim_records(&mut conn, entity, claim).await?;
-        Ok(
-            match judge_claim(claim, by_key.as_ref(), latest.as_ref(), now_ms()) {
-                Judgement::Answer(a) => Some(*a),
-                Judgement::Insert { .. } => None,
-            },
-        )
+        Ok(peek_claim(
+            claim,
+            by_key.as_ref(),
+            latest.as_ref(),
+            now_ms(),
+        ))
     }
 
     async fn finish_followup(
@@ -883,21 +883,12 @@ impl SchedStore for PgStore {
         for (num, start, end) in &moves {
             let num =
                 WorkOrderNum::parse(num).map_err(|e| StoreError::Other(anyhow::anyhow!(e)))?;
-            let body: Option<Json<Map<String, Value>>> = sqlx::query_scalar(
-                "SELECT body FROM work_orders WHERE entity_id = $1 AND order_num = $2",
-            )
-            .bind(entity.as_str())
-            .bind(num.as_str())
-            .fetch_optional(&mut *tx)
-            .await?;
-            let Some(body) = body.map(|j| j.0) else {
+            let Some(order) = read_order(&mut tx, entity, &num).await? else {
                 return Err(StoreError::Conflict(format!(
                     "work order {num} vanished during booking"
                 )));
             };
-            let moved = WorkOrder::parse(&num, body)
-                .map_err(|e| StoreError::Other(anyhow::anyhow!("stored work order invalid: {e}")))?
-                .moved(*start, *end);
+            let moved = order.moved(*start, *end);
             upsert_work_order_by(&mut tx, entity, &moved, Some("scheduler")).await?;
         }
         upsert_work_order_by(&mut tx, entity, &w.new_order, Some("scheduler")).await?;

@@ -15,7 +15,7 @@ use super::{
     AddUser, BookingRequest, BookingResult, BookingView, ClaimOutcome, ConfigFn, DecideFn,
     Decision, FollowupDone, FollowupRecord, FollowupState, Judgement, ListFilter, NewClaim, Page,
     SchedKind, SchedStore, Store, StoreError, StoreOptions, UserRecord, VisitChange, VisitQuery,
-    VisitRow, WriteFn, Written, judge_claim, millis, visit_change,
+    VisitRow, WriteFn, Written, judge_claim, millis, peek_claim, visit_change,
 };
 use crate::domain::{
     EntityId, Role, UserName, WorkOrderNum, category::Category, workorder::WorkOrder,
@@ -758,12 +758,12 @@ impl SchedStore for SqliteStore {
     ) -> Result<Option<ClaimOutcome>, StoreError> {
         let mut conn = self.pool.acquire().await?;
         let (by_key, latest) = claim_records(&mut conn, entity, claim).await?;
-        Ok(
-            match judge_claim(claim, by_key.as_ref(), latest.as_ref(), now_ms()) {
-                Judgement::Answer(a) => Some(*a),
-                Judgement::Insert { .. } => None,
-            },
-        )
+        Ok(peek_claim(
+            claim,
+            by_key.as_ref(),
+            latest.as_ref(),
+            now_ms(),
+        ))
     }
 
     async fn finish_followup(
