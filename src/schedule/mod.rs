@@ -74,7 +74,12 @@ impl From<ScheduleError> for ApiError {
         match e {
             ScheduleError::Domain(d) => d.into(),
             ScheduleError::Store(s) => s.into(),
-            ScheduleError::Busy(detail) => ApiError::unavailable(detail),
+            ScheduleError::Busy(detail) => {
+                let mut e = ApiError::unavailable(detail);
+                // The queue was already more than ten seconds long: do not come back at once.
+                e.retry_after = Some(5);
+                e
+            }
             ScheduleError::SlotUnavailable {
                 detail,
                 alternatives,

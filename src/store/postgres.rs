@@ -295,9 +295,17 @@ impl Store for PgStore {
         orders: &[WorkOrder],
     ) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
+        // The locks a work-order write takes, in the same order: every order, then every
+        // technician they are assigned to, each sorted.
+        let nums: std::collections::BTreeSet<&str> =
+            orders.iter().map(WorkOrder::order_num).collect();
         let techs: std::collections::BTreeSet<&str> =
             orders.iter().filter_map(WorkOrder::user_name).collect();
-        let keys: Vec<String> = techs.into_iter().map(tech_key).collect();
+        let keys: Vec<String> = nums
+            .into_iter()
+            .map(|n| format!("wo:{n}"))
+            .chain(techs.into_iter().map(tech_key))
+            .collect();
         lock_keys(&mut tx, entity, &keys).await?;
         for order in orders {
             upsert_work_order_by(&mut tx, entity, order, None).await?;
@@ -857,6 +865,10 @@ impl SchedStore for PgStore {
                 .collect();
             techs.extend(w.new_order.user_name().map(str::to_string));
             keys.extend(techs.iter().map(|t| tech_key(t)));
+            // Locks taken after a savepoint are released when it is rolled back to: a decision
+            // taken again starts from the booking lock alone, so its locks too are taken in
+            // the order every writer takes them (`wo:` before `tech:`, each sorted).
+            sqlx::query("SAVEPOINT decided").execute(&mut *tx).await?;
             lock_keys(&mut tx, entity, &keys).await?;
             let now_seen = visits_in(
                 &mut *tx,
@@ -870,6 +882,9 @@ impl SchedStore for PgStore {
             let then_seen = seen.iter().filter(|v| techs.contains(&v.user_name));
             if now_seen.iter().eq(then_seen) {
                 break w;
+            }
+            for step in ["ROLLBACK TO SAVEPOINT decided", "RELEASE SAVEPOINT decided"] {
+                sqlx::query(step).execute(&mut *tx).await?;
             }
             if attempt >= MAX_DECISIONS {
                 return Err(StoreError::Retry(

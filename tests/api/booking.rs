@@ -895,3 +895,133 @@ both_backends!(
         }
     }
 );
+
+/// PostgreSQL only: there a booking's read and its technician lock are separate steps, and a
+/// dispatcher's write may commit between them. (SQLite runs one writer at a time: the write
+/// below would wait for the booking.) The decision is then taken again on the day as it is.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_booking_is_decided_again_when_the_technicians_day_changed_before_its_locks_postgres() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use revisit::{
+        domain::{WorkOrderNum, workorder::WorkOrder},
+        store::{
+            BookingRequest, BookingResult, BookingView, BookingWrite, Decision, FollowupDone,
+            NewClaim, Store,
+        },
+    };
+
+    let Some(app) = crate::helpers::spawn_app(crate::helpers::Backend::Postgres).await else {
+        return;
+    };
+    let _f = fleet(&app).await;
+    let entity = EntityId::parse("acme").unwrap();
+    let store: Arc<dyn Store> = app.state.store.clone();
+    let original = WorkOrderNum::parse("WO-1").unwrap();
+    let claim_id = "claim-1".to_string();
+    store
+        .claim_followup(
+            &entity,
+            &NewClaim {
+                id: claim_id.clone(),
+                original: original.clone(),
+                idem_key: None,
+                request_hash: "h".into(),
+                user_name: "tom".into(),
+                scheduler: "builtin".into(),
+                endpoint_host: None,
+                slot_start_ms: 0,
+                slot_end_ms: 1,
+            },
+        )
+        .await
+        .expect("the claim");
+
+    let target = window(1, 1);
+    let at = move |mins: i64| target.0 + SignedDuration::from_mins(mins);
+    let order = move |num: &str, start: Timestamp, by_dispatcher: bool| {
+        let mut m = json!({
+            "OrderNum": num, "OrderType": "REPAIR", "OrderStatus": 1, "DispatchStatus": 3,
+            "UserName": "tom",
+            "PlannedStartDate": time::format(start),
+            "PlannedEndDate": time::format(start + SignedDuration::from_mins(60)),
+            "Location": location(num),
+        });
+        if !by_dispatcher {
+            m["OriginalOrderNum"] = json!("WO-1");
+        }
+        let num = WorkOrderNum::parse(num).unwrap();
+        WorkOrder::parse(&num, m.as_object().unwrap().clone()).unwrap()
+    };
+    let calls = Arc::new(AtomicUsize::new(0));
+    let (decide_calls, decide_store, decide_entity) =
+        (calls.clone(), store.clone(), entity.clone());
+    let decide = Box::new(move |view: BookingView| {
+        let first = decide_calls.fetch_add(1, Ordering::SeqCst) == 0;
+        let start = if first {
+            // The dispatcher puts tom at 12:00 right after the booking read his day, which was
+            // empty then: the booking decides on 12:00 too.
+            assert!(!view.visits.iter().any(|v| v.order_num == "CRM-1"));
+            let crm = order("CRM-1", at(0), true);
+            tokio::task::block_in_place(|| {
+                tokio::runtime::Handle::current().block_on(decide_store.write_work_order(
+                    &decide_entity,
+                    &WorkOrderNum::parse("CRM-1").unwrap(),
+                    Box::new(move |_| Ok(crm)),
+                ))
+            })
+            .expect("the dispatcher's write");
+            at(0)
+        } else {
+            // Decided again: the dispatcher's visit is there now; the booking goes after it.
+            assert!(view.visits.iter().any(|v| v.order_num == "CRM-1"));
+            at(90)
+        };
+        Decision::Write(Box::new(BookingWrite {
+            new_order: order("WO-1-F1", start, false),
+            shifted: Vec::new(),
+            part_order: None,
+            done: FollowupDone {
+                order_num: Some("WO-1-F1".into()),
+                status_code: 200,
+                answer: json!({"OrderNum": "WO-1-F1"}),
+            },
+        }))
+    });
+    let day = target.0.as_millisecond();
+    let result = store
+        .commit_booking(
+            &entity,
+            &BookingRequest {
+                claim_id,
+                visits: VisitQuery {
+                    techs: vec!["tom".into()],
+                    from_ms: day - 86_400_000,
+                    to_ms: day + 86_400_000,
+                },
+                lock_key: "book:test".into(),
+            },
+            decide,
+        )
+        .await
+        .expect("the booking commits");
+    assert!(matches!(result, BookingResult::Booked(_)), "{result:?}");
+    assert_eq!(calls.load(Ordering::SeqCst), 2, "decided twice");
+    let stored = store
+        .get_work_order(&entity, &WorkOrderNum::parse("WO-1-F1").unwrap())
+        .await
+        .unwrap()
+        .expect("the follow-up is stored");
+    assert_eq!(
+        stored.get("PlannedStartDate"),
+        Some(&json!(time::format(at(90))))
+    );
+    // The dispatcher's write, made while the first decision was taken, is kept as it was.
+    assert!(
+        store
+            .get_work_order(&entity, &WorkOrderNum::parse("CRM-1").unwrap())
+            .await
+            .unwrap()
+            .is_some()
+    );
+}
