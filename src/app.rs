@@ -57,7 +57,10 @@ impl AppState {
         let metrics = Arc::new(Metrics::new());
         let gateway = Arc::new(Gateway::new(config.outbound.clone(), metrics.clone())?);
         let schedulers = Schedulers {
-            builtin: Arc::new(crate::schedule::builtin::Builtin::new(store.clone())),
+            builtin: Arc::new(crate::schedule::builtin::Builtin::new(
+                store.clone(),
+                config.booking_queue_wait,
+            )),
             passthrough: Arc::new(crate::schedule::passthrough::Passthrough::new(
                 gateway.clone(),
                 store.clone(),

@@ -611,7 +611,7 @@ async fn search(a: SearchArgs, config: Config) -> anyhow::Result<()> {
     let rss_start = proc_status_kib("VmRSS");
 
     // (1) In process: `Builtin::search`, which reads the database as a request does.
-    let sched = Builtin::new(b.state.store.clone());
+    let sched = Builtin::new(b.state.store.clone(), b.state.config.booking_queue_wait);
     let mut rng = StdRng::seed_from_u64(a.data.seed ^ 0x5ea);
     let empty = BookJob::parse(Map::new())?;
     let mut total = Lat::default();

@@ -43,6 +43,9 @@ pub struct Config {
     pub body_limit: usize,
     /// How long SIGTERM waits for in-flight requests.
     pub shutdown_grace: Duration,
+    /// How long a booking waits for its turn among this process's bookings of the same day
+    /// before it gives up with a 503.
+    pub booking_queue_wait: Duration,
     /// The one outbound HTTP client (pass-through to third-party schedulers).
     pub outbound: OutboundConfig,
 }
@@ -92,6 +95,7 @@ impl Default for Config {
             token_lifetime: Duration::from_secs(8 * 3600),
             body_limit: 1024 * 1024,
             shutdown_grace: Duration::from_secs(20),
+            booking_queue_wait: Duration::from_secs(10),
             outbound: OutboundConfig::default(),
         }
     }
@@ -111,6 +115,7 @@ struct FileConfig {
     token_lifetime_minutes: Option<u64>,
     body_limit_bytes: Option<usize>,
     shutdown_grace_ms: Option<u64>,
+    booking_queue_wait_ms: Option<u64>,
     outbound: Option<FileOutbound>,
 }
 
@@ -173,6 +178,10 @@ impl Config {
                     fc.shutdown_grace_ms =
                         Some(value.parse().map_err(|_| bad("expected milliseconds"))?)
                 }
+                "BOOKING_QUEUE_WAIT_MS" => {
+                    fc.booking_queue_wait_ms =
+                        Some(value.parse().map_err(|_| bad("expected milliseconds"))?)
+                }
                 "OUTBOUND_CONNECT_TIMEOUT_MS" => {
                     fc.outbound.get_or_insert_default().connect_timeout_ms =
                         Some(value.parse().map_err(|_| bad("expected milliseconds"))?)
@@ -232,6 +241,9 @@ impl Config {
         }
         if let Some(ms) = fc.shutdown_grace_ms {
             c.shutdown_grace = Duration::from_millis(ms);
+        }
+        if let Some(ms) = fc.booking_queue_wait_ms {
+            c.booking_queue_wait = Duration::from_millis(ms);
         }
         if let Some(o) = fc.outbound {
             let out = &mut c.outbound;

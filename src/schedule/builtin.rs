@@ -33,10 +33,6 @@ const MAX_BOOKING_ATTEMPTS: u32 = 3;
 /// Minutes a visit lasts when neither the order nor its type says.
 pub const DEFAULT_DURATION_MINUTES: u32 = 60;
 
-/// How long a booking waits for its turn in this process before it gives up with a 503: well
-/// under the time after which its pending claim would be taken for abandoned.
-const MAX_GATE_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
-
 /// How many in-process booking gates there are; a booking lock key hashes to one of them.
 const GATES: usize = 64;
 
@@ -48,14 +44,19 @@ pub struct Builtin {
     /// turn comes: most of a rush for the last window is then refused without a transaction.
     /// (Two keys may share a gate; that only costs them some parallelism.)
     gates: Box<[tokio::sync::Mutex<()>]>,
+    /// How long a booking waits at its gate before it gives up with a 503 (`booking_queue_wait`,
+    /// 10 s by default: well under the time after which its pending claim would be taken for
+    /// abandoned).
+    max_wait: std::time::Duration,
 }
 
 impl Builtin {
-    pub fn new(store: Arc<dyn Store>) -> Self {
+    pub fn new(store: Arc<dyn Store>, max_wait: std::time::Duration) -> Self {
         Self {
             store,
             cache: Default::default(),
             gates: (0..GATES).map(|_| tokio::sync::Mutex::new(())).collect(),
+            max_wait,
         }
     }
 
@@ -542,11 +543,11 @@ impl Scheduler for Builtin {
         let (turn, view) = match gate.try_lock() {
             Ok(turn) => (turn, view),
             Err(_) => {
-                let Ok(turn) = tokio::time::timeout(MAX_GATE_WAIT, gate.lock()).await else {
+                let Ok(turn) = tokio::time::timeout(self.max_wait, gate.lock()).await else {
                     self.store.abandon_followup(entity, claim_id).await?;
                     return Err(ScheduleError::Busy(format!(
-                        "more bookings for {local_day} are waiting than can be served within {} s; nothing was booked, retry in a few seconds",
-                        MAX_GATE_WAIT.as_secs()
+                        "more bookings for {local_day} are waiting than can be served within {} ms; nothing was booked, retry in a few seconds",
+                        self.max_wait.as_millis()
                     )));
                 };
                 (

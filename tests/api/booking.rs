@@ -1025,3 +1025,73 @@ async fn a_booking_is_decided_again_when_the_technicians_day_changed_before_its_
             .is_some()
     );
 }
+
+/// PostgreSQL only (where another node can hold a day's booking lock): a booking that waits in
+/// its node's queue longer than `booking_queue_wait` gets a 503 with `Retry-After`, books nothing
+/// and leaves nothing behind: its retry goes through once the queue moves.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_booking_that_waits_too_long_for_its_turn_is_a_503_and_its_retry_books_postgres() {
+    use sqlx::Connection;
+
+    let Some(app) = crate::helpers::spawn_app_with(crate::helpers::Backend::Postgres, |c| {
+        c.booking_queue_wait = std::time::Duration::from_millis(300);
+    })
+    .await
+    else {
+        return;
+    };
+    let f = fleet(&app).await;
+    for num in ["WO-1", "WO-2"] {
+        app.put_order(&f.dispatcher, num, &closed_order(num, "tom"))
+            .await
+            .expect(201);
+    }
+    let target = window(1, 1);
+    // Another node is booking that day: it holds the day's booking lock.
+    let mut other = sqlx::PgConnection::connect(app.state.config.database_url.expose())
+        .await
+        .expect("a second connection");
+    sqlx::query("BEGIN").execute(&mut other).await.unwrap();
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1 || chr(31) || $2, 0))")
+        .bind("acme")
+        .bind(format!("book:{}", local_date(1)))
+        .execute(&mut other)
+        .await
+        .unwrap();
+
+    // The first booking takes this node's turn and waits on the database lock...
+    let app = Arc::new(app);
+    let (a, token) = (app.clone(), f.tech.token.clone());
+    let first =
+        tokio::spawn(async move { a.book_followup(&token, "WO-1", &book_body(target)).await });
+    tokio::time::sleep(std::time::Duration::from_millis(150)).await;
+    // ...so the second waits behind it in the node's queue, and gives up.
+    let r = app
+        .book_followup(&f.tech.token, "WO-2", &book_body(target))
+        .await;
+    assert_kind(&r, 503, "urn:revisit:error:unavailable");
+    assert_eq!(r.header("retry-after"), Some("5"), "{}", r.body);
+    assert!(
+        r.body["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains(&local_date(1))),
+        "{}",
+        r.body
+    );
+    assert!(
+        followups_of(&app, &f.dispatcher, "tom", "WO-2")
+            .await
+            .is_empty()
+    );
+
+    // The other node commits: the first booking goes through, and so does the retry.
+    sqlx::query("COMMIT").execute(&mut other).await.unwrap();
+    first.await.expect("the task ran").expect(200);
+    app.book_followup(&f.tech.token, "WO-2", &book_body(target))
+        .await
+        .expect(200);
+    assert_eq!(
+        followups_of(&app, &f.dispatcher, "tom", "WO-2").await.len(),
+        1
+    );
+}

@@ -210,6 +210,11 @@ impl Drop for DbGuard {
 /// Starts the app on 127.0.0.1:0 with a fresh database; `None` (test skipped) for PostgreSQL when
 /// `REVISIT_TEST_POSTGRES_URL` is not set.
 pub async fn spawn_app(backend: Backend) -> Option<TestApp> {
+    spawn_app_with(backend, |_| {}).await
+}
+
+/// [`spawn_app`] with settings changed by `tweak` before the app is built.
+pub async fn spawn_app_with(backend: Backend, tweak: impl FnOnce(&mut Config)) -> Option<TestApp> {
     let (database_url, guard) = match backend {
         Backend::Sqlite => {
             let dir = tempfile::tempdir().expect("a temp dir");
@@ -241,6 +246,7 @@ pub async fn spawn_app(backend: Backend) -> Option<TestApp> {
     // Tests send requests one at a time; a small pool keeps many parallel tests within
     // PostgreSQL's connection limit.
     config.database_max_connections = 4;
+    tweak(&mut config);
     let state = AppState::build(config).await.expect("build the app");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
