@@ -40,22 +40,10 @@ pub async fn load(
     Ok(category::default_category(code))
 }
 
-/// The entity's two lists of Closed-Incomplete reasons.
-pub async fn load_reasons(store: &dyn Store, entity: &EntityId) -> Result<Reasons, ApiError> {
-    Ok(load_settings(store, entity).await?.1)
-}
-
-/// The entity's configuration and its two lists of Closed-Incomplete reasons, in one read.
-pub async fn load_settings(
-    store: &dyn Store,
-    entity: &EntityId,
-) -> Result<(EntityConfig, Reasons), ApiError> {
-    let (config, own) = store
-        .get_settings(
-            entity,
-            &[category::FOLLOWUP_REASONS, category::NO_FOLLOWUP_REASONS],
-        )
-        .await?;
+/// The caller's entity's configuration and its two lists of Closed-Incomplete reasons, as
+/// read with the caller's token check.
+pub fn settings_of(caller: &Caller) -> Result<(EntityConfig, Reasons), ApiError> {
+    let own = &caller.settings.categories;
     let get = |code: &str| {
         own.iter()
             .find(|c| c.code == code)
@@ -64,7 +52,7 @@ pub async fn load_settings(
             .ok_or_else(|| ApiError::internal("reason category missing"))
     };
     Ok((
-        EntityConfig(config),
+        EntityConfig(caller.settings.config.clone()),
         Reasons {
             followup: get(category::FOLLOWUP_REASONS)?,
             no_followup: get(category::NO_FOLLOWUP_REASONS)?,

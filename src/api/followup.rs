@@ -11,7 +11,7 @@ use axum::{
 use tracing::Instrument;
 
 use super::{
-    categories::load_settings,
+    categories::settings_of,
     extract::{JsonObject, OrderNumPath, RequestId},
     workorders::load_visible,
 };
@@ -101,7 +101,7 @@ pub async fn open_slots_via(
     via: Via,
 ) -> Result<Response, ApiError> {
     let req = BookJob::parse(body)?;
-    let (config, reasons) = load_settings(state.store.as_ref(), &caller.entity).await?;
+    let (config, reasons) = settings_of(&caller)?;
     let original = match &req.original_order_num {
         Some(n) => {
             let num = WorkOrderNum::parse(n).map_err(|e| {
@@ -171,7 +171,7 @@ pub async fn book_followup_via(
     let idem_key = idempotency_key(&headers)?;
     let mut req = BookJob::parse(body)?;
     let slot = req.check_booking(&num)?;
-    let (config, reasons) = load_settings(state.store.as_ref(), &caller.entity).await?;
+    let (config, reasons) = settings_of(&caller)?;
     let original = followable(&state, &caller, &num, &config, &reasons).await?;
     let target_conf = via.target(config.book_job());
     let (scheduler, target) = state

@@ -117,8 +117,7 @@ async fn write(
     body: Map<String, Value>,
     mode: Mode,
 ) -> Result<Response, ApiError> {
-    let reasons: Reasons =
-        super::categories::load_reasons(state.store.as_ref(), &caller.entity).await?;
+    let reasons: Reasons = super::categories::settings_of(&caller)?.1;
     let who = caller.clone();
     let path_num = num.clone();
     let f: WriteFn = Box::new(move |prev: Option<WorkOrder>| {

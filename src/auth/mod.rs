@@ -20,6 +20,16 @@ pub struct Caller {
     pub role: Role,
     /// The token as received, forwarded unchanged to a company's own scheduler (seiapi.md §8).
     pub token: String,
+    /// The entity's configuration and its own reason categories, read with the user's re-check.
+    pub settings: std::sync::Arc<Settings>,
+}
+
+/// What [`Caller`] carries of its entity, as stored when the request began.
+#[derive(Debug, Default)]
+pub struct Settings {
+    pub config: serde_json::Map<String, serde_json::Value>,
+    /// The entity's own versions of the categories 15 and 16 (none: the defaults).
+    pub categories: Vec<crate::domain::category::Category>,
 }
 
 impl Caller {
@@ -78,9 +88,19 @@ impl FromRequestParts<AppState> for Caller {
         let role = Role::parse(&claims.role)
             .map_err(|_| ApiError::unauthorized("invalid token: log in again"))?;
         // A deleted or deactivated user, or one whose role changed, loses the token's powers at
-        // once, whatever its lifetime.
-        let current = state.store.find_user(user.as_str()).await?;
-        match current {
+        // once, whatever its lifetime. The entity's settings come with the same read.
+        let ctx = state
+            .store
+            .caller_context(
+                user.as_str(),
+                &entity,
+                &[
+                    crate::domain::category::FOLLOWUP_REASONS,
+                    crate::domain::category::NO_FOLLOWUP_REASONS,
+                ],
+            )
+            .await?;
+        match &ctx.user {
             Some(u) if u.active && u.entity == entity && u.role == role => {}
             _ => {
                 return Err(ApiError::unauthorized(
@@ -93,6 +113,10 @@ impl FromRequestParts<AppState> for Caller {
             user,
             role,
             token: raw,
+            settings: std::sync::Arc::new(Settings {
+                config: ctx.config,
+                categories: ctx.categories,
+            }),
         })
     }
 }

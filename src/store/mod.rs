@@ -68,6 +68,14 @@ impl From<sqlx::Error> for StoreError {
     }
 }
 
+/// See [`Store::caller_context`].
+#[derive(Debug, Clone, Default)]
+pub struct CallerContext {
+    pub user: Option<UserRecord>,
+    pub config: Map<String, Value>,
+    pub categories: Vec<Category>,
+}
+
 #[derive(Debug, Clone)]
 pub struct UserRecord {
     pub name: UserName,
@@ -134,13 +142,14 @@ pub trait Store: SchedStore + Send + Sync + 'static {
     ) -> Result<AddUser, StoreError>;
     async fn find_user(&self, name: &str) -> Result<Option<UserRecord>, StoreError>;
     async fn get_config(&self, entity: &EntityId) -> Result<Map<String, Value>, StoreError>;
-    /// The entity's configuration and its own versions of the categories `codes`, in one round
-    /// trip (the follow-up endpoints need both on every request).
-    async fn get_settings(
+    /// What an authenticated request needs, in one round trip: the token's user `name` as
+    /// stored now, `entity`'s configuration and its own versions of the categories `codes`.
+    async fn caller_context(
         &self,
+        name: &str,
         entity: &EntityId,
         codes: &[&str],
-    ) -> Result<(Map<String, Value>, Vec<Category>), StoreError>;
+    ) -> Result<CallerContext, StoreError>;
     async fn update_config(
         &self,
         entity: &EntityId,

@@ -11,10 +11,11 @@ use sqlx::{
 };
 
 use super::{
-    AddUser, BookingRequest, BookingResult, BookingView, ClaimOutcome, ConfigFn, DecideFn,
-    Decision, FollowupDone, FollowupRecord, FollowupState, Judgement, ListFilter, NewClaim, Page,
-    SchedKind, SchedStore, Store, StoreError, StoreOptions, UserRecord, VisitChange, VisitQuery,
-    VisitRow, WriteFn, Written, judge_claim, millis, peek_claim, visit_change,
+    AddUser, BookingRequest, BookingResult, BookingView, CallerContext, ClaimOutcome, ConfigFn,
+    DecideFn, Decision, FollowupDone, FollowupRecord, FollowupState, Judgement, ListFilter,
+    NewClaim, Page, SchedKind, SchedStore, Store, StoreError, StoreOptions, UserRecord,
+    VisitChange, VisitQuery, VisitRow, WriteFn, Written, judge_claim, millis, peek_claim,
+    visit_change,
 };
 use crate::domain::{
     EntityId, Role, UserName, WorkOrderNum, category::Category, workorder::WorkOrder,
@@ -188,22 +189,50 @@ impl Store for PgStore {
         Ok(cfg.map(|j| j.0).unwrap_or_default())
     }
 
-    async fn get_settings(
+    async fn caller_context(
         &self,
+        name: &str,
         entity: &EntityId,
         codes: &[&str],
-    ) -> Result<(Map<String, Value>, Vec<Category>), StoreError> {
-        let rows: Vec<(Json<Map<String, Value>>, Option<Json<Category>>)> = sqlx::query_as(
-            "SELECT e.config, c.body FROM entities e LEFT JOIN categories c \
-             ON c.entity_id = e.id AND c.code = ANY($2) WHERE e.id = $1",
+    ) -> Result<CallerContext, StoreError> {
+        // One row at least, whatever exists; one more per category found.
+        let rows = sqlx::query(
+            "SELECT u.name, u.entity_id, u.role, u.password_hash, u.active, e.config, c.body \
+             FROM (SELECT 1) AS one LEFT JOIN users u ON u.name = $1 LEFT JOIN entities e ON e.id = $2 \
+             LEFT JOIN categories c ON c.entity_id = $2 AND c.code = ANY($3)",
         )
+        .bind(name)
         .bind(entity.as_str())
         .bind(codes)
         .fetch_all(&self.pool)
         .await?;
-        let config = rows.first().map(|r| r.0.0.clone()).unwrap_or_default();
-        let categories = rows.into_iter().filter_map(|r| r.1.map(|j| j.0)).collect();
-        Ok((config, categories))
+        let Some(first) = rows.first() else {
+            return Ok(CallerContext::default());
+        };
+        let user = match first.get::<Option<String>, _>("name") {
+            Some(n) => Some(UserRecord {
+                name: UserName::parse(&n).map_err(corrupt)?,
+                entity: EntityId::parse(first.get("entity_id")).map_err(corrupt)?,
+                role: Role::parse(first.get("role")).map_err(corrupt)?,
+                password_hash: first.get("password_hash"),
+                active: first.get("active"),
+            }),
+            None => None,
+        };
+        let config = first
+            .get::<Option<Json<Map<String, Value>>>, _>("config")
+            .map(|j| j.0)
+            .unwrap_or_default();
+        let categories = rows
+            .iter()
+            .filter_map(|r| r.get::<Option<Json<Category>>, _>("body"))
+            .map(|j| j.0)
+            .collect();
+        Ok(CallerContext {
+            user,
+            config,
+            categories,
+        })
     }
 
     async fn update_config(

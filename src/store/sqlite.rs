@@ -12,10 +12,11 @@ use sqlx::{
 };
 
 use super::{
-    AddUser, BookingRequest, BookingResult, BookingView, ClaimOutcome, ConfigFn, DecideFn,
-    Decision, FollowupDone, FollowupRecord, FollowupState, Judgement, ListFilter, NewClaim, Page,
-    SchedKind, SchedStore, Store, StoreError, StoreOptions, UserRecord, VisitChange, VisitQuery,
-    VisitRow, WriteFn, Written, judge_claim, millis, peek_claim, visit_change,
+    AddUser, BookingRequest, BookingResult, BookingView, CallerContext, ClaimOutcome, ConfigFn,
+    DecideFn, Decision, FollowupDone, FollowupRecord, FollowupState, Judgement, ListFilter,
+    NewClaim, Page, SchedKind, SchedStore, Store, StoreError, StoreOptions, UserRecord,
+    VisitChange, VisitQuery, VisitRow, WriteFn, Written, judge_claim, millis, peek_claim,
+    visit_change,
 };
 use crate::domain::{
     EntityId, Role, UserName, WorkOrderNum, category::Category, workorder::WorkOrder,
@@ -188,29 +189,51 @@ impl Store for SqliteStore {
             .map(Option::unwrap_or_default)
     }
 
-    async fn get_settings(
+    async fn caller_context(
         &self,
+        name: &str,
         entity: &EntityId,
         codes: &[&str],
-    ) -> Result<(Map<String, Value>, Vec<Category>), StoreError> {
-        let rows: Vec<(String, Option<String>)> = sqlx::query_as(
-            "SELECT e.config, c.body FROM entities e LEFT JOIN categories c \
-             ON c.entity_id = e.id AND c.code IN (SELECT value FROM json_each(?)) WHERE e.id = ?",
+    ) -> Result<CallerContext, StoreError> {
+        // One row at least, whatever exists; one more per category found.
+        let rows = sqlx::query(
+            "SELECT u.name, u.entity_id, u.role, u.password_hash, u.active, e.config, c.body \
+             FROM (SELECT 1) AS one LEFT JOIN users u ON u.name = ?1 LEFT JOIN entities e ON e.id = ?2 \
+             LEFT JOIN categories c ON c.entity_id = ?2 AND c.code IN (SELECT value FROM json_each(?3))",
         )
-        .bind(json_text(&codes)?)
+        .bind(name)
         .bind(entity.as_str())
+        .bind(json_text(&codes)?)
         .fetch_all(&self.pool)
         .await?;
-        let config = match rows.first() {
-            Some((text, _)) => parse_object(text)?,
+        let Some(first) = rows.first() else {
+            return Ok(CallerContext::default());
+        };
+        let bad = |e: String| StoreError::Other(anyhow::anyhow!(e));
+        let user = match first.get::<Option<String>, _>("name") {
+            Some(n) => Some(UserRecord {
+                name: UserName::parse(&n).map_err(bad)?,
+                entity: EntityId::parse(first.get("entity_id")).map_err(bad)?,
+                role: Role::parse(first.get("role")).map_err(bad)?,
+                password_hash: first.get("password_hash"),
+                active: first.get::<i64, _>("active") != 0,
+            }),
+            None => None,
+        };
+        let config = match first.get::<Option<String>, _>("config") {
+            Some(text) => parse_object(&text)?,
             None => Map::new(),
         };
         let categories = rows
             .iter()
-            .filter_map(|r| r.1.as_deref())
-            .map(|t| serde_json::from_str(t).map_err(|e| StoreError::Other(e.into())))
+            .filter_map(|r| r.get::<Option<String>, _>("body"))
+            .map(|t| serde_json::from_str(&t).map_err(|e| StoreError::Other(e.into())))
             .collect::<Result<_, _>>()?;
-        Ok((config, categories))
+        Ok(CallerContext {
+            user,
+            config,
+            categories,
+        })
     }
 
     async fn update_config(
