@@ -299,12 +299,7 @@ impl Builtin {
     ) -> Result<sched::SearchOutcome, ScheduleError> {
         let view = self.cache.view(self.store.as_ref(), entity, now).await?;
         let job = job_for(&view.setup, original, req)?;
-        let snap = Snapshot {
-            work_centers: &view.setup.work_centers,
-            technicians: &view.setup.technicians,
-            visits: view.visits.as_ref(),
-        };
-        Ok(sched::search(&snap, &job, now))
+        Ok(sched::search(&view.snapshot(), &job, now))
     }
 }
 
@@ -323,8 +318,37 @@ impl Builtin {
         why: &str,
     ) -> ScheduleError {
         match self.cache.view(self.store.as_ref(), entity, now).await {
-            Ok(view) => unavailable_on(&view, original, req, now, window, tz, why),
+            Ok(view) => {
+                let job = job_for(&view.setup, Some(original), req).ok();
+                unavailable_on(&view, job.as_ref(), now, window, tz, why)
+            }
             Err(_) => unavailable_on_offers(Vec::new(), window, tz, why),
+        }
+    }
+}
+
+/// The job of a follow-up of `original`, if `view` can still place it in `window`; else the
+/// 409 with alternatives from `view`.
+fn check_on(
+    view: &View,
+    original: &WorkOrder,
+    req: &BookJob,
+    window: Window,
+    now: Timestamp,
+) -> Result<Job, ScheduleError> {
+    let job = job_for(&view.setup, Some(original), req)?;
+    match sched::plan(&view.snapshot(), &job, window, now) {
+        Ok(_) => Ok(job),
+        Err(why) => {
+            let tz = zone_of(work_center_of(&view.setup, &job));
+            Err(unavailable_on(
+                view,
+                Some(&job),
+                now,
+                window,
+                &tz,
+                &why.to_string(),
+            ))
         }
     }
 }
@@ -333,24 +357,15 @@ impl Builtin {
 /// what is still free nearest to the window asked for.
 fn unavailable_on(
     view: &View,
-    original: &WorkOrder,
-    req: &BookJob,
+    job: Option<&Job>,
     now: Timestamp,
     window: Window,
     tz: &TimeZone,
     why: &str,
 ) -> ScheduleError {
-    let offers = match job_for(&view.setup, Some(original), req) {
-        Ok(job) => {
-            let snap = Snapshot {
-                work_centers: &view.setup.work_centers,
-                technicians: &view.setup.technicians,
-                visits: view.visits.as_ref(),
-            };
-            sched::search(&snap, &job, now).offers
-        }
-        Err(_) => Vec::new(),
-    };
+    let offers = job
+        .map(|job| sched::search(&view.snapshot(), job, now).offers)
+        .unwrap_or_default();
     unavailable_on_offers(offers, window, tz, why)
 }
 
@@ -485,31 +500,11 @@ impl Scheduler for Builtin {
             .cache
             .view(self.store.as_ref(), &call.caller.entity, now)
             .await?;
-        let job = job_for(&view.setup, Some(original), req)?;
         let window = Window {
             start: slot.start,
             end: slot.end,
         };
-        let snap = Snapshot {
-            work_centers: &view.setup.work_centers,
-            technicians: &view.setup.technicians,
-            visits: view.visits.as_ref(),
-        };
-        match sched::plan(&snap, &job, window, now) {
-            Ok(_) => Ok(()),
-            Err(why) => {
-                let tz = zone_of(work_center_of(&view.setup, &job));
-                Err(unavailable_on(
-                    &view,
-                    original,
-                    req,
-                    now,
-                    window,
-                    &tz,
-                    &why.to_string(),
-                ))
-            }
-        }
+        check_on(&view, original, req, window, now).map(|_| ())
     }
 
     async fn book(
@@ -556,32 +551,21 @@ impl Scheduler for Builtin {
                 )
             }
         };
-        let setup = view.setup.clone();
-        let job = job_for(&setup, Some(original), req)?;
-        let wc = work_center_of(&setup, &job);
-        let tz = zone_of(wc);
-        let techs = techs_of(&setup, wc);
         // What the cache (current as of the version check above) cannot place, the database
         // cannot either: refuse without a transaction. Most requests in a rush for the last
         // window end here.
-        let cached = Snapshot {
-            work_centers: &setup.work_centers,
-            technicians: &setup.technicians,
-            visits: view.visits.as_ref(),
+        let job = match check_on(&view, original, req, window, now) {
+            Ok(job) => job,
+            Err(e) => {
+                drop(turn);
+                self.store.abandon_followup(entity, claim_id).await?;
+                return Err(e);
+            }
         };
-        if let Err(why) = sched::plan(&cached, &job, window, now) {
-            drop(turn);
-            self.store.abandon_followup(entity, claim_id).await?;
-            return Err(unavailable_on(
-                &view,
-                original,
-                req,
-                now,
-                window,
-                &tz,
-                &why.to_string(),
-            ));
-        }
+        let setup = view.setup.clone();
+        let wc = work_center_of(&setup, &job);
+        let tz = zone_of(wc);
+        let techs = techs_of(&setup, wc);
         let local_day = slot.start.to_zoned(tz.clone()).date();
         const MARGIN_MS: i64 = 3 * 3_600_000;
         let day_start = local_day

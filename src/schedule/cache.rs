@@ -36,6 +36,17 @@ pub struct View {
     pub visits: Arc<VisitMap>,
 }
 
+impl View {
+    /// What the pure scheduler works on.
+    pub fn snapshot(&self) -> revisit_scheduler::Snapshot<'_> {
+        revisit_scheduler::Snapshot {
+            work_centers: &self.setup.work_centers,
+            technicians: &self.setup.technicians,
+            visits: self.visits.as_ref(),
+        }
+    }
+}
+
 struct Entry {
     setup_version: i64,
     setup: Arc<Setup>,

@@ -102,12 +102,7 @@ pub(crate) async fn lock_key(
     entity: &EntityId,
     key: &str,
 ) -> Result<(), StoreError> {
-    sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1 || chr(31) || $2, 0))")
-        .bind(entity.as_str())
-        .bind(key)
-        .execute(&mut **tx)
-        .await?;
-    Ok(())
+    lock_keys(tx, entity, &[key.to_string()]).await
 }
 
 #[async_trait]
@@ -433,6 +428,20 @@ async fn read_order(
             .await?;
     body.map(|j| WorkOrder::parse(num, j.0).map_err(corrupt))
         .transpose()
+}
+
+/// Deletes a claim that is still pending (a booking that did not happen).
+async fn drop_pending_claim(
+    conn: &mut sqlx::PgConnection,
+    entity: &EntityId,
+    id: &str,
+) -> Result<(), StoreError> {
+    sqlx::query("DELETE FROM followups WHERE entity_id = $1 AND id = $2 AND state = 'pending'")
+        .bind(entity.as_str())
+        .bind(id)
+        .execute(conn)
+        .await?;
+    Ok(())
 }
 
 pub(crate) async fn upsert_work_order_by(
@@ -824,12 +833,8 @@ impl SchedStore for PgStore {
     }
 
     async fn abandon_followup(&self, entity: &EntityId, id: &str) -> Result<(), StoreError> {
-        sqlx::query("DELETE FROM followups WHERE entity_id = $1 AND id = $2 AND state = 'pending'")
-            .bind(entity.as_str())
-            .bind(id)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
+        let mut conn = self.pool.acquire().await?;
+        drop_pending_claim(&mut conn, entity, id).await
     }
 
     async fn list_followups(
@@ -870,13 +875,7 @@ impl SchedStore for PgStore {
             let w = match decide(BookingView { visits }) {
                 Decision::Write(w) => w,
                 Decision::Unavailable(why) => {
-                    sqlx::query(
-                        "DELETE FROM followups WHERE entity_id = $1 AND id = $2 AND state = 'pending'",
-                    )
-                    .bind(entity.as_str())
-                    .bind(&req.claim_id)
-                    .execute(&mut *tx)
-                    .await?;
+                    drop_pending_claim(&mut tx, entity, &req.claim_id).await?;
                     tx.commit().await?;
                     return Ok(BookingResult::Unavailable(why));
                 }

@@ -292,18 +292,8 @@ impl Store for SqliteStore {
         entity: &EntityId,
         num: &WorkOrderNum,
     ) -> Result<Option<WorkOrder>, StoreError> {
-        let text: Option<String> = sqlx::query_scalar(
-            "SELECT body FROM work_orders WHERE entity_id = ? AND order_num = ?",
-        )
-        .bind(entity.as_str())
-        .bind(num.as_str())
-        .fetch_optional(&self.pool)
-        .await?;
-        text.map(|t| {
-            WorkOrder::parse(num, parse_object(&t)?)
-                .map_err(|e| StoreError::Other(anyhow::anyhow!("stored work order invalid: {e}")))
-        })
-        .transpose()
+        let mut conn = self.pool.acquire().await?;
+        read_order(&mut conn, entity, num).await
     }
 
     async fn write_work_order(
@@ -313,20 +303,7 @@ impl Store for SqliteStore {
         f: WriteFn,
     ) -> Result<Written, StoreError> {
         let (_writer, mut tx) = self.begin_write().await?;
-        let text: Option<String> = sqlx::query_scalar(
-            "SELECT body FROM work_orders WHERE entity_id = ? AND order_num = ?",
-        )
-        .bind(entity.as_str())
-        .bind(num.as_str())
-        .fetch_optional(&mut *tx)
-        .await?;
-        let prev = text
-            .map(|t| {
-                WorkOrder::parse(num, parse_object(&t)?).map_err(|e| {
-                    StoreError::Other(anyhow::anyhow!("stored work order invalid: {e}"))
-                })
-            })
-            .transpose()?;
+        let prev = read_order(&mut tx, entity, num).await?;
         let created = prev.is_none();
         let order = f(prev)?;
         upsert_work_order_by(&mut tx, entity, &order, None).await?;
@@ -803,12 +780,8 @@ impl SchedStore for SqliteStore {
 
     async fn abandon_followup(&self, entity: &EntityId, id: &str) -> Result<(), StoreError> {
         let _writer = self.writer.lock().await;
-        sqlx::query("DELETE FROM followups WHERE entity_id = ? AND id = ? AND state = 'pending'")
-            .bind(entity.as_str())
-            .bind(id)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
+        let mut conn = self.pool.acquire().await?;
+        drop_pending_claim(&mut conn, entity, id).await
     }
 
     async fn list_followups(
@@ -838,13 +811,7 @@ impl SchedStore for SqliteStore {
         let visits = visits_in(&mut *tx, entity, &req.visits).await?;
         match decide(BookingView { visits }) {
             Decision::Unavailable(why) => {
-                sqlx::query(
-                    "DELETE FROM followups WHERE entity_id = ? AND id = ? AND state = 'pending'",
-                )
-                .bind(entity.as_str())
-                .bind(&req.claim_id)
-                .execute(&mut *tx)
-                .await?;
+                drop_pending_claim(&mut tx, entity, &req.claim_id).await?;
                 tx.commit().await?;
                 Ok(BookingResult::Unavailable(why))
             }
@@ -855,23 +822,12 @@ impl SchedStore for SqliteStore {
                 for (num, start, end) in &moves {
                     let num = WorkOrderNum::parse(num)
                         .map_err(|e| StoreError::Other(anyhow::anyhow!(e)))?;
-                    let text: Option<String> = sqlx::query_scalar(
-                        "SELECT body FROM work_orders WHERE entity_id = ? AND order_num = ?",
-                    )
-                    .bind(entity.as_str())
-                    .bind(num.as_str())
-                    .fetch_optional(&mut *tx)
-                    .await?;
-                    let Some(body) = text.map(|t| parse_object(&t)).transpose()? else {
+                    let Some(order) = read_order(&mut tx, entity, &num).await? else {
                         return Err(StoreError::Conflict(format!(
                             "work order {num} vanished during booking"
                         )));
                     };
-                    let moved = WorkOrder::parse(&num, body)
-                        .map_err(|e| {
-                            StoreError::Other(anyhow::anyhow!("stored work order invalid: {e}"))
-                        })?
-                        .moved(*start, *end);
+                    let moved = order.moved(*start, *end);
                     upsert_work_order_by(&mut tx, entity, &moved, Some("scheduler")).await?;
                 }
                 upsert_work_order_by(&mut tx, entity, &w.new_order, Some("scheduler")).await?;
@@ -934,4 +890,37 @@ async fn claim_records(
     .map(|r| followup_from_row(&r))
     .transpose()?;
     Ok((by_key, latest))
+}
+
+/// A stored work order, on the pool's connection or in a transaction.
+async fn read_order(
+    conn: &mut sqlx::SqliteConnection,
+    entity: &EntityId,
+    num: &WorkOrderNum,
+) -> Result<Option<WorkOrder>, StoreError> {
+    let text: Option<String> =
+        sqlx::query_scalar("SELECT body FROM work_orders WHERE entity_id = ? AND order_num = ?")
+            .bind(entity.as_str())
+            .bind(num.as_str())
+            .fetch_optional(conn)
+            .await?;
+    text.map(|t| {
+        WorkOrder::parse(num, parse_object(&t)?)
+            .map_err(|e| StoreError::Other(anyhow::anyhow!("stored work order invalid: {e}")))
+    })
+    .transpose()
+}
+
+/// Deletes a claim that is still pending (a booking that did not happen).
+async fn drop_pending_claim(
+    conn: &mut sqlx::SqliteConnection,
+    entity: &EntityId,
+    id: &str,
+) -> Result<(), StoreError> {
+    sqlx::query("DELETE FROM followups WHERE entity_id = ? AND id = ? AND state = 'pending'")
+        .bind(entity.as_str())
+        .bind(id)
+        .execute(conn)
+        .await?;
+    Ok(())
 }
