@@ -522,7 +522,11 @@ impl Scheduler for Builtin {
             start: slot.start,
             end: slot.end,
         };
-        let view = self.cache.view(self.store.as_ref(), entity, now).await?;
+        // The pre-check before the claim brought the cache up to date moments ago.
+        let view = match self.cache.cached(entity) {
+            Some(view) => view,
+            None => self.cache.view(self.store.as_ref(), entity, now).await?,
+        };
         let local_day = {
             let job = job_for(&view.setup, Some(original), req)?;
             slot.start

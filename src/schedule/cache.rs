@@ -119,6 +119,16 @@ impl SchedCache {
         self.refresh(store, entity, now).await
     }
 
+    /// The cached view as it is, without asking the database whether it is current: for a
+    /// booking that checked it against the database moments ago (its transaction decides on
+    /// the database's visits anyway).
+    pub fn cached(&self, entity: &EntityId) -> Option<View> {
+        self.get(entity).map(|c| View {
+            setup: c.setup.clone(),
+            visits: c.visits.clone(),
+        })
+    }
+
     /// The cached view if it is at least as new as `versions` and covers the search range.
     fn current(&self, entity: &EntityId, versions: (i64, i64), now: Timestamp) -> Option<View> {
         let c = self.get(entity)?;

@@ -118,7 +118,8 @@ pub trait Scheduler: Send + Sync {
     ) -> Result<(), ScheduleError> {
         Ok(())
     }
-    /// Book Job (§7): every precondition of §7 holds; `slot` is the chosen window. The booking
+    /// Book Job (§7): every precondition of §7 holds, `precheck` passed moments ago, and `slot`
+    /// is the chosen window. The booking
     /// completes the pending follow-up record `claim_id` (seiapi.md §7.1).
     async fn book(
         &self,

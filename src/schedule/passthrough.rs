@@ -37,6 +37,27 @@ pub struct Passthrough {
 }
 
 impl Passthrough {
+    /// Calls the company's endpoint `url` with the request as received, on the caller's behalf.
+    async fn relay(
+        &self,
+        call: &Call<'_>,
+        interface: Interface,
+        url: &Url,
+        req: &BookJob,
+    ) -> Result<crate::gateway::Relayed, crate::gateway::GatewayError> {
+        self.gateway
+            .call(OutboundCall {
+                entity: call.caller.entity.as_str(),
+                interface,
+                url,
+                token: &call.caller.token,
+                request_id: call.request_id,
+                body: &req.raw,
+                timeout: entity_timeout(call.config),
+            })
+            .await
+    }
+
     pub fn new(gateway: Arc<Gateway>, store: Arc<dyn Store>) -> Self {
         Self { gateway, store }
     }
@@ -79,18 +100,7 @@ impl Scheduler for Passthrough {
         req: &BookJob,
     ) -> Result<Reply, ScheduleError> {
         let url = parse(target)?;
-        let relayed = self
-            .gateway
-            .call(OutboundCall {
-                entity: call.caller.entity.as_str(),
-                interface: Interface::OpenSlots,
-                url: &url,
-                token: &call.caller.token,
-                request_id: call.request_id,
-                body: &req.raw,
-                timeout: entity_timeout(call.config),
-            })
-            .await?;
+        let relayed = self.relay(call, Interface::OpenSlots, &url, req).await?;
         Ok(Reply {
             status: relayed.status,
             body: relayed.body,
@@ -107,18 +117,7 @@ impl Scheduler for Passthrough {
         claim_id: &str,
     ) -> Result<Reply, ScheduleError> {
         let url = book_job_url(target, original.order_num())?;
-        let relayed = self
-            .gateway
-            .call(OutboundCall {
-                entity: call.caller.entity.as_str(),
-                interface: Interface::Followup,
-                url: &url,
-                token: &call.caller.token,
-                request_id: call.request_id,
-                body: &req.raw,
-                timeout: entity_timeout(call.config),
-            })
-            .await?;
+        let relayed = self.relay(call, Interface::Followup, &url, req).await?;
         if relayed.status == StatusCode::OK {
             let done = FollowupDone {
                 order_num: relayed
