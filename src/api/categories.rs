@@ -8,12 +8,11 @@ use crate::{
     app::AppState,
     auth::Caller,
     domain::{
-        EntityId, Role,
+        Role,
         category::{self, Category, Reasons},
         sysconfig::EntityConfig,
     },
     error::ApiError,
-    store::Store,
 };
 
 pub fn routes() -> Router<AppState> {
@@ -23,33 +22,26 @@ pub fn routes() -> Router<AppState> {
     )
 }
 
-/// The entity's version of a category, else the default.
-pub async fn load(
-    store: &dyn Store,
-    entity: &EntityId,
-    code: &str,
-) -> Result<Option<Category>, ApiError> {
+/// The caller's entity's version of a category (read with the caller's token check), else the
+/// default; `None` for an unknown code.
+fn category_of(caller: &Caller, code: &str) -> Option<Category> {
     if !category::is_known(code) {
-        return Ok(None);
+        return None;
     }
-    if category::is_editable(code)
-        && let Some(c) = store.get_category(entity, code).await?
-    {
-        return Ok(Some(c));
-    }
-    Ok(category::default_category(code))
+    caller
+        .settings
+        .categories
+        .iter()
+        .find(|c| c.code == code)
+        .cloned()
+        .or_else(|| category::default_category(code))
 }
 
 /// The caller's entity's configuration and its two lists of Closed-Incomplete reasons, as
 /// read with the caller's token check.
 pub fn settings_of(caller: &Caller) -> Result<(EntityConfig, Reasons), ApiError> {
-    let own = &caller.settings.categories;
     let get = |code: &str| {
-        own.iter()
-            .find(|c| c.code == code)
-            .cloned()
-            .or_else(|| category::default_category(code))
-            .ok_or_else(|| ApiError::internal("reason category missing"))
+        category_of(caller, code).ok_or_else(|| ApiError::internal("reason category missing"))
     };
     Ok((
         EntityConfig(caller.settings.config.clone()),
@@ -72,11 +64,9 @@ fn unknown(code: &str) -> ApiError {
     security(("token" = [])))]
 pub async fn get_category(
     caller: Caller,
-    State(state): State<AppState>,
     PathText(code): PathText,
 ) -> Result<Json<Category>, ApiError> {
-    load(state.store.as_ref(), &caller.entity, &code)
-        .await?
+    category_of(&caller, &code)
         .map(Json)
         .ok_or_else(|| unknown(&code))
 }
@@ -107,8 +97,7 @@ pub async fn put_category(
     } else {
         category::FOLLOWUP_REASONS
     };
-    let other = load(state.store.as_ref(), &caller.entity, sibling)
-        .await?
+    let other = category_of(&caller, sibling)
         .ok_or_else(|| ApiError::internal("reason category missing"))?;
     let cat = category::parse_replacement(&code, &Value::Object(body), &other)?;
     state.store.ensure_entity(&caller.entity).await?;

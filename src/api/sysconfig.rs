@@ -35,11 +35,10 @@ fn check_system(system: &str) -> Result<(), ApiError> {
     security(("token" = [])))]
 pub async fn get_config(
     caller: Caller,
-    State(state): State<AppState>,
     PathText(system): PathText,
 ) -> Result<Json<Map<String, Value>>, ApiError> {
     check_system(&system)?;
-    Ok(Json(state.store.get_config(&caller.entity).await?))
+    Ok(Json(caller.settings.config.clone()))
 }
 
 /// Creates or updates the configuration (admin). Absent properties keep their value; `null`

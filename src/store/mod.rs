@@ -141,7 +141,6 @@ pub trait Store: SchedStore + Send + Sync + 'static {
         password_hash: &str,
     ) -> Result<AddUser, StoreError>;
     async fn find_user(&self, name: &str) -> Result<Option<UserRecord>, StoreError>;
-    async fn get_config(&self, entity: &EntityId) -> Result<Map<String, Value>, StoreError>;
     /// What an authenticated request needs, in one round trip: the token's user `name` as
     /// stored now, `entity`'s configuration and its own versions of the categories `codes`.
     async fn caller_context(
@@ -156,11 +155,6 @@ pub trait Store: SchedStore + Send + Sync + 'static {
         f: ConfigFn,
     ) -> Result<Map<String, Value>, StoreError>;
 
-    async fn get_category(
-        &self,
-        entity: &EntityId,
-        code: &str,
-    ) -> Result<Option<Category>, StoreError>;
     async fn put_category(&self, entity: &EntityId, category: &Category) -> Result<(), StoreError>;
 
     async fn get_work_order(

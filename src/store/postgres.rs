@@ -175,15 +175,6 @@ impl Store for PgStore {
         .transpose()
     }
 
-    async fn get_config(&self, entity: &EntityId) -> Result<Map<String, Value>, StoreError> {
-        let cfg: Option<Json<Map<String, Value>>> =
-            sqlx::query_scalar("SELECT config FROM entities WHERE id = $1")
-                .bind(entity.as_str())
-                .fetch_optional(&self.pool)
-                .await?;
-        Ok(cfg.map(|j| j.0).unwrap_or_default())
-    }
-
     async fn caller_context(
         &self,
         name: &str,
@@ -256,20 +247,6 @@ impl Store for PgStore {
             .await?;
         tx.commit().await?;
         Ok(next)
-    }
-
-    async fn get_category(
-        &self,
-        entity: &EntityId,
-        code: &str,
-    ) -> Result<Option<Category>, StoreError> {
-        let body: Option<Json<Category>> =
-            sqlx::query_scalar("SELECT body FROM categories WHERE entity_id = $1 AND code = $2")
-                .bind(entity.as_str())
-                .bind(code)
-                .fetch_optional(&self.pool)
-                .await?;
-        Ok(body.map(|j| j.0))
     }
 
     async fn put_category(&self, entity: &EntityId, category: &Category) -> Result<(), StoreError> {

@@ -179,16 +179,6 @@ impl Store for SqliteStore {
         .transpose()
     }
 
-    async fn get_config(&self, entity: &EntityId) -> Result<Map<String, Value>, StoreError> {
-        let text: Option<String> = sqlx::query_scalar("SELECT config FROM entities WHERE id = ?")
-            .bind(entity.as_str())
-            .fetch_optional(&self.pool)
-            .await?;
-        text.map(|t| parse_object(&t))
-            .transpose()
-            .map(Option::unwrap_or_default)
-    }
-
     async fn caller_context(
         &self,
         name: &str,
@@ -259,21 +249,6 @@ impl Store for SqliteStore {
             .await?;
         tx.commit().await?;
         Ok(next)
-    }
-
-    async fn get_category(
-        &self,
-        entity: &EntityId,
-        code: &str,
-    ) -> Result<Option<Category>, StoreError> {
-        let text: Option<String> =
-            sqlx::query_scalar("SELECT body FROM categories WHERE entity_id = ? AND code = ?")
-                .bind(entity.as_str())
-                .bind(code)
-                .fetch_optional(&self.pool)
-                .await?;
-        text.map(|t| serde_json::from_str(&t).map_err(|e| StoreError::Other(e.into())))
-            .transpose()
     }
 
     async fn put_category(&self, entity: &EntityId, category: &Category) -> Result<(), StoreError> {
