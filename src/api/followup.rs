@@ -235,11 +235,6 @@ async fn claim_and_book(
         ClaimOutcome::New => {}
         outcome => return claim_answer(outcome, &claim.original),
     }
-    let call = Call {
-        caller: &caller,
-        request_id: &rid,
-        config: &config,
-    };
     match scheduler
         .book(&call, &target, &original, &req, slot, &claim.id)
         .await
