@@ -18,8 +18,14 @@ use tower_http::{
 use tracing::Span;
 
 use crate::{
-    api::metrics::Metrics, auth::token::Keys, config::Config, error::ApiError, gateway::Gateway,
-    schedule::Schedulers, store::Store,
+    auth::token::Keys,
+    booking::Followups,
+    config::Config,
+    error::ApiError,
+    gateway::Gateway,
+    metrics::Metrics,
+    schedule::{builtin::Builtin, passthrough::Passthrough},
+    store::Store,
 };
 
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -27,10 +33,11 @@ pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 /// Shared by every handler; cheap to clone.
 #[derive(Clone)]
 pub struct AppState {
-    pub store: Arc<dyn Store>,
+    pub store: Arc<Store>,
     pub keys: Arc<Keys>,
     pub config: Arc<Config>,
-    pub schedulers: Schedulers,
+    /// Slot search and booking (the built-in and pass-through schedulers behind them).
+    pub followups: Arc<Followups>,
     /// The one outbound client (pass-through calls).
     pub gateway: Arc<Gateway>,
     pub metrics: Arc<Metrics>,
@@ -43,11 +50,8 @@ impl AppState {
     /// tests build the server the same way.
     pub async fn build(config: Config) -> anyhow::Result<Self> {
         let secret = config.require_jwt_secret()?.clone();
-        let store = crate::store::open(
-            config.database_url.expose(),
-            &crate::cli::store_options(&config),
-        )
-        .await?;
+        let store =
+            Arc::new(Store::open(config.database_url.expose(), &config.store_options()).await?);
         let keys = Keys::new(
             secret.expose().as_bytes(),
             &config.jwt_issuer,
@@ -56,21 +60,16 @@ impl AppState {
         );
         let metrics = Arc::new(Metrics::new());
         let gateway = Arc::new(Gateway::new(config.outbound.clone(), metrics.clone())?);
-        let schedulers = Schedulers {
-            builtin: Arc::new(crate::schedule::builtin::Builtin::new(
-                store.clone(),
-                config.booking_queue_wait,
-            )),
-            passthrough: Arc::new(crate::schedule::passthrough::Passthrough::new(
-                gateway.clone(),
-                store.clone(),
-            )),
-        };
+        let followups = Arc::new(Followups::new(
+            store.clone(),
+            Builtin::new(store.clone(), config.booking_queue_wait),
+            Passthrough::new(gateway.clone()),
+        ));
         Ok(Self {
             store,
             keys: Arc::new(keys),
             config: Arc::new(config),
-            schedulers,
+            followups,
             gateway,
             metrics,
             draining: Default::default(),
@@ -85,14 +84,7 @@ pub fn router(state: AppState) -> Router {
     let metrics = state.metrics.clone();
     crate::api::routes()
         .fallback(|| async { ApiError::not_found("no such route; the API is described at /seiapi/v3/openapi.json") })
-        .method_not_allowed_fallback(|| async {
-            ApiError::new(
-                axum::http::StatusCode::METHOD_NOT_ALLOWED,
-                "urn:revisit:error:method-not-allowed",
-                "Method not allowed",
-                "this route does not accept that method",
-            )
-        })
+        .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() })
         .with_state(state)
         // Applied to each route (and the fallback), where the matched route template is known.
         .layer(axum::middleware::from_fn_with_state(

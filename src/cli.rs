@@ -9,7 +9,7 @@ use crate::{
     auth::password,
     config::{Config, Secret},
     domain::{EntityId, Role, UserName},
-    store::{self, AddUser, StoreOptions},
+    store::{AddUser, Store},
 };
 
 #[derive(Parser)]
@@ -118,24 +118,17 @@ fn init_logging() {
     };
 }
 
-pub fn store_options(config: &Config) -> StoreOptions {
-    StoreOptions {
-        max_connections: config.database_max_connections,
-        statement_timeout: config.database_statement_timeout,
-    }
-}
-
 async fn run(command: Command, mut config: Config) -> anyhow::Result<()> {
     match command {
         Command::Migrate => {
-            store::open(config.database_url.expose(), &store_options(&config)).await?;
+            Store::open(config.database_url.expose(), &config.store_options()).await?;
             tracing::info!("database schema is up to date");
             Ok(())
         }
         Command::Import { entity, kind, file } => {
             let entity = EntityId::parse(&entity).map_err(anyhow::Error::msg)?;
-            let store = store::open(config.database_url.expose(), &store_options(&config)).await?;
-            let n = crate::import::import(store.as_ref(), &entity, &file, kind.as_deref()).await?;
+            let store = Store::open(config.database_url.expose(), &config.store_options()).await?;
+            let n = crate::import::import(&store, &entity, &file, kind.as_deref()).await?;
             println!("imported {n} objects into entity {entity}");
             Ok(())
         }
@@ -151,7 +144,7 @@ async fn run(command: Command, mut config: Config) -> anyhow::Result<()> {
             if pw.len() < 8 {
                 anyhow::bail!("the password (read from stdin) must be at least 8 characters");
             }
-            let store = store::open(config.database_url.expose(), &store_options(&config)).await?;
+            let store = Store::open(config.database_url.expose(), &config.store_options()).await?;
             store.ensure_entity(&entity).await?;
             let hash = password::hash(pw)?;
             match store.add_user(&entity, &name, role, &hash).await? {
@@ -182,7 +175,7 @@ async fn run(command: Command, mut config: Config) -> anyhow::Result<()> {
                 tracing::warn!(
                     "demo mode: demo users have their user name as password; never use --demo in production"
                 );
-                crate::demo::seed(state.store.as_ref()).await?;
+                crate::demo::seed(&state.store).await?;
             }
             let listener = tokio::net::TcpListener::bind(state.config.listen).await?;
             tracing::info!(addr = %listener.local_addr()?, config = ?state.config, "serving");

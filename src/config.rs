@@ -136,6 +136,14 @@ struct FileOutbound {
 pub struct ConfigError(pub String);
 
 impl Config {
+    /// The storage settings.
+    pub fn store_options(&self) -> crate::store::StoreOptions {
+        crate::store::StoreOptions {
+            max_connections: self.database_max_connections,
+            statement_timeout: self.database_statement_timeout,
+        }
+    }
+
     /// Loads the configuration from the optional file and then the given environment.
     pub fn load(
         file: Option<&Path>,

@@ -303,7 +303,7 @@ pub fn generate(size: Size, today: Date) -> Generated {
 
 /// Stores the generated set-up and visits in `entity`.
 pub async fn store_generated(
-    store: &dyn Store,
+    store: &Store,
     entity: &EntityId,
     g: &Generated,
 ) -> anyhow::Result<()> {
@@ -344,7 +344,7 @@ pub async fn store_generated(
     Ok(())
 }
 
-pub async fn seed(store: &dyn Store) -> anyhow::Result<()> {
+pub async fn seed(store: &Store) -> anyhow::Result<()> {
     let entity = EntityId::parse(ENTITY).map_err(anyhow::Error::msg)?;
     store.ensure_entity(&entity).await?;
     let mut created = 0;

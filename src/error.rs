@@ -1,5 +1,6 @@
-//! The HTTP layer's one error type, and the one place it becomes a response: the platform's
-//! "standard response object" of seiapi.md §3.
+//! The HTTP layer's one error type, and the one place where errors become the platform's
+//! "standard response object" (README, "Errors"): every layer's error is mapped to a status,
+//! a `type` and a `detail` here, and nowhere else.
 
 use axum::{
     http::{HeaderValue, StatusCode, header},
@@ -8,7 +9,13 @@ use axum::{
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::{domain::DomainError, store::StoreError};
+use crate::{
+    booking::FollowupError,
+    domain::{DomainError, followup::ClaimOutcome},
+    gateway::GatewayError,
+    schedule::ScheduleError,
+    store::StoreError,
+};
 
 #[derive(Debug, Clone, Serialize, ToSchema, PartialEq)]
 #[serde(rename_all = "camelCase")]
@@ -65,7 +72,7 @@ pub struct ApiError {
 }
 
 impl ApiError {
-    pub fn new(
+    fn new(
         status: StatusCode,
         kind: &'static str,
         title: &'static str,
@@ -144,6 +151,42 @@ impl ApiError {
         e
     }
 
+    pub fn unsupported_media_type() -> Self {
+        Self::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "urn:revisit:error:unsupported-media-type",
+            "Unsupported media type",
+            "send the body as JSON with the header Content-Type: application/json",
+        )
+    }
+
+    pub fn body_too_large() -> Self {
+        Self::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "urn:revisit:error:body-too-large",
+            "Request body too large",
+            "the request body exceeds the server's limit (1 MiB by default)",
+        )
+    }
+
+    pub fn malformed_json(detail: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "urn:revisit:error:malformed-json",
+            "Malformed JSON",
+            detail,
+        )
+    }
+
+    pub fn method_not_allowed() -> Self {
+        Self::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "urn:revisit:error:method-not-allowed",
+            "Method not allowed",
+            "this route does not accept that method",
+        )
+    }
+
     /// A server fault: logged in full (with the request id of the current span), answered opaquely.
     pub fn internal(err: impl std::fmt::Display) -> Self {
         tracing::error!(error = %err, "internal error");
@@ -192,6 +235,7 @@ impl From<DomainError> for ApiError {
                     .join("; ");
                 ApiError::invalid(detail, params)
             }
+            DomainError::InvalidRequest { detail, params } => ApiError::invalid(detail, params),
             DomainError::Conflict { kind, detail } => ApiError::conflict(kind, detail),
             DomainError::Forbidden(d) => ApiError::forbidden(d),
             DomainError::NotFound(d) => ApiError::not_found(d),
@@ -203,7 +247,7 @@ impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::Rejected(d) => d.into(),
-            StoreError::Conflict(detail) => {
+            StoreError::Duplicate(detail) | StoreError::Overlap(detail) => {
                 // The database's message names tables and constraints: log it, say less.
                 tracing::info!(%detail, "write refused by a database constraint");
                 ApiError::conflict(
@@ -215,9 +259,129 @@ impl From<StoreError> for ApiError {
                 tracing::warn!(%detail, "database unavailable");
                 ApiError::unavailable("The database is unavailable; retry shortly.")
             }
-            StoreError::Other(err) => ApiError::internal(err),
+            e @ (StoreError::ClaimLost | StoreError::Corrupt(_) | StoreError::Other(_)) => {
+                ApiError::internal(e)
+            }
         }
     }
 }
 
-pub type ApiResult<T> = Result<T, ApiError>;
+impl From<GatewayError> for ApiError {
+    fn from(e: GatewayError) -> Self {
+        let detail = e.to_string();
+        let (status, kind, title) = match &e {
+            GatewayError::Refused { .. } => (
+                StatusCode::BAD_GATEWAY,
+                "urn:revisit:error:upstream-address-refused",
+                "Scheduler endpoint not allowed",
+            ),
+            GatewayError::Unreachable { .. } => (
+                StatusCode::BAD_GATEWAY,
+                "urn:revisit:error:upstream-unreachable",
+                "Scheduler unreachable",
+            ),
+            GatewayError::Timeout { .. } => (
+                StatusCode::GATEWAY_TIMEOUT,
+                "urn:revisit:error:upstream-timeout",
+                "Scheduler timed out",
+            ),
+            GatewayError::TooLarge { .. } => (
+                StatusCode::BAD_GATEWAY,
+                "urn:revisit:error:upstream-answer-too-large",
+                "Scheduler answer too large",
+            ),
+            GatewayError::Redirect { .. } => (
+                StatusCode::BAD_GATEWAY,
+                "urn:revisit:error:upstream-redirect",
+                "Scheduler redirected",
+            ),
+            GatewayError::NotJson { .. } | GatewayError::Invalid { .. } => (
+                StatusCode::BAD_GATEWAY,
+                "urn:revisit:error:upstream-invalid-answer",
+                "Scheduler answer invalid",
+            ),
+            GatewayError::CircuitOpen { .. } => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "urn:revisit:error:upstream-circuit-open",
+                "Scheduler temporarily suspended",
+            ),
+        };
+        let mut err = ApiError::new(status, kind, title, detail);
+        if let GatewayError::CircuitOpen { retry_after, .. } = e {
+            // Whole seconds, rounded up: a client that waits that long finds the probe allowed.
+            let ms = retry_after.as_millis() as u64;
+            err.retry_after = Some(ms.div_ceil(1000).max(1));
+        }
+        err
+    }
+}
+
+impl From<ScheduleError> for ApiError {
+    fn from(e: ScheduleError) -> Self {
+        match e {
+            ScheduleError::Domain(d) => d.into(),
+            ScheduleError::Store(s) => s.into(),
+            ScheduleError::Gateway(g) => g.into(),
+            ScheduleError::Fault(f) => ApiError::internal(f),
+        }
+    }
+}
+
+impl From<FollowupError> for ApiError {
+    fn from(e: FollowupError) -> Self {
+        match e {
+            FollowupError::Domain(d) => d.into(),
+            FollowupError::Store(s) => s.into(),
+            FollowupError::Schedule(s) => s.into(),
+            FollowupError::SlotUnavailable {
+                detail,
+                alternatives,
+            } => {
+                let mut err = ApiError::conflict("urn:revisit:error:slot-unavailable", detail);
+                let mut extra = serde_json::Map::new();
+                extra.insert(
+                    "Alternatives".into(),
+                    serde_json::Value::Array(alternatives),
+                );
+                err.extra = Some(extra);
+                err
+            }
+            FollowupError::Busy(detail) => {
+                let mut e = ApiError::unavailable(detail);
+                // The queue was already longer than the wait allowed: do not come back at once.
+                e.retry_after = Some(5);
+                e
+            }
+            FollowupError::Ledger { outcome, original } => match *outcome {
+                ClaimOutcome::KeyReused => ApiError::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "urn:revisit:error:idempotency-key-reused",
+                    "Idempotency key reused",
+                    "this Idempotency-Key was used with a different request body; use a new key for a new request",
+                ),
+                ClaimOutcome::AlreadyBooked(r) => ApiError::conflict(
+                    "urn:revisit:error:followup-already-booked",
+                    format!(
+                        "work order {original} already has the follow-up {} booked; read it with GET /seiapi/v3/trans/WorkOrder/{original}/Followup",
+                        r.order_num.as_deref().unwrap_or("(unknown)")
+                    ),
+                ),
+                ClaimOutcome::InFlight | ClaimOutcome::New | ClaimOutcome::Replay(_) => {
+                    ApiError::conflict(
+                        "urn:revisit:error:request-in-flight",
+                        format!(
+                            "a booking of a follow-up for work order {original} is still being processed; retry in a few seconds"
+                        ),
+                    )
+                }
+            },
+            FollowupError::NoScheduler(property) => ApiError::conflict(
+                "urn:revisit:error:no-scheduler",
+                format!(
+                    "the entity configuration has no {property}; an admin sets it (builtin: or an https URI) with POST /seiapi/v3/SysConfig/mobility"
+                ),
+            ),
+            FollowupError::Task(e) => ApiError::internal(e),
+        }
+    }
+}

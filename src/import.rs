@@ -210,7 +210,7 @@ fn from_csv(text: &str, kind: SchedKind) -> anyhow::Result<Vec<Item>> {
 
 /// Imports the file into `entity`; returns how many objects were written.
 pub async fn import(
-    store: &dyn Store,
+    store: &Store,
     entity: &EntityId,
     path: &Path,
     kind: Option<&str>,

@@ -19,7 +19,7 @@ use revisit::{
     auth::password,
     domain::{EntityId, Role, UserName, WorkOrderNum, workorder::WorkOrder},
     schedule::builtin::{load_setup, visits_by_tech},
-    store::{self, SchedKind, Store, StoreOptions, VisitQuery},
+    store::{SchedKind, Store, StoreOptions, VisitQuery},
 };
 use serde_json::{Value, json};
 use sqlx::{Connection, PgConnection};
@@ -161,8 +161,8 @@ impl Drop for Node {
 /// A small company: one work center with one window a day (08:00-12:00 local, every day), and
 /// `techs` technicians whose shift (08:00-12:30) fits exactly one 240-minute visit a day, at
 /// home at the work center. Each window therefore has capacity for `techs` bookings.
-async fn seed(url: &str, techs: usize, originals: usize) -> Arc<dyn Store> {
-    let store = store::open(
+async fn seed(url: &str, techs: usize, originals: usize) -> Arc<Store> {
+    let store = Store::open(
         url,
         &StoreOptions {
             max_connections: 4,
@@ -227,7 +227,7 @@ async fn seed(url: &str, techs: usize, originals: usize) -> Arc<dyn Store> {
         })
         .collect();
     store.import_work_orders(&e, &orders).await.unwrap();
-    store
+    Arc::new(store)
 }
 
 async fn login(client: &reqwest::Client, base: &str) -> String {
@@ -294,7 +294,7 @@ async fn book(
 }
 
 /// The database's view: follow-up orders by original, and the day invariants of every technician.
-async fn check_database(store: &dyn Store) -> HashMap<String, Vec<String>> {
+async fn check_database(store: &Store) -> HashMap<String, Vec<String>> {
     let e = EntityId::parse(ENTITY).unwrap();
     let setup = load_setup(store, &e).await.unwrap();
     let now = Timestamp::now();

@@ -9,8 +9,7 @@ use crate::{
     auth::Caller,
     domain::{
         Role,
-        category::{self, Category, Reasons},
-        sysconfig::EntityConfig,
+        category::{self, Category},
     },
     error::ApiError,
 };
@@ -20,36 +19,6 @@ pub fn routes() -> Router<AppState> {
         "/seiapi/v3/trans/SystemCategory/Default/{code}",
         get(get_category).put(put_category),
     )
-}
-
-/// The caller's entity's version of a category (read with the caller's token check), else the
-/// default; `None` for an unknown code.
-fn category_of(caller: &Caller, code: &str) -> Option<Category> {
-    if !category::is_known(code) {
-        return None;
-    }
-    caller
-        .settings
-        .categories
-        .iter()
-        .find(|c| c.code == code)
-        .cloned()
-        .or_else(|| category::default_category(code))
-}
-
-/// The caller's entity's configuration and its two lists of Closed-Incomplete reasons, as
-/// read with the caller's token check.
-pub fn settings_of(caller: &Caller) -> Result<(EntityConfig, Reasons), ApiError> {
-    let get = |code: &str| {
-        category_of(caller, code).ok_or_else(|| ApiError::internal("reason category missing"))
-    };
-    Ok((
-        EntityConfig(caller.settings.config.clone()),
-        Reasons {
-            followup: get(category::FOLLOWUP_REASONS)?,
-            no_followup: get(category::NO_FOLLOWUP_REASONS)?,
-        },
-    ))
 }
 
 fn unknown(code: &str) -> ApiError {
@@ -66,7 +35,8 @@ pub async fn get_category(
     caller: Caller,
     PathText(code): PathText,
 ) -> Result<Json<Category>, ApiError> {
-    category_of(&caller, &code)
+    caller
+        .category(&code)
         .map(Json)
         .ok_or_else(|| unknown(&code))
 }
@@ -97,7 +67,8 @@ pub async fn put_category(
     } else {
         category::FOLLOWUP_REASONS
     };
-    let other = category_of(&caller, sibling)
+    let other = caller
+        .category(sibling)
         .ok_or_else(|| ApiError::internal("reason category missing"))?;
     let cat = category::parse_replacement(&code, &Value::Object(body), &other)?;
     state.store.ensure_entity(&caller.entity).await?;

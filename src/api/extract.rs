@@ -7,7 +7,12 @@ use axum::{
 };
 use serde_json::{Map, Value};
 
-use crate::{app::REQUEST_ID, domain::WorkOrderNum, error::ApiError};
+use crate::{
+    app::{AppState, REQUEST_ID},
+    auth::{Caller, Settings, TOKEN_HEADER},
+    domain::{EntityId, Role, UserName, WorkOrderNum},
+    error::ApiError,
+};
 
 /// A request body that must be a JSON object, sent as `application/json`. Unknown properties
 /// are kept; types are checked by the domain.
@@ -28,37 +33,21 @@ impl<S: Send + Sync> FromRequest<S> for JsonObject {
             })
             .unwrap_or(false);
         if !is_json {
-            return Err(ApiError::new(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "urn:revisit:error:unsupported-media-type",
-                "Unsupported media type",
-                "send the body as JSON with the header Content-Type: application/json",
-            ));
+            return Err(ApiError::unsupported_media_type());
         }
         let bytes = Bytes::from_request(req, state)
             .await
             .map_err(|e: BytesRejection| {
                 if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                    ApiError::new(
-                        StatusCode::PAYLOAD_TOO_LARGE,
-                        "urn:revisit:error:body-too-large",
-                        "Request body too large",
-                        "the request body exceeds the server's limit (1 MiB by default)",
-                    )
+                    ApiError::body_too_large()
                 } else {
                     ApiError::bad_request(format!("the request body could not be read: {e}"))
                 }
             })?;
         // serde_json refuses nesting deeper than 128 levels, so a hostile body cannot exhaust
         // the stack.
-        let value: Value = serde_json::from_slice(&bytes).map_err(|e| {
-            ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "urn:revisit:error:malformed-json",
-                "Malformed JSON",
-                format!("the body is not valid JSON: {e}"),
-            )
-        })?;
+        let value: Value = serde_json::from_slice(&bytes)
+            .map_err(|e| ApiError::malformed_json(format!("the body is not valid JSON: {e}")))?;
         // PostgreSQL cannot store U+0000 in text or jsonb (SQLite can): refuse it on both, with
         // a 400, instead of failing in the database. Only `\u0000` escapes can produce one.
         if bytes.windows(6).any(|w| w == b"\\u0000")
@@ -162,5 +151,69 @@ impl<S: Send + Sync> FromRequestParts<S> for RequestId {
                 .unwrap_or_default()
                 .to_string(),
         ))
+    }
+}
+
+/// The caller of a request with `x-access-token`: the token verified (algorithm, issuer,
+/// audience, expiry pinned) and its user re-read, so that a deleted or deactivated user, or one
+/// whose role changed, loses the token's powers at once.
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let raw = parts
+            .headers
+            .get(TOKEN_HEADER)
+            .ok_or_else(|| {
+                ApiError::unauthorized(
+                    "missing x-access-token header: obtain a token with POST /createjwt",
+                )
+            })?
+            .to_str()
+            .map_err(|_| ApiError::unauthorized("the x-access-token header is not a valid token"))?
+            .trim()
+            .to_string();
+        let claims = state.keys.verify(&raw).map_err(|reason| {
+            ApiError::unauthorized(format!(
+                "invalid token ({reason}): log in again with POST /createjwt"
+            ))
+        })?;
+        let entity = EntityId::parse(&claims.ent)
+            .map_err(|_| ApiError::unauthorized("invalid token: log in again"))?;
+        let user = UserName::parse(&claims.sub)
+            .map_err(|_| ApiError::unauthorized("invalid token: log in again"))?;
+        let role = Role::parse(&claims.role)
+            .map_err(|_| ApiError::unauthorized("invalid token: log in again"))?;
+        // A deleted or deactivated user, or one whose role changed, loses the token's powers at
+        // once, whatever its lifetime. The entity's settings come with the same read.
+        let ctx = state
+            .store
+            .caller_context(
+                user.as_str(),
+                &entity,
+                &[
+                    crate::domain::category::FOLLOWUP_REASONS,
+                    crate::domain::category::NO_FOLLOWUP_REASONS,
+                ],
+            )
+            .await?;
+        match &ctx.user {
+            Some(u) if u.active && u.entity == entity && u.role == role => {}
+            _ => {
+                return Err(ApiError::unauthorized(
+                    "the token's user no longer exists, is inactive or has another role: log in again",
+                ));
+            }
+        }
+        Ok(Caller {
+            entity,
+            user,
+            role,
+            token: raw,
+            settings: std::sync::Arc::new(Settings {
+                config: ctx.config,
+                categories: ctx.categories,
+            }),
+        })
     }
 }

@@ -14,9 +14,9 @@ use axum::{Router, extract::State, http::HeaderMap, response::Response, routing:
 
 use super::{
     extract::{JsonObject, OrderNumPath, RequestId},
-    followup::{Via, book_followup_via, open_slots_via},
+    followup::{book_via, respond},
 };
-use crate::{app::AppState, auth::Caller, error::ApiError};
+use crate::{app::AppState, auth::Caller, booking::Via, error::ApiError};
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -24,7 +24,7 @@ pub fn routes() -> Router<AppState> {
         .route("/scheduling/v1/workorders/{num}/followup", post(book))
 }
 
-/// Appointment Search interface (§8), answered by the built-in scheduler.
+/// Appointment Search interface , answered by the built-in scheduler.
 #[utoipa::path(post, path = "/scheduling/v1/openslots", tag = "scheduler interfaces", request_body = Object,
     responses((status = 200, description = "StatusMsg and TimeConstraints (type 1001 windows)", body = Object),
               (status = 400, body = crate::error::ErrorBody), (status = 401, body = crate::error::ErrorBody),
@@ -36,10 +36,15 @@ pub async fn open_slots(
     RequestId(rid): RequestId,
     JsonObject(body): JsonObject,
 ) -> Result<Response, ApiError> {
-    open_slots_via(caller, state, rid, body, Via::Builtin).await
+    Ok(respond(
+        state
+            .followups
+            .search(&caller, &rid, body, Via::Builtin)
+            .await?,
+    ))
 }
 
-/// Book Job interface (§8) for the original order `{0}`, booked by the built-in scheduler.
+/// Book Job interface  for the original order `{0}`, booked by the built-in scheduler.
 #[utoipa::path(post, path = "/scheduling/v1/workorders/{WorkOrderID}/followup", tag = "scheduler interfaces",
     params(("WorkOrderID" = String, Path, description = "the original order")), request_body = Object,
     responses((status = 200, description = "OrderNum and OrderedParts", body = Object),
@@ -55,5 +60,5 @@ pub async fn book(
     headers: HeaderMap,
     JsonObject(body): JsonObject,
 ) -> Result<Response, ApiError> {
-    book_followup_via(caller, state, rid, num, headers, body, Via::Builtin).await
+    book_via(caller, state, rid, num, &headers, body, Via::Builtin).await
 }

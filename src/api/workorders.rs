@@ -40,18 +40,6 @@ pub fn routes() -> Router<AppState> {
         .route("/seiapi/v3/trans/WorkOrders", get(list_orders))
 }
 
-/// A technician may only read or change orders assigned to them.
-pub fn check_owner(caller: &Caller, order: &WorkOrder) -> Result<(), DomainError> {
-    if caller.is_technician() && order.user_name() != Some(caller.user.as_str()) {
-        return Err(DomainError::Forbidden(format!(
-            "work order {} is not assigned to {}",
-            order.order_num(),
-            caller.user
-        )));
-    }
-    Ok(())
-}
-
 /// Loads an order of the caller's entity (404 if it exists only elsewhere) that the caller may see.
 pub async fn load_visible(
     state: &AppState,
@@ -63,7 +51,7 @@ pub async fn load_visible(
         .get_work_order(&caller.entity, num)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("no work order {num}")))?;
-    check_owner(caller, &order)?;
+    caller.may_see(&order)?;
     Ok(order)
 }
 
@@ -81,7 +69,7 @@ pub async fn get_order(
         .get_work_order(&caller.entity, &num)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("no work order {num}")))?;
-    if check_owner(&caller, &order).is_err() {
+    if caller.may_see(&order).is_err() {
         // [Revisit] A technician may read the follow-up of their own order, which the scheduler
         // may have given to a colleague: they booked it with the customer.
         let theirs = match order
@@ -93,11 +81,11 @@ pub async fn get_order(
                 .store
                 .get_work_order(&caller.entity, &orig)
                 .await?
-                .is_some_and(|o| check_owner(&caller, &o).is_ok()),
+                .is_some_and(|o| caller.may_see(&o).is_ok()),
             _ => false,
         };
         if !theirs {
-            check_owner(&caller, &order)?;
+            caller.may_see(&order)?;
         }
     }
     Ok(Json(order.into_value()))
@@ -117,7 +105,7 @@ async fn write(
     body: Map<String, Value>,
     mode: Mode,
 ) -> Result<Response, ApiError> {
-    let reasons: Reasons = super::categories::settings_of(&caller)?.1;
+    let reasons: Reasons = caller.reasons();
     let who = caller.clone();
     let path_num = num.clone();
     let f: WriteFn = Box::new(move |prev: Option<WorkOrder>| {
@@ -139,7 +127,7 @@ async fn write(
                         "technicians cannot create work orders".into(),
                     ));
                 }
-                Some(p) => check_owner(&who, p)?,
+                Some(p) => who.may_see(p)?,
             }
             if next.user_name() != Some(who.user.as_str()) {
                 return Err(DomainError::Forbidden(

@@ -4,21 +4,21 @@
 pub mod password;
 pub mod token;
 
-use axum::{extract::FromRequestParts, http::request::Parts};
-
-use crate::{
-    app::AppState,
-    domain::{EntityId, Role, UserName},
-    error::ApiError,
+use crate::domain::{
+    DomainError, EntityId, Role, UserName,
+    category::{self, Category, Reasons},
+    sysconfig::EntityConfig,
+    workorder::WorkOrder,
 };
 
-/// The authenticated caller: every query a handler makes is scoped to `entity`.
+/// The authenticated caller: every query made for it is scoped to `entity`. (`api::extract`
+/// turns `x-access-token` into one.)
 #[derive(Debug, Clone)]
 pub struct Caller {
     pub entity: EntityId,
     pub user: UserName,
     pub role: Role,
-    /// The token as received, forwarded unchanged to a company's own scheduler (seiapi.md §8).
+    /// The token as received, forwarded unchanged to a company's own scheduler.
     pub token: String,
     /// The entity's configuration and its own reason categories, read with the user's re-check.
     pub settings: std::sync::Arc<Settings>,
@@ -29,16 +29,16 @@ pub struct Caller {
 pub struct Settings {
     pub config: serde_json::Map<String, serde_json::Value>,
     /// The entity's own versions of the categories 15 and 16 (none: the defaults).
-    pub categories: Vec<crate::domain::category::Category>,
+    pub categories: Vec<Category>,
 }
 
 impl Caller {
-    /// Refuses callers whose role is not among `roles` (403).
-    pub fn require(&self, roles: &[Role], what: &str) -> Result<(), ApiError> {
+    /// Refuses callers whose role is not among `roles`.
+    pub fn require(&self, roles: &[Role], what: &str) -> Result<(), DomainError> {
         if roles.contains(&self.role) {
             Ok(())
         } else {
-            Err(ApiError::forbidden(format!(
+            Err(DomainError::Forbidden(format!(
                 "the {} role may not {what}",
                 self.role.as_str()
             )))
@@ -47,6 +47,46 @@ impl Caller {
 
     pub fn is_technician(&self) -> bool {
         self.role == Role::Technician
+    }
+
+    /// A technician may only read or change orders assigned to them.
+    pub fn may_see(&self, order: &WorkOrder) -> Result<(), DomainError> {
+        if self.is_technician() && order.user_name() != Some(self.user.as_str()) {
+            return Err(DomainError::Forbidden(format!(
+                "work order {} is not assigned to {}",
+                order.order_num(),
+                self.user
+            )));
+        }
+        Ok(())
+    }
+
+    /// The entity's configuration, as read with the token check.
+    pub fn config(&self) -> EntityConfig {
+        EntityConfig(self.settings.config.clone())
+    }
+
+    /// The entity's version of a category, else the default; `None` for an unknown code.
+    pub fn category(&self, code: &str) -> Option<Category> {
+        if !category::is_known(code) {
+            return None;
+        }
+        self.settings
+            .categories
+            .iter()
+            .find(|c| c.code == code)
+            .cloned()
+            .or_else(|| category::default_category(code))
+    }
+
+    /// The entity's two lists of Closed-Incomplete reasons.
+    pub fn reasons(&self) -> Reasons {
+        // Both are known codes with defaults: never empty.
+        let get = |code| self.category(code).unwrap_or_default();
+        Reasons {
+            followup: get(category::FOLLOWUP_REASONS),
+            no_followup: get(category::NO_FOLLOWUP_REASONS),
+        }
     }
 }
 
@@ -58,65 +98,4 @@ pub fn random_hex(bytes: usize) -> String {
     let mut b = vec![0u8; bytes];
     rand::thread_rng().fill_bytes(&mut b);
     b.iter().map(|x| format!("{x:02x}")).collect()
-}
-
-impl FromRequestParts<AppState> for Caller {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let raw = parts
-            .headers
-            .get(TOKEN_HEADER)
-            .ok_or_else(|| {
-                ApiError::unauthorized(
-                    "missing x-access-token header: obtain a token with POST /createjwt",
-                )
-            })?
-            .to_str()
-            .map_err(|_| ApiError::unauthorized("the x-access-token header is not a valid token"))?
-            .trim()
-            .to_string();
-        let claims = state.keys.verify(&raw).map_err(|reason| {
-            ApiError::unauthorized(format!(
-                "invalid token ({reason}): log in again with POST /createjwt"
-            ))
-        })?;
-        let entity = EntityId::parse(&claims.ent)
-            .map_err(|_| ApiError::unauthorized("invalid token: log in again"))?;
-        let user = UserName::parse(&claims.sub)
-            .map_err(|_| ApiError::unauthorized("invalid token: log in again"))?;
-        let role = Role::parse(&claims.role)
-            .map_err(|_| ApiError::unauthorized("invalid token: log in again"))?;
-        // A deleted or deactivated user, or one whose role changed, loses the token's powers at
-        // once, whatever its lifetime. The entity's settings come with the same read.
-        let ctx = state
-            .store
-            .caller_context(
-                user.as_str(),
-                &entity,
-                &[
-                    crate::domain::category::FOLLOWUP_REASONS,
-                    crate::domain::category::NO_FOLLOWUP_REASONS,
-                ],
-            )
-            .await?;
-        match &ctx.user {
-            Some(u) if u.active && u.entity == entity && u.role == role => {}
-            _ => {
-                return Err(ApiError::unauthorized(
-                    "the token's user no longer exists, is inactive or has another role: log in again",
-                ));
-            }
-        }
-        Ok(Caller {
-            entity,
-            user,
-            role,
-            token: raw,
-            settings: std::sync::Arc::new(Settings {
-                config: ctx.config,
-                categories: ctx.categories,
-            }),
-        })
-    }
 }

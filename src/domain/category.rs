@@ -13,7 +13,7 @@ pub const FOLLOWUP_REASONS: &str = "15";
 pub const NO_FOLLOWUP_REASONS: &str = "16";
 
 /// A system category on the wire.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema, PartialEq)]
 #[serde(rename_all = "PascalCase")]
 pub struct Category {
     pub code: String,

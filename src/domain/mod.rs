@@ -2,13 +2,14 @@
 
 pub mod bookjob;
 pub mod category;
+pub mod followup;
 pub mod ids;
 pub mod status;
 pub mod sysconfig;
 pub mod time;
 pub mod workorder;
 
-use crate::error::InvalidParam;
+pub use crate::error::InvalidParam;
 
 pub use ids::{EntityId, Role, UserName, WorkOrderNum};
 
@@ -17,6 +18,12 @@ pub use ids::{EntityId, Role, UserName, WorkOrderNum};
 pub enum DomainError {
     #[error("invalid: {0:?}")]
     Invalid(Vec<InvalidParam>),
+    /// Invalid, with a detail of its own rather than one made of the parameters' reasons.
+    #[error("invalid: {detail}")]
+    InvalidRequest {
+        detail: String,
+        params: Vec<InvalidParam>,
+    },
     #[error("conflict: {detail}")]
     Conflict { kind: &'static str, detail: String },
     #[error("forbidden: {0}")]

@@ -577,6 +577,13 @@ impl WorkOrder {
         self
     }
 
+    /// The same order given to `user` for a visit from `start` to `end` (a booking placed it).
+    pub fn assigned(mut self, user: &str, start: Timestamp, end: Timestamp) -> WorkOrder {
+        self.0
+            .insert("UserName".into(), Value::String(user.to_string()));
+        self.moved(start, end)
+    }
+
     fn busy_end(&self) -> Option<Timestamp> {
         let start = self.str("PlannedStartDate").and_then(time::parse)?;
         if let Some(end) = self.str("PlannedEndDate").and_then(time::parse) {

@@ -1,4 +1,4 @@
-//! The one outbound HTTP client: the only way Revisit calls a third party (seiapi.md §8).
+//! The one outbound HTTP client: the only way Revisit calls a third party (README, "Pass-through").
 //!
 //! Guarantees, whatever the third party does:
 //! - no environment proxy, no redirect followed (a 3xx is a 502), connect timeout (2 s by
@@ -27,7 +27,7 @@ use serde_json::{Map, Value};
 use url::Url;
 
 use self::breaker::{Breakers, Outcome};
-use crate::{api::metrics::Metrics, config::OutboundConfig, error::ApiError};
+use crate::{config::OutboundConfig, metrics::Metrics};
 
 /// The two interfaces a third-party scheduler implements (seiapi.md §8).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -121,56 +121,6 @@ impl GatewayError {
             GatewayError::Invalid { .. } => "invalid_answer",
             GatewayError::CircuitOpen { .. } => "circuit_open",
         }
-    }
-}
-
-impl From<GatewayError> for ApiError {
-    fn from(e: GatewayError) -> Self {
-        let detail = e.to_string();
-        let (status, kind, title) = match &e {
-            GatewayError::Refused { .. } => (
-                StatusCode::BAD_GATEWAY,
-                "urn:revisit:error:upstream-address-refused",
-                "Scheduler endpoint not allowed",
-            ),
-            GatewayError::Unreachable { .. } => (
-                StatusCode::BAD_GATEWAY,
-                "urn:revisit:error:upstream-unreachable",
-                "Scheduler unreachable",
-            ),
-            GatewayError::Timeout { .. } => (
-                StatusCode::GATEWAY_TIMEOUT,
-                "urn:revisit:error:upstream-timeout",
-                "Scheduler timed out",
-            ),
-            GatewayError::TooLarge { .. } => (
-                StatusCode::BAD_GATEWAY,
-                "urn:revisit:error:upstream-answer-too-large",
-                "Scheduler answer too large",
-            ),
-            GatewayError::Redirect { .. } => (
-                StatusCode::BAD_GATEWAY,
-                "urn:revisit:error:upstream-redirect",
-                "Scheduler redirected",
-            ),
-            GatewayError::NotJson { .. } | GatewayError::Invalid { .. } => (
-                StatusCode::BAD_GATEWAY,
-                "urn:revisit:error:upstream-invalid-answer",
-                "Scheduler answer invalid",
-            ),
-            GatewayError::CircuitOpen { .. } => (
-                StatusCode::SERVICE_UNAVAILABLE,
-                "urn:revisit:error:upstream-circuit-open",
-                "Scheduler temporarily suspended",
-            ),
-        };
-        let mut err = ApiError::new(status, kind, title, detail);
-        if let GatewayError::CircuitOpen { retry_after, .. } = e {
-            // Whole seconds, rounded up: a client that waits that long finds the probe allowed.
-            let ms = retry_after.as_millis() as u64;
-            err.retry_after = Some(ms.div_ceil(1000).max(1));
-        }
-        err
     }
 }
 

@@ -1,34 +1,33 @@
-//! Revisit's built-in scheduler behind the `Scheduler` interface: loads the entity's set-up and
-//! its technicians' visits, asks the pure `revisit_scheduler` crate, and books in one
-//! transaction that re-reads the visits under the booking lock.
+//! Revisit's built-in scheduler: searches and books on the in-memory copy of each entity's
+//! set-up and visits (`cache.rs`), asks the pure `revisit_scheduler` crate, and commits a booking
+//! in one transaction that reads the technicians' visits again under the booking lock and records
+//! the booking with it.
 
-use std::{collections::HashMap, sync::Arc};
+use std::{collections::HashMap, sync::Arc, time::Duration};
 
-use async_trait::async_trait;
-use jiff::{Timestamp, tz::TimeZone};
+use jiff::{Timestamp, civil::Date, tz::TimeZone};
 use revisit_scheduler::{
     self as sched, Availability, GeoPoint, Job, OrderType, PartEta, Snapshot, Technician, Visit,
     Window, WorkCenter,
 };
 use serde_json::{Map, Value, json};
+use tokio::sync::Mutex;
 
-use super::{Call, Reply, ScheduleError, Scheduler, cache::View};
+use super::{Outcome, ScheduleError, cache::View};
 use crate::{
     domain::{
         DomainError, EntityId, WorkOrderNum,
         bookjob::{BookJob, Period},
+        followup::{FollowupDone, NewClaim},
         status::OrderStatus,
         time,
         workorder::WorkOrder,
     },
     store::{
-        BookingRequest, BookingResult, BookingWrite, Decision, FollowupDone, SchedKind, Store,
-        StoreError, VisitQuery, VisitRow,
+        BookingResult, BookingTx, BookingWrite, Decision, SchedKind, Store, StoreError, VisitQuery,
+        VisitRow,
     },
 };
-
-/// How often a booking transaction that lost a serialisation race or a deadlock is tried.
-const MAX_BOOKING_ATTEMPTS: u32 = 3;
 
 /// Minutes a visit lasts when neither the order nor its type says.
 pub const DEFAULT_DURATION_MINUTES: u32 = 60;
@@ -36,38 +35,39 @@ pub const DEFAULT_DURATION_MINUTES: u32 = 60;
 /// How many in-process booking gates there are; a booking lock key hashes to one of them.
 const GATES: usize = 64;
 
+/// Visits of technicians whose shifts are kept in another work center's zone may lie this far
+/// outside the window's local day.
+const DAY_MARGIN_MS: i64 = 3 * 3_600_000;
+
 pub struct Builtin {
-    store: Arc<dyn Store>,
+    store: Arc<Store>,
     cache: super::cache::SchedCache,
     /// Bookings in this process that would queue on the same database lock queue here
     /// instead, without holding a database connection, and check the cache again when their
     /// turn comes: most of a rush for the last window is then refused without a transaction.
     /// (Two keys may share a gate; that only costs them some parallelism.)
-    gates: Box<[tokio::sync::Mutex<()>]>,
-    /// How long a booking waits at its gate before it gives up with a 503 (`booking_queue_wait`,
-    /// 10 s by default: well under the time after which its pending claim would be taken for
-    /// abandoned).
-    max_wait: std::time::Duration,
+    gates: Box<[Mutex<()>]>,
+    /// How long a booking waits at its gate before it gives up (`booking_queue_wait`).
+    max_wait: Duration,
 }
 
 impl Builtin {
-    pub fn new(store: Arc<dyn Store>, max_wait: std::time::Duration) -> Self {
+    pub fn new(store: Arc<Store>, max_wait: Duration) -> Self {
         Self {
             store,
             cache: Default::default(),
-            gates: (0..GATES).map(|_| tokio::sync::Mutex::new(())).collect(),
+            gates: (0..GATES).map(|_| Mutex::new(())).collect(),
             max_wait,
         }
     }
 
-    fn gate(&self, entity: &EntityId, key: &str) -> &tokio::sync::Mutex<()> {
+    fn gate(&self, entity: &EntityId, key: &str) -> &Mutex<()> {
         use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
         let h = BuildHasherDefault::<DefaultHasher>::default().hash_one((entity.as_str(), key));
         &self.gates[(h % GATES as u64) as usize]
     }
 }
 
-/// An entity's scheduler set-up, as stored.
 pub struct Setup {
     pub work_centers: Vec<WorkCenter>,
     pub technicians: Vec<Technician>,
@@ -87,7 +87,7 @@ fn typed<T: serde::de::DeserializeOwned>(values: Vec<Value>) -> Vec<T> {
         .collect()
 }
 
-pub async fn load_setup(store: &dyn Store, entity: &EntityId) -> Result<Setup, ScheduleError> {
+pub async fn load_setup(store: &Store, entity: &EntityId) -> Result<Setup, ScheduleError> {
     let work_centers = typed(store.list_sched(entity, SchedKind::WorkCenters).await?);
     let technicians = typed(store.list_sched(entity, SchedKind::Technicians).await?);
     let order_types = typed::<OrderType>(store.list_sched(entity, SchedKind::OrderTypes).await?)
@@ -297,98 +297,260 @@ impl Builtin {
         req: &BookJob,
         now: Timestamp,
     ) -> Result<sched::SearchOutcome, ScheduleError> {
-        let view = self.cache.view(self.store.as_ref(), entity, now).await?;
+        let view = self.cache.view(&self.store, entity, now).await?;
         let job = job_for(&view.setup, original, req)?;
         Ok(sched::search(&view.snapshot(), &job, now))
     }
-}
 
-impl Builtin {
-    /// The 409 for a window that cannot be booked, with alternatives from the schedule as the
-    /// database holds it now.
-    #[allow(clippy::too_many_arguments)]
-    async fn unavailable(
+    /// The Appointment Search answer: `StatusMsg` and the offered windows.
+    pub async fn open_slots(
+        &self,
+        entity: &EntityId,
+        original: Option<&WorkOrder>,
+        req: &BookJob,
+    ) -> Result<Value, ScheduleError> {
+        let outcome = self.search(entity, original, req, Timestamp::now()).await?;
+        Ok(json!({
+            "StatusMsg": outcome.status_msg,
+            "TimeConstraints": outcome.offers.iter().map(offer_json).collect::<Vec<_>>(),
+        }))
+    }
+
+    /// Books a follow-up of `original` in `slot` and records `claim` with it, in one
+    /// transaction. A window the cache already knows to be gone is refused before any
+    /// transaction; bookings of one local day take turns in this process first.
+    pub async fn book(
         &self,
         entity: &EntityId,
         original: &WorkOrder,
         req: &BookJob,
-        now: Timestamp,
-        window: Window,
-        tz: &TimeZone,
-        why: &str,
-    ) -> ScheduleError {
-        match self.cache.view(self.store.as_ref(), entity, now).await {
-            Ok(view) => {
-                let job = job_for(&view.setup, Some(original), req).ok();
-                unavailable_on(&view, job.as_ref(), now, window, tz, why)
+        slot: Period,
+        claim: &NewClaim,
+    ) -> Result<Outcome, ScheduleError> {
+        let now = Timestamp::now();
+        let view = self.cache.view(&self.store, entity, now).await?;
+        let mut booking = Booking::prepare(&view, original, req, slot)?;
+        if let Err(refusal) = booking.check(&view, now) {
+            return Ok(refusal);
+        }
+        // One lock per entity and local day: a technician may serve several work centers, so a
+        // per-work-center lock would let two bookings plan the same day at once.
+        let lock_key = format!("book:{}", booking.local_day);
+        let gate = self.gate(entity, &lock_key);
+        let turn = match gate.try_lock() {
+            Ok(turn) => turn,
+            Err(_) => {
+                let Ok(turn) = tokio::time::timeout(self.max_wait, gate.lock()).await else {
+                    return Ok(Outcome::Busy {
+                        detail: format!(
+                            "more bookings for {} are waiting than can be served within {} ms; nothing was booked, retry in a few seconds",
+                            booking.local_day,
+                            self.max_wait.as_millis()
+                        ),
+                    });
+                };
+                // What was booked while this one waited may leave nothing for it.
+                let view = self.cache.view(&self.store, entity, now).await?;
+                if !Arc::ptr_eq(&view.setup, &booking.setup) {
+                    booking = Booking::prepare(&view, original, req, slot)?;
+                }
+                if let Err(refusal) = booking.check(&view, now) {
+                    return Ok(refusal);
+                }
+                turn
             }
-            Err(_) => unavailable_on_offers(Vec::new(), window, tz, why),
-        }
+        };
+        let order = booking.follow_up(original, req)?;
+        let answer = booking.answer(&order, req);
+        let decide = |visits: &[VisitRow]| booking.decide(visits, &order, &answer, now);
+        let result = self
+            .store
+            .commit_booking(entity, &booking.transaction(claim, lock_key), &decide)
+            .await;
+        drop(turn);
+        let why = match result {
+            Ok(BookingResult::Booked(done)) => return Ok(Outcome::Booked(done)),
+            Ok(BookingResult::Answered(a)) => return Ok(Outcome::Answered(a)),
+            Ok(BookingResult::Unavailable(why)) => why,
+            // The database's own check refused an overlap the code did not see: the window is
+            // taken. The transaction rolled back.
+            Err(StoreError::Overlap(why)) => {
+                tracing::warn!(%why, "booking refused by the database's double-booking check");
+                "Another booking took that time first.".into()
+            }
+            Err(e) => return Err(e.into()),
+        };
+        // Alternatives from the schedule as the database holds it now.
+        let view = self.cache.view(&self.store, entity, now).await?;
+        Ok(booking.unavailable(&view, now, &why))
     }
 }
 
-/// The job of a follow-up of `original`, if `view` can still place it in `window`; else the
-/// 409 with alternatives from `view`.
-fn check_on(
-    view: &View,
-    original: &WorkOrder,
-    req: &BookJob,
+/// What a booking needs to know, worked out once from the set-up: the job, where and when.
+struct Booking {
+    setup: Arc<Setup>,
+    job: Job,
     window: Window,
-    now: Timestamp,
-) -> Result<Job, ScheduleError> {
-    let job = job_for(&view.setup, Some(original), req)?;
-    match sched::plan(&view.snapshot(), &job, window, now) {
-        Ok(_) => Ok(job),
-        Err(why) => {
-            let tz = zone_of(work_center_of(&view.setup, &job));
-            Err(unavailable_on(
-                view,
-                Some(&job),
-                now,
-                window,
-                &tz,
-                &why.to_string(),
+    service_area_id: Option<String>,
+    tz: TimeZone,
+    local_day: Date,
+    techs: Vec<String>,
+}
+
+impl Booking {
+    fn prepare(
+        view: &View,
+        original: &WorkOrder,
+        req: &BookJob,
+        slot: Period,
+    ) -> Result<Self, DomainError> {
+        let setup = view.setup.clone();
+        let job = job_for(&setup, Some(original), req)?;
+        let wc = work_center_of(&setup, &job);
+        let tz = zone_of(wc);
+        Ok(Self {
+            window: Window {
+                start: slot.start,
+                end: slot.end,
+            },
+            service_area_id: wc.map(|w| w.service_area_id.clone()),
+            local_day: slot.start.to_zoned(tz.clone()).date(),
+            techs: techs_of(&setup, wc),
+            tz,
+            job,
+            setup,
+        })
+    }
+
+    /// Whether `view` can still place the visit in the window; the refusal if not.
+    fn check(&self, view: &View, now: Timestamp) -> Result<(), Outcome> {
+        match sched::plan(&view.snapshot(), &self.job, self.window, now) {
+            Ok(_) => Ok(()),
+            Err(why) => Err(self.unavailable(view, now, &why.to_string())),
+        }
+    }
+
+    /// The refusal of the window, with up to three alternatives from `view`: what is still
+    /// free nearest to the window asked for.
+    fn unavailable(&self, view: &View, now: Timestamp, why: &str) -> Outcome {
+        let mut offers = sched::search(&view.snapshot(), &self.job, now).offers;
+        offers.retain(|o| o.window != self.window);
+        offers.sort_by_key(|o| (o.window.start - self.window.start).get_seconds().abs());
+        offers.truncate(3);
+        offers.sort_by_key(|o| o.window.start);
+        Outcome::Unavailable {
+            detail: format!(
+                "the window {} can no longer be booked: {why} Pick one of the Alternatives or search again.",
+                sched::describe(&self.window, &self.tz)
+            ),
+            alternatives: offers.iter().map(offer_json).collect(),
+        }
+    }
+
+    /// The follow-up order as it will be written, but for its technician and planned times.
+    fn follow_up(&self, original: &WorkOrder, req: &BookJob) -> Result<WorkOrder, ScheduleError> {
+        let num = WorkOrderNum::parse(original.order_num())
+            .map_err(|e| ScheduleError::Fault(format!("the original's number: {e}")))?;
+        let num = new_order_num(&num).map_err(|e| ScheduleError::Fault(e.to_string()))?;
+        let offer = (
+            sched::offer_id(self.service_area_id.as_deref().unwrap_or("-"), &self.window),
+            sched::describe(&self.window, &self.tz),
+        );
+        follow_up_order(
+            &num,
+            original,
+            req,
+            &self.job,
+            &self.window,
+            (&offer.0, &offer.1),
+        )
+        .map_err(|e| ScheduleError::Fault(format!("the follow-up order is invalid: {e}")))
+    }
+
+    /// The Book Job answer: the new order's number and its part order.
+    fn answer(&self, order: &WorkOrder, req: &BookJob) -> FollowupDone {
+        let num = order.order_num();
+        let parts: Vec<Value> = req
+            .raw
+            .get("RequiredParts")
+            .and_then(Value::as_array)
+            .map(|ps| {
+                ps.iter()
+                    .filter_map(|p| p.get("ProdNum").cloned())
+                    .collect()
+            })
+            .unwrap_or_default();
+        let ordered = if parts.is_empty() {
+            json!([])
+        } else {
+            json!([{"PartOrderNum": format!("PO-{num}"), "Parts": parts}])
+        };
+        FollowupDone {
+            order_num: Some(num.to_string()),
+            status_code: 200,
+            answer: json!({"OrderNum": num, "OrderedParts": ordered}),
+        }
+    }
+
+    /// The booking's transaction: the technicians' visits of the window's local day (a margin
+    /// covers technicians whose shifts are kept in another work center's zone).
+    fn transaction(&self, claim: &NewClaim, lock_key: String) -> BookingTx {
+        let day_start = self
+            .local_day
+            .to_zoned(self.tz.clone())
+            .map(|z| z.timestamp())
+            .unwrap_or(self.window.start)
+            .as_millisecond();
+        BookingTx {
+            claim: claim.clone(),
+            visits: VisitQuery {
+                techs: self.techs.clone(),
+                from_ms: day_start - DAY_MARGIN_MS,
+                to_ms: day_start + 86_400_000 + DAY_MARGIN_MS,
+            },
+            lock_key,
+        }
+    }
+
+    /// Places the visit on the technicians' days as the transaction read them.
+    fn decide(
+        &self,
+        visits: &[VisitRow],
+        order: &WorkOrder,
+        done: &FollowupDone,
+        now: Timestamp,
+    ) -> Decision {
+        let visits = visits_by_tech(&self.setup, visits.to_vec());
+        let snap = Snapshot {
+            work_centers: &self.setup.work_centers,
+            technicians: &self.setup.technicians,
+            visits: &visits,
+        };
+        let placed = match sched::plan(&snap, &self.job, self.window, now) {
+            Ok(p) => p,
+            Err(why) => return Decision::Unavailable(why.to_string()),
+        };
+        let part_order = done.answer["OrderedParts"].get(0).and_then(|po| {
+            Some((
+                po["PartOrderNum"].as_str()?.to_string(),
+                po["Parts"].clone(),
             ))
-        }
+        });
+        Decision::Write(Box::new(BookingWrite {
+            new_order: order
+                .clone()
+                .assigned(&placed.tech, placed.start, placed.end),
+            shifted: placed
+                .shifted
+                .iter()
+                .map(|s| (s.order_num.clone(), s.start, s.end))
+                .collect(),
+            part_order,
+            done: done.clone(),
+        }))
     }
 }
 
-/// The 409 for a window that cannot be booked, with up to three alternatives from `view`:
-/// what is still free nearest to the window asked for.
-fn unavailable_on(
-    view: &View,
-    job: Option<&Job>,
-    now: Timestamp,
-    window: Window,
-    tz: &TimeZone,
-    why: &str,
-) -> ScheduleError {
-    let offers = job
-        .map(|job| sched::search(&view.snapshot(), job, now).offers)
-        .unwrap_or_default();
-    unavailable_on_offers(offers, window, tz, why)
-}
-
-fn unavailable_on_offers(
-    mut alternatives: Vec<sched::Offer>,
-    window: Window,
-    tz: &TimeZone,
-    why: &str,
-) -> ScheduleError {
-    alternatives.retain(|o| o.window != window);
-    alternatives.sort_by_key(|o| (o.window.start - window.start).get_seconds().abs());
-    alternatives.truncate(3);
-    alternatives.sort_by_key(|o| o.window.start);
-    ScheduleError::SlotUnavailable {
-        detail: format!(
-            "the window {} can no longer be booked: {why} Pick one of the Alternatives or search again.",
-            sched::describe(&window, tz)
-        ),
-        alternatives: alternatives.iter().map(offer_json).collect(),
-    }
-}
-
-/// The number of the follow-up order: readable, and unique without a counter.
 fn new_order_num(original: &WorkOrderNum) -> Result<WorkOrderNum, DomainError> {
     let suffix = uuid::Uuid::new_v4().simple().to_string()[..6].to_uppercase();
     let candidate = format!("{original}-F{suffix}");
@@ -412,12 +574,13 @@ fn customer_part(req: &BookJob, original: &WorkOrder, key: &str, num_key: &str) 
     }
 }
 
-/// The follow-up work order of scheduler.md §5.
+/// The follow-up work order (README, "The built-in scheduler"), without its technician and
+/// planned times.
 fn follow_up_order(
     num: &WorkOrderNum,
     original: &WorkOrder,
     req: &BookJob,
-    placed: &sched::Placement,
+    job: &Job,
     window: &Window,
     offer: (&str, &str),
 ) -> Result<WorkOrder, DomainError> {
@@ -425,19 +588,12 @@ fn follow_up_order(
     m.insert("OrderNum".into(), json!(num.as_str()));
     m.insert("OrderStatus".into(), json!(OrderStatus::New.code()));
     m.insert("DispatchStatus".into(), json!(3));
-    let (tech, start, end) = (&placed.tech, placed.start, placed.end);
-    m.insert("UserName".into(), json!(tech));
     m.insert("OriginalOrderNum".into(), json!(original.order_num()));
     if let Some(t) = req.str("OrderType").or(original.order_type()) {
         m.insert("OrderType".into(), json!(t));
     }
-    m.insert("PlannedStartDate".into(), json!(time::format(start)));
-    m.insert("PlannedEndDate".into(), json!(time::format(end)));
-    // `end - start` is a Span balanced to seconds, whose minutes field is 0: use the duration.
-    m.insert(
-        "PlannedDur".into(),
-        json!(end.duration_since(start).as_mins()),
-    );
+    // The technician and planned times are the placement's (`WorkOrder::assigned`).
+    m.insert("PlannedDur".into(), json!(job.duration_minutes));
     m.insert("OrderDate".into(), json!(time::format(Timestamp::now())));
     m.insert(
         "TimeConstraints".into(),
@@ -468,235 +624,4 @@ fn follow_up_order(
         }
     }
     WorkOrder::parse(num, m)
-}
-
-#[async_trait]
-impl Scheduler for Builtin {
-    async fn open_slots(
-        &self,
-        call: &Call<'_>,
-        _target: &str,
-        original: Option<&WorkOrder>,
-        req: &BookJob,
-    ) -> Result<Reply, ScheduleError> {
-        let outcome = self
-            .search(&call.caller.entity, original, req, Timestamp::now())
-            .await?;
-        Ok(Reply::ok(json!({
-            "StatusMsg": outcome.status_msg,
-            "TimeConstraints": outcome.offers.iter().map(offer_json).collect::<Vec<_>>(),
-        })))
-    }
-
-    async fn precheck(
-        &self,
-        call: &Call<'_>,
-        original: &WorkOrder,
-        req: &BookJob,
-        slot: Period,
-    ) -> Result<(), ScheduleError> {
-        let now = Timestamp::now();
-        let view = self
-            .cache
-            .view(self.store.as_ref(), &call.caller.entity, now)
-            .await?;
-        let window = Window {
-            start: slot.start,
-            end: slot.end,
-        };
-        check_on(&view, original, req, window, now).map(|_| ())
-    }
-
-    async fn book(
-        &self,
-        call: &Call<'_>,
-        _target: &str,
-        original: &WorkOrder,
-        req: &BookJob,
-        slot: Period,
-        claim_id: &str,
-    ) -> Result<Reply, ScheduleError> {
-        let entity = &call.caller.entity;
-        let now = Timestamp::now();
-        let window = Window {
-            start: slot.start,
-            end: slot.end,
-        };
-        // The pre-check before the claim brought the cache up to date moments ago.
-        let view = match self.cache.cached(entity) {
-            Some(view) => view,
-            None => self.cache.view(self.store.as_ref(), entity, now).await?,
-        };
-        let local_day = {
-            let job = job_for(&view.setup, Some(original), req)?;
-            slot.start
-                .to_zoned(zone_of(work_center_of(&view.setup, &job)))
-                .date()
-        };
-        // One lock per entity and local day: a technician may serve several work centers, so a
-        // per-work-center lock would let two bookings plan the same day at once.
-        let lock_key = format!("book:{local_day}");
-        let gate = self.gate(entity, &lock_key);
-        // A booking that had to wait for its turn looks at the schedule again: what was booked
-        // meanwhile may leave nothing for it.
-        let (turn, view) = match gate.try_lock() {
-            Ok(turn) => (turn, view),
-            Err(_) => {
-                let Ok(turn) = tokio::time::timeout(self.max_wait, gate.lock()).await else {
-                    self.store.abandon_followup(entity, claim_id).await?;
-                    return Err(ScheduleError::Busy(format!(
-                        "more bookings for {local_day} are waiting than can be served within {} ms; nothing was booked, retry in a few seconds",
-                        self.max_wait.as_millis()
-                    )));
-                };
-                (
-                    turn,
-                    self.cache.view(self.store.as_ref(), entity, now).await?,
-                )
-            }
-        };
-        // What the cache (current as of the version check above) cannot place, the database
-        // cannot either: refuse without a transaction. Most requests in a rush for the last
-        // window end here.
-        let job = match check_on(&view, original, req, window, now) {
-            Ok(job) => job,
-            Err(e) => {
-                drop(turn);
-                self.store.abandon_followup(entity, claim_id).await?;
-                return Err(e);
-            }
-        };
-        let setup = view.setup.clone();
-        let wc = work_center_of(&setup, &job);
-        let tz = zone_of(wc);
-        let techs = techs_of(&setup, wc);
-        let local_day = slot.start.to_zoned(tz.clone()).date();
-        const MARGIN_MS: i64 = 3 * 3_600_000;
-        let day_start = local_day
-            .to_zoned(tz.clone())
-            .map(|z| z.timestamp())
-            .unwrap_or(slot.start);
-        let request = BookingRequest {
-            claim_id: claim_id.to_string(),
-            // The plan works on the window's local day; a margin covers technicians whose
-            // shifts are kept in another work center's zone.
-            visits: VisitQuery {
-                techs,
-                from_ms: day_start.as_millisecond() - MARGIN_MS,
-                to_ms: day_start.as_millisecond() + 86_400_000 + MARGIN_MS,
-            },
-            lock_key,
-        };
-        let num = new_order_num(
-            &WorkOrderNum::parse(original.order_num())
-                .map_err(|e| DomainError::invalid("$.OriginalOrderNum", e))?,
-        )?;
-        let offer_id = sched::offer_id(
-            wc.map(|w| w.service_area_id.as_str()).unwrap_or("-"),
-            &window,
-        );
-        let offer_desc = sched::describe(&window, &tz);
-        let (original_c, req_c, setup_c, job_c) =
-            (original.clone(), req.clone(), setup.clone(), job.clone());
-        // Built anew for each attempt: a transaction that lost a serialisation race is retried.
-        let make_decide = move || {
-            let (num, original_c, req_c, setup_c, job_c, offer_id, offer_desc) = (
-                num.clone(),
-                original_c.clone(),
-                req_c.clone(),
-                setup_c.clone(),
-                job_c.clone(),
-                offer_id.clone(),
-                offer_desc.clone(),
-            );
-            Box::new(move |view: crate::store::BookingView| {
-                let visits = visits_by_tech(&setup_c, view.visits);
-                let snap = Snapshot {
-                    work_centers: &setup_c.work_centers,
-                    technicians: &setup_c.technicians,
-                    visits: &visits,
-                };
-                let placement = match sched::plan(&snap, &job_c, window, now) {
-                    Ok(p) => p,
-                    Err(why) => return Decision::Unavailable(why.to_string()),
-                };
-                let order = match follow_up_order(
-                    &num,
-                    &original_c,
-                    &req_c,
-                    &placement,
-                    &window,
-                    (&offer_id, &offer_desc),
-                ) {
-                    Ok(o) => o,
-                    Err(e) => {
-                        return Decision::Unavailable(format!(
-                            "the follow-up order could not be built: {e}"
-                        ));
-                    }
-                };
-                let parts: Vec<Value> = req_c
-                    .raw
-                    .get("RequiredParts")
-                    .and_then(Value::as_array)
-                    .map(|ps| {
-                        ps.iter()
-                            .filter_map(|p| p.get("ProdNum").cloned())
-                            .collect()
-                    })
-                    .unwrap_or_default();
-                let part_order =
-                    (!parts.is_empty()).then(|| (format!("PO-{num}"), Value::Array(parts.clone())));
-                let ordered = match &part_order {
-                    Some((po, parts)) => json!([{"PartOrderNum": po, "Parts": parts}]),
-                    None => json!([]),
-                };
-                let answer = json!({"OrderNum": num.as_str(), "OrderedParts": ordered});
-                Decision::Write(Box::new(BookingWrite {
-                    new_order: order,
-                    shifted: placement
-                        .shifted
-                        .iter()
-                        .map(|s| (s.order_num.clone(), s.start, s.end))
-                        .collect(),
-                    part_order,
-                    done: FollowupDone {
-                        order_num: Some(num.to_string()),
-                        status_code: 200,
-                        answer,
-                    },
-                }))
-            }) as crate::store::DecideFn
-        };
-        let mut attempt = 0;
-        let result = loop {
-            attempt += 1;
-            match self
-                .store
-                .commit_booking(entity, &request, make_decide())
-                .await
-            {
-                Err(StoreError::Retry(why)) if attempt < MAX_BOOKING_ATTEMPTS => {
-                    tracing::debug!(%why, attempt, "booking transaction retried");
-                }
-                // The database's own check (constraint or trigger) refused an overlap the code
-                // did not see: the window is taken. The transaction rolled back; drop the claim.
-                Err(StoreError::Conflict(why)) => {
-                    tracing::warn!(%why, "booking refused by the database's double-booking check");
-                    self.store.abandon_followup(entity, claim_id).await?;
-                    break BookingResult::Unavailable(
-                        "Another booking took that time first.".into(),
-                    );
-                }
-                other => break other?,
-            }
-        };
-        drop(turn);
-        match result {
-            BookingResult::Booked(done) => Ok(Reply::ok(done.answer)),
-            BookingResult::Unavailable(why) => Err(self
-                .unavailable(entity, original, req, now, window, &tz, &why)
-                .await),
-        }
-    }
 }

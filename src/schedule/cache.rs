@@ -97,7 +97,7 @@ impl SchedCache {
     /// the database holds them now.
     pub async fn view(
         &self,
-        store: &dyn Store,
+        store: &Store,
         entity: &EntityId,
         now: Timestamp,
     ) -> Result<View, ScheduleError> {
@@ -148,7 +148,7 @@ impl SchedCache {
 
     async fn refresh(
         &self,
-        store: &dyn Store,
+        store: &Store,
         entity: &EntityId,
         now: Timestamp,
     ) -> Result<View, ScheduleError> {

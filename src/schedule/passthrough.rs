@@ -1,26 +1,17 @@
-//! Pass-through to a company's own scheduler (seiapi.md §8): the validated request goes to the
-//! configured endpoint through the one outbound client, and the third party's status and JSON
-//! body come back unchanged. A booking it confirms (200 with an `OrderNum`) completes the pending
-//! follow-up record, so the history of §7.1 and the replay of retries work as with the built-in
-//! scheduler.
+//! Pass-through to a company's own scheduler (README, "Pass-through"): the validated request goes
+//! to the configured endpoint through the one outbound client, and the third party's status and
+//! body come back to be relayed. Recording a booking it confirms is `crate::booking`'s part.
 
 use std::{sync::Arc, time::Duration};
 
-use async_trait::async_trait;
-use axum::http::StatusCode;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde_json::Value;
 use url::Url;
 
-use super::{Call, Reply, ScheduleError, Scheduler};
+use super::{Outcome, ScheduleError};
 use crate::{
-    domain::{
-        bookjob::{BookJob, Period},
-        sysconfig::EntityConfig,
-        workorder::WorkOrder,
-    },
-    gateway::{Gateway, Interface, OutboundCall, endpoint_host},
-    store::{FollowupDone, Store},
+    domain::{DomainError, bookjob::BookJob, sysconfig::EntityConfig},
+    gateway::{Gateway, Interface, OutboundCall, Relayed},
 };
 
 /// Everything but RFC 3986's unreserved characters is percent-encoded in the order number put
@@ -31,35 +22,69 @@ const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'_')
     .remove(b'~');
 
+/// On whose behalf a call is made.
+pub struct Call<'a> {
+    pub entity: &'a str,
+    /// The caller's token, forwarded unchanged (the platform's documented behaviour).
+    pub token: &'a str,
+    pub request_id: &'a str,
+    pub config: &'a EntityConfig,
+}
+
 pub struct Passthrough {
     gateway: Arc<Gateway>,
-    store: Arc<dyn Store>,
 }
 
 impl Passthrough {
-    /// Calls the company's endpoint `url` with the request as received, on the caller's behalf.
+    pub fn new(gateway: Arc<Gateway>) -> Self {
+        Self { gateway }
+    }
+
+    /// Calls the company's endpoint `url` with the request, on the caller's behalf.
     async fn relay(
         &self,
         call: &Call<'_>,
         interface: Interface,
         url: &Url,
         req: &BookJob,
-    ) -> Result<crate::gateway::Relayed, crate::gateway::GatewayError> {
-        self.gateway
+    ) -> Result<Relayed, ScheduleError> {
+        Ok(self
+            .gateway
             .call(OutboundCall {
-                entity: call.caller.entity.as_str(),
+                entity: call.entity,
                 interface,
                 url,
-                token: &call.caller.token,
+                token: call.token,
                 request_id: call.request_id,
                 body: &req.raw,
                 timeout: entity_timeout(call.config),
             })
+            .await?)
+    }
+
+    /// Appointment Search at `target`.
+    pub async fn open_slots(
+        &self,
+        call: &Call<'_>,
+        target: &str,
+        req: &BookJob,
+    ) -> Result<Relayed, ScheduleError> {
+        self.relay(call, Interface::OpenSlots, &parse(target)?, req)
             .await
     }
 
-    pub fn new(gateway: Arc<Gateway>, store: Arc<dyn Store>) -> Self {
-        Self { gateway, store }
+    /// Book Job at `target` (its `{0}` the original order's number).
+    pub async fn book(
+        &self,
+        call: &Call<'_>,
+        target: &str,
+        original: &str,
+        req: &BookJob,
+    ) -> Result<Outcome, ScheduleError> {
+        let url = book_job_url(target, original)?;
+        Ok(Outcome::Relayed(
+            self.relay(call, Interface::Followup, &url, req).await?,
+        ))
     }
 }
 
@@ -73,7 +98,7 @@ fn parse(uri: &str) -> Result<Url, ScheduleError> {
     // The configuration was validated when it was stored; this only fails for a configuration
     // written by an older version.
     Url::parse(uri).map_err(|_| {
-        ScheduleError::Domain(crate::domain::DomainError::conflict(
+        ScheduleError::Domain(DomainError::conflict(
             "urn:revisit:error:bad-scheduler-uri",
             "the entity configuration's scheduler URI is not a valid absolute URI; an admin corrects it with POST /seiapi/v3/SysConfig/mobility",
         ))
@@ -88,63 +113,6 @@ fn entity_timeout(config: &EntityConfig) -> Option<Duration> {
         .and_then(|r| r.get("TimeoutMs"))
         .and_then(Value::as_u64)
         .map(Duration::from_millis)
-}
-
-#[async_trait]
-impl Scheduler for Passthrough {
-    async fn open_slots(
-        &self,
-        call: &Call<'_>,
-        target: &str,
-        _original: Option<&WorkOrder>,
-        req: &BookJob,
-    ) -> Result<Reply, ScheduleError> {
-        let url = parse(target)?;
-        let relayed = self.relay(call, Interface::OpenSlots, &url, req).await?;
-        Ok(Reply {
-            status: relayed.status,
-            body: relayed.body,
-        })
-    }
-
-    async fn book(
-        &self,
-        call: &Call<'_>,
-        target: &str,
-        original: &WorkOrder,
-        req: &BookJob,
-        _slot: Period,
-        claim_id: &str,
-    ) -> Result<Reply, ScheduleError> {
-        let url = book_job_url(target, original.order_num())?;
-        let relayed = self.relay(call, Interface::Followup, &url, req).await?;
-        if relayed.status == StatusCode::OK {
-            let done = FollowupDone {
-                order_num: relayed
-                    .body
-                    .get("OrderNum")
-                    .and_then(Value::as_str)
-                    .map(str::to_string),
-                status_code: 200,
-                answer: relayed.body.clone(),
-            };
-            // The third party has booked: failing the request now would invite a retry that
-            // books twice. The answer goes back; the unrecorded booking goes to the log (its
-            // claim stays pending, so retries get 409 until the claim goes stale).
-            if let Err(e) = self
-                .store
-                .finish_followup(&call.caller.entity, claim_id, &done)
-                .await
-            {
-                tracing::error!(error = %e, host = %endpoint_host(&url), order_num = ?done.order_num,
-                    "a pass-through booking succeeded but could not be recorded");
-            }
-        }
-        Ok(Reply {
-            status: relayed.status,
-            body: relayed.body,
-        })
-    }
 }
 
 #[cfg(test)]

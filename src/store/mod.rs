@@ -1,43 +1,68 @@
-//! The storage contract and its two implementations. Every call that reads or writes tenant
-//! data takes the `EntityId` first: there is no lookup without it. The one exception is
-//! `find_user`, because a log-in names no entity (user names are unique installation-wide).
+//! Storage: one implementation over SQLite (the embedded default) and PostgreSQL (several
+//! processes on one database). Every statement and every transaction flow is written once
+//! (`db.rs` says how); the backends differ only in how a write transaction begins and the locks
+//! it takes.
+//!
+//! Every call that reads or writes tenant data takes the `EntityId` first: there is no lookup
+//! without it. The one exception is `find_user`, because a log-in names no entity (user names are
+//! unique installation-wide).
+//!
+//! - `entities.rs`: entities, users, configuration, categories, the scheduler's set-up;
+//! - `orders.rs`: work orders, the visits the scheduler reads, and the changes its cache follows;
+//! - `followups.rs`: the follow-up ledger and the built-in scheduler's booking transaction.
 
-use std::{sync::Arc, time::Duration};
+use std::{str::FromStr, time::Duration};
 
-use async_trait::async_trait;
 use serde_json::{Map, Value};
-
-use crate::domain::{
-    DomainError, EntityId, Role, UserName, WorkOrderNum, category::Category, workorder::WorkOrder,
+use sqlx::{
+    postgres::{PgConnectOptions, PgPoolOptions},
+    sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous},
 };
 
-pub mod booking;
-pub mod postgres;
-pub mod sqlite;
+use crate::domain::{
+    DomainError, EntityId, Role, UserName, category::Category, followup::FollowupDone,
+    workorder::WorkOrder,
+};
 
-pub use booking::*;
+pub(crate) mod db;
+mod entities;
+mod followups;
+mod orders;
 
-/// The storage layer's error type.
+use db::Db;
+
+/// Why a storage call failed. Each cause is its own variant, so that the layers above never
+/// mistake one for another (a server fault is never answered as a client's conflict).
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// A domain rule, checked inside the write transaction, said no; nothing was written.
     #[error(transparent)]
     Rejected(#[from] DomainError),
-    /// A uniqueness or overlap constraint refused the write.
-    #[error("conflict: {0}")]
-    Conflict(String),
+    /// A uniqueness constraint refused the write: what it would create exists already.
+    #[error("duplicate: {0}")]
+    Duplicate(String),
+    /// The database's double-booking check (trigger or exclusion constraint) refused a visit
+    /// that overlaps another open visit of its technician.
+    #[error("overlap: {0}")]
+    Overlap(String),
+    /// A pending follow-up claim was taken over (it looked abandoned): the booking it stood for
+    /// must not be recorded.
+    #[error("the follow-up claim is no longer held")]
+    ClaimLost,
     /// A serialisation failure or deadlock: the transaction may be tried again.
     #[error("retry: {0}")]
     Retry(String),
-    /// The database cannot be reached or the pool is exhausted: retry later.
+    /// The database cannot be reached, is too busy, or the pool is exhausted: retry later.
     #[error("unavailable: {0}")]
     Unavailable(String),
+    /// Stored data that no longer parses.
+    #[error("stored data invalid: {0}")]
+    Corrupt(String),
     #[error(transparent)]
     Other(#[from] anyhow::Error),
 }
 
-/// Classifies a database error in one place: unique/exclusion violations are conflicts, pool
-/// and connection failures are unavailability, everything else is a fault.
+/// Classifies a database error in one place.
 impl From<sqlx::Error> for StoreError {
     fn from(e: sqlx::Error) -> Self {
         match &e {
@@ -45,28 +70,126 @@ impl From<sqlx::Error> for StoreError {
                 StoreError::Unavailable(e.to_string())
             }
             sqlx::Error::Database(db) => {
-                let code = db.code().unwrap_or_default();
-                match code.as_ref() {
-                    // PostgreSQL unique / exclusion; SQLite constraint codes.
-                    "23505" | "23P01" | "2067" | "1555" | "1811" => {
-                        StoreError::Conflict(db.message().to_string())
-                    }
-                    "40001" | "40P01" => StoreError::Retry(db.message().to_string()),
-                    // PostgreSQL: statement timeout or lock wait given up; the server is busy.
-                    "57014" | "55P03" => StoreError::Unavailable(db.message().to_string()),
-                    // SQLite busy or locked past the busy timeout.
-                    "5" | "6" | "261" | "517" => StoreError::Unavailable(db.message().to_string()),
-                    // PostgreSQL: cannot connect now, admin shutdown, crash shutdown.
-                    "57P01" | "57P02" | "57P03" | "08006" | "08001" | "08004" => {
-                        StoreError::Unavailable(db.message().to_string())
-                    }
+                let msg = db.message().to_string();
+                match db.code().unwrap_or_default().as_ref() {
+                    // PostgreSQL unique violation; SQLite unique and primary key constraints.
+                    "23505" | "2067" | "1555" => StoreError::Duplicate(msg),
+                    // PostgreSQL exclusion constraint (and the trigger, which raises the same
+                    // code); SQLite's trigger `RAISE(ABORT)`.
+                    "23P01" | "1811" => StoreError::Overlap(msg),
+                    "40001" | "40P01" => StoreError::Retry(msg),
+                    // PostgreSQL: statement timeout, lock wait given up; SQLite busy or locked
+                    // past the busy timeout; PostgreSQL cannot connect now or shutting down.
+                    "57014" | "55P03" | "5" | "6" | "261" | "517" | "57P01" | "57P02" | "57P03"
+                    | "08006" | "08001" | "08004" => StoreError::Unavailable(msg),
                     _ => StoreError::Other(anyhow::Error::new(e)),
                 }
+            }
+            sqlx::Error::ColumnDecode { .. } | sqlx::Error::Decode(_) => {
+                StoreError::Corrupt(e.to_string())
             }
             _ => StoreError::Other(anyhow::Error::new(e)),
         }
     }
 }
+
+pub(crate) fn corrupt(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Corrupt(e.to_string())
+}
+
+/// Storage settings from the configuration.
+#[derive(Debug, Clone)]
+pub struct StoreOptions {
+    pub max_connections: u32,
+    /// PostgreSQL statement and lock timeout; SQLite busy timeout; pool acquire timeout.
+    pub statement_timeout: Duration,
+}
+
+/// The database, SQLite or PostgreSQL.
+pub struct Store {
+    db: Db,
+}
+
+/// A pooled PostgreSQL connection idle for longer than this is pinged before it is used.
+const IDLE_CHECK_AFTER: Duration = Duration::from_secs(1);
+
+impl Store {
+    /// Opens the database named by the URL (`sqlite:` or `postgres://`) and brings its schema up
+    /// to date.
+    pub async fn open(url: &str, opts: &StoreOptions) -> anyhow::Result<Self> {
+        let db = if url.starts_with("sqlite:") {
+            let options = SqliteConnectOptions::from_str(url)?
+                .create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Normal)
+                .busy_timeout(opts.statement_timeout)
+                .foreign_keys(true);
+            let pool = SqlitePoolOptions::new()
+                .max_connections(opts.max_connections)
+                .acquire_timeout(opts.statement_timeout)
+                // A SQLite connection is a file handle: a ping before handing one out (a hop to
+                // the connection's worker thread) buys nothing.
+                .test_before_acquire(false)
+                .connect_with(options)
+                .await?;
+            sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
+            Db::Sqlite {
+                pool,
+                writer: Default::default(),
+            }
+        } else {
+            let timeout_ms = opts.statement_timeout.as_millis().to_string();
+            let options = url.parse::<PgConnectOptions>()?.options([
+                ("statement_timeout", timeout_ms.as_str()),
+                ("lock_timeout", timeout_ms.as_str()),
+            ]);
+            let pool = PgPoolOptions::new()
+                .max_connections(opts.max_connections)
+                .acquire_timeout(opts.statement_timeout)
+                // sqlx pings a connection when it goes back to the pool. Pinging it again before
+                // every use costs a round trip per query; only a connection that sat idle for a
+                // while (say, through a database restart) is checked, and a broken one replaced.
+                .test_before_acquire(false)
+                .before_acquire(|conn, meta| {
+                    Box::pin(async move {
+                        if meta.idle_for > IDLE_CHECK_AFTER {
+                            sqlx::Connection::ping(conn).await?;
+                        }
+                        Ok(true)
+                    })
+                })
+                .connect_with(options)
+                .await?;
+            sqlx::migrate!("./migrations/postgres").run(&pool).await?;
+            Db::Postgres { pool }
+        };
+        Ok(Self { db })
+    }
+
+    /// Cheap liveness check of the database.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        let mut c = self.db.acquire().await?;
+        db::sql!(c.conn(), "SELECT 1"; execute)?;
+        Ok(())
+    }
+
+    /// Closes the pool: waits for connections in use to be returned, then closes them all.
+    pub async fn close(&self) {
+        self.db.close().await;
+    }
+}
+
+pub(crate) fn now_ms() -> i64 {
+    jiff::Timestamp::now().as_millisecond()
+}
+
+/// Epoch milliseconds of an optional timestamp, as stored in the indexed columns.
+fn millis(t: Option<jiff::Timestamp>) -> Option<i64> {
+    t.map(|t| t.as_millisecond())
+}
+
+// ---------------------------------------------------------------------------------------------
+// The types of the contract.
 
 /// See [`Store::caller_context`].
 #[derive(Debug, Clone, Default)]
@@ -124,174 +247,100 @@ pub type WriteFn = Box<dyn FnOnce(Option<WorkOrder>) -> Result<WorkOrder, Domain
 pub type ConfigFn =
     Box<dyn FnOnce(Map<String, Value>) -> Result<Map<String, Value>, DomainError> + Send>;
 
-#[async_trait]
-pub trait Store: SchedStore + Send + Sync + 'static {
-    /// Cheap liveness check of the database.
-    async fn ping(&self) -> Result<(), StoreError>;
-    /// Closes the pool: waits for connections in use to be returned, then closes them all.
-    async fn close(&self);
-    async fn ensure_entity(&self, entity: &EntityId) -> Result<(), StoreError>;
-    /// Creates the user in the entity, or replaces role and password if it exists there; a name
-    /// taken in another entity is a conflict.
-    async fn add_user(
-        &self,
-        entity: &EntityId,
-        name: &UserName,
-        role: Role,
-        password_hash: &str,
-    ) -> Result<AddUser, StoreError>;
-    async fn find_user(&self, name: &str) -> Result<Option<UserRecord>, StoreError>;
-    /// What an authenticated request needs, in one round trip: the token's user `name` as
-    /// stored now, `entity`'s configuration and its own versions of the categories `codes`.
-    async fn caller_context(
-        &self,
-        name: &str,
-        entity: &EntityId,
-        codes: &[&str],
-    ) -> Result<CallerContext, StoreError>;
-    async fn update_config(
-        &self,
-        entity: &EntityId,
-        f: ConfigFn,
-    ) -> Result<Map<String, Value>, StoreError>;
-
-    async fn put_category(&self, entity: &EntityId, category: &Category) -> Result<(), StoreError>;
-
-    async fn get_work_order(
-        &self,
-        entity: &EntityId,
-        num: &WorkOrderNum,
-    ) -> Result<Option<WorkOrder>, StoreError>;
-    /// Read-modify-write of one work order in one write transaction.
-    async fn write_work_order(
-        &self,
-        entity: &EntityId,
-        num: &WorkOrderNum,
-        f: WriteFn,
-    ) -> Result<Written, StoreError>;
-    /// Inserts or replaces many orders in one transaction (demo data, imports, benchmarks).
-    async fn import_work_orders(
-        &self,
-        entity: &EntityId,
-        orders: &[WorkOrder],
-    ) -> Result<(), StoreError>;
-    async fn delete_work_order(
-        &self,
-        entity: &EntityId,
-        num: &WorkOrderNum,
-    ) -> Result<bool, StoreError>;
-    async fn list_work_orders(
-        &self,
-        entity: &EntityId,
-        filter: &ListFilter,
-    ) -> Result<Page, StoreError>;
+/// The kinds of the built-in scheduler's set-up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SchedKind {
+    WorkCenters,
+    Technicians,
+    OrderTypes,
 }
 
-/// The built-in scheduler's part of the contract.
-#[async_trait]
-pub trait SchedStore: Send + Sync {
-    // Its set-up: work centers, technicians, order types, as JSON objects.
-    async fn list_sched(
-        &self,
-        entity: &EntityId,
-        kind: SchedKind,
-    ) -> Result<Vec<Value>, StoreError>;
-    async fn get_sched(
-        &self,
-        entity: &EntityId,
-        kind: SchedKind,
-        id: &str,
-    ) -> Result<Option<Value>, StoreError>;
-    /// Returns whether the object was created.
-    async fn put_sched(
-        &self,
-        entity: &EntityId,
-        kind: SchedKind,
-        id: &str,
-        body: &Value,
-    ) -> Result<bool, StoreError>;
-    async fn delete_sched(
-        &self,
-        entity: &EntityId,
-        kind: SchedKind,
-        id: &str,
-    ) -> Result<bool, StoreError>;
-
-    /// Open visits (orders not closed or rejected, with a technician and a planned start) of the
-    /// given technicians whose planned start lies in the range.
-    async fn list_visits(
-        &self,
-        entity: &EntityId,
-        q: &VisitQuery,
-    ) -> Result<Vec<VisitRow>, StoreError>;
-
-    /// The entity's set-up version and visit sequence number (0, 0 before any write).
-    async fn sched_versions(&self, entity: &EntityId) -> Result<(i64, i64), StoreError>;
-    /// Work orders written or deleted after sequence number `since`, in sequence order; `row`
-    /// is `None` when the order is no longer a visit (deleted, closed, unassigned, unplanned).
-    async fn visit_changes(
-        &self,
-        entity: &EntityId,
-        since: i64,
-    ) -> Result<Vec<VisitChange>, StoreError>;
-
-    /// Starts a follow-up booking: replays, refuses, or records a pending claim (seiapi.md §7.1).
-    async fn claim_followup(
-        &self,
-        entity: &EntityId,
-        claim: &NewClaim,
-    ) -> Result<ClaimOutcome, StoreError>;
-    /// What `claim_followup` would answer, without recording anything: `None` when it would
-    /// record a new claim. For a request about to be refused, so a refusal writes nothing.
-    async fn peek_followup(
-        &self,
-        entity: &EntityId,
-        claim: &NewClaim,
-    ) -> Result<Option<ClaimOutcome>, StoreError>;
-    /// Records the answer of a claimed booking made elsewhere (pass-through).
-    async fn finish_followup(
-        &self,
-        entity: &EntityId,
-        id: &str,
-        done: &FollowupDone,
-    ) -> Result<(), StoreError>;
-    /// Drops a claim whose booking failed, so a retry may try again.
-    async fn abandon_followup(&self, entity: &EntityId, id: &str) -> Result<(), StoreError>;
-    async fn list_followups(
-        &self,
-        entity: &EntityId,
-        original: &WorkOrderNum,
-    ) -> Result<Vec<FollowupRecord>, StoreError>;
-
-    /// The built-in scheduler's booking, in one write transaction: reads the technicians' visits
-    /// under the booking lock, lets `decide` place the visit, then writes the new order, the
-    /// moved orders, the part order and the finished follow-up record, or nothing.
-    async fn commit_booking(
-        &self,
-        entity: &EntityId,
-        req: &BookingRequest,
-        decide: DecideFn,
-    ) -> Result<BookingResult, StoreError>;
-}
-
-/// Storage settings from the configuration.
-#[derive(Debug, Clone)]
-pub struct StoreOptions {
-    pub max_connections: u32,
-    pub statement_timeout: Duration,
-}
-
-/// Opens the database named by the URL (`sqlite:` or `postgres://`) and brings its schema up to
-/// date.
-pub async fn open(url: &str, opts: &StoreOptions) -> anyhow::Result<Arc<dyn Store>> {
-    if url.starts_with("sqlite:") {
-        Ok(Arc::new(sqlite::SqliteStore::open(url, opts).await?))
-    } else {
-        Ok(Arc::new(postgres::PgStore::open(url, opts).await?))
+impl SchedKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SchedKind::WorkCenters => "workcenters",
+            SchedKind::Technicians => "technicians",
+            SchedKind::OrderTypes => "ordertypes",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::WorkCenters, Self::Technicians, Self::OrderTypes]
+            .into_iter()
+            .find(|k| k.as_str() == s)
     }
 }
 
-/// Epoch milliseconds of an optional timestamp, as stored in the indexed columns.
-pub(crate) fn millis(t: Option<jiff::Timestamp>) -> Option<i64> {
-    t.map(|t| t.as_millisecond())
+/// Which visits to read.
+#[derive(Debug, Clone, Default)]
+pub struct VisitQuery {
+    /// Empty = every technician of the entity.
+    pub techs: Vec<String>,
+    pub from_ms: i64,
+    pub to_ms: i64,
+}
+
+/// An open work order seen as a visit of its technician.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct VisitRow {
+    pub order_num: String,
+    pub user_name: String,
+    pub order_type: Option<String>,
+    #[sqlx(rename = "planned_start")]
+    pub start_ms: i64,
+    #[sqlx(rename = "busy_end")]
+    pub busy_end_ms: Option<i64>,
+    pub lat: Option<f64>,
+    pub lon: Option<f64>,
+    #[sqlx(rename = "window_start")]
+    pub window_start_ms: Option<i64>,
+    #[sqlx(rename = "window_end")]
+    pub window_end_ms: Option<i64>,
+}
+
+/// A change of a work order, as the scheduler's cache sees it: `row` is `None` when the order
+/// is no longer a visit (deleted, closed, unassigned, unplanned).
+#[derive(Debug, Clone)]
+pub struct VisitChange {
+    pub order_num: String,
+    pub seq: i64,
+    pub row: Option<VisitRow>,
+}
+
+/// The built-in scheduler's booking transaction: what it locks and reads.
+#[derive(Debug, Clone)]
+pub struct BookingTx {
+    /// The ledger's view of the request; recorded, as done, with the booking.
+    pub claim: crate::domain::followup::NewClaim,
+    pub visits: VisitQuery,
+    /// Bookings with the same key are serialised (PostgreSQL; SQLite serialises all writes).
+    pub lock_key: String,
+}
+
+/// What `decide` wants written.
+#[derive(Debug, Clone)]
+pub struct BookingWrite {
+    pub new_order: WorkOrder,
+    /// Existing visits moved later: (order number, new planned start, new planned end).
+    pub shifted: Vec<(String, jiff::Timestamp, jiff::Timestamp)>,
+    pub part_order: Option<(String, Value)>,
+    pub done: FollowupDone,
+}
+
+pub enum Decision {
+    Write(Box<BookingWrite>),
+    /// Nothing fits any more; the string says why.
+    Unavailable(String),
+}
+
+/// Decides a booking on the visits as read in its transaction. Called again, in the same
+/// transaction, when what it decided on changed before the transaction could lock it
+/// (PostgreSQL).
+pub type DecideFn<'a> = &'a (dyn Fn(&[VisitRow]) -> Decision + Send + Sync);
+
+#[derive(Debug, Clone)]
+pub enum BookingResult {
+    Booked(FollowupDone),
+    Unavailable(String),
+    /// The ledger answered the request itself (a replay, a reused key, ...); nothing written.
+    Answered(crate::domain::followup::ClaimOutcome),
 }

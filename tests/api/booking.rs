@@ -904,11 +904,12 @@ async fn a_booking_is_decided_again_when_the_technicians_day_changed_before_its_
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     use revisit::{
-        domain::{WorkOrderNum, workorder::WorkOrder},
-        store::{
-            BookingRequest, BookingResult, BookingView, BookingWrite, Decision, FollowupDone,
-            NewClaim, Store,
+        domain::{
+            WorkOrderNum,
+            followup::{FollowupDone, NewClaim},
+            workorder::WorkOrder,
         },
+        store::{BookingResult, BookingTx, BookingWrite, Decision, Store, VisitRow},
     };
 
     let Some(app) = crate::helpers::spawn_app(crate::helpers::Backend::Postgres).await else {
@@ -916,26 +917,20 @@ async fn a_booking_is_decided_again_when_the_technicians_day_changed_before_its_
     };
     let _f = fleet(&app).await;
     let entity = EntityId::parse("acme").unwrap();
-    let store: Arc<dyn Store> = app.state.store.clone();
+    let store: Arc<Store> = app.state.store.clone();
     let original = WorkOrderNum::parse("WO-1").unwrap();
-    let claim_id = "claim-1".to_string();
-    store
-        .claim_followup(
-            &entity,
-            &NewClaim {
-                id: claim_id.clone(),
-                original: original.clone(),
-                idem_key: None,
-                request_hash: "h".into(),
-                user_name: "tom".into(),
-                scheduler: "builtin".into(),
-                endpoint_host: None,
-                slot_start_ms: 0,
-                slot_end_ms: 1,
-            },
-        )
-        .await
-        .expect("the claim");
+    // The booking's record, written with it.
+    let claim = NewClaim {
+        id: "claim-1".into(),
+        original: original.clone(),
+        idem_key: None,
+        request_hash: "h".into(),
+        user_name: "tom".into(),
+        scheduler: "builtin",
+        endpoint_host: None,
+        slot_start_ms: 0,
+        slot_end_ms: 1,
+    };
 
     let target = window(1, 1);
     let at = move |mins: i64| target.0 + SignedDuration::from_mins(mins);
@@ -956,12 +951,12 @@ async fn a_booking_is_decided_again_when_the_technicians_day_changed_before_its_
     let calls = Arc::new(AtomicUsize::new(0));
     let (decide_calls, decide_store, decide_entity) =
         (calls.clone(), store.clone(), entity.clone());
-    let decide = Box::new(move |view: BookingView| {
+    let decide = move |visits: &[VisitRow]| {
         let first = decide_calls.fetch_add(1, Ordering::SeqCst) == 0;
         let start = if first {
             // The dispatcher puts tom at 12:00 right after the booking read his day, which was
             // empty then: the booking decides on 12:00 too.
-            assert!(!view.visits.iter().any(|v| v.order_num == "CRM-1"));
+            assert!(!visits.iter().any(|v| v.order_num == "CRM-1"));
             let crm = order("CRM-1", at(0), true);
             tokio::task::block_in_place(|| {
                 tokio::runtime::Handle::current().block_on(decide_store.write_work_order(
@@ -974,7 +969,7 @@ async fn a_booking_is_decided_again_when_the_technicians_day_changed_before_its_
             at(0)
         } else {
             // Decided again: the dispatcher's visit is there now; the booking goes after it.
-            assert!(view.visits.iter().any(|v| v.order_num == "CRM-1"));
+            assert!(visits.iter().any(|v| v.order_num == "CRM-1"));
             at(90)
         };
         Decision::Write(Box::new(BookingWrite {
@@ -987,13 +982,13 @@ async fn a_booking_is_decided_again_when_the_technicians_day_changed_before_its_
                 answer: json!({"OrderNum": "WO-1-F1"}),
             },
         }))
-    });
+    };
     let day = target.0.as_millisecond();
     let result = store
         .commit_booking(
             &entity,
-            &BookingRequest {
-                claim_id,
+            &BookingTx {
+                claim,
                 visits: VisitQuery {
                     techs: vec!["tom".into()],
                     from_ms: day - 86_400_000,
@@ -1001,7 +996,7 @@ async fn a_booking_is_decided_again_when_the_technicians_day_changed_before_its_
                 },
                 lock_key: "book:test".into(),
             },
-            decide,
+            &decide,
         )
         .await
         .expect("the booking commits");

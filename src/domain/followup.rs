@@ -1,72 +1,20 @@
-//! Types of the scheduler's part of the storage contract: visits, follow-up records (the
-//! idempotency ledger and the history of §7.1) and the booking transaction.
+//! The follow-up record: the history of bookings (README, "Follow-up bookings") and the
+//! idempotency ledger. Its rules are decided here, the same on every backend: the store reads
+//! the records a request meets and writes what [`judge_claim`] says.
 
 use serde_json::Value;
 
-use crate::domain::{WorkOrderNum, workorder::WorkOrder};
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SchedKind {
-    WorkCenters,
-    Technicians,
-    OrderTypes,
-}
-
-impl SchedKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            SchedKind::WorkCenters => "workcenters",
-            SchedKind::Technicians => "technicians",
-            SchedKind::OrderTypes => "ordertypes",
-        }
-    }
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "workcenters" => Some(SchedKind::WorkCenters),
-            "technicians" => Some(SchedKind::Technicians),
-            "ordertypes" => Some(SchedKind::OrderTypes),
-            _ => None,
-        }
-    }
-}
-
-#[derive(Debug, Clone, Default)]
-pub struct VisitQuery {
-    /// Empty = every technician of the entity.
-    pub techs: Vec<String>,
-    pub from_ms: i64,
-    pub to_ms: i64,
-}
-
-/// An open work order seen as a visit of its technician.
-#[derive(Debug, Clone, PartialEq)]
-pub struct VisitRow {
-    pub order_num: String,
-    pub user_name: String,
-    pub order_type: Option<String>,
-    pub start_ms: i64,
-    pub busy_end_ms: Option<i64>,
-    pub lat: Option<f64>,
-    pub lon: Option<f64>,
-    pub window_start_ms: Option<i64>,
-    pub window_end_ms: Option<i64>,
-}
-
-/// A change of a work order, as the scheduler's cache sees it.
-#[derive(Debug, Clone)]
-pub struct VisitChange {
-    pub order_num: String,
-    pub seq: i64,
-    pub row: Option<VisitRow>,
-}
+use super::WorkOrderNum;
 
 /// How long an idempotency key is remembered.
 pub const IDEMPOTENCY_TTL_MS: i64 = 24 * 3600 * 1000;
-/// A pending claim older than this is taken to be abandoned (its process died). Longer than
-/// the longest outbound call (`RestApi.TimeoutMs` allows 120 s), so a slow pass-through booking
-/// is never taken over while it may still succeed.
+/// A pending pass-through claim older than this is taken to be abandoned (its process died).
+/// Longer than the longest outbound call (`RestApi.TimeoutMs` allows 120 s), so a slow booking is
+/// never taken over while it may still succeed. (A built-in booking never leaves a pending
+/// claim: its record is written in its own transaction.)
 pub const CLAIM_STALE_MS: i64 = 180 * 1000;
 
+/// A booking request as the ledger sees it.
 #[derive(Debug, Clone)]
 pub struct NewClaim {
     pub id: String,
@@ -75,13 +23,14 @@ pub struct NewClaim {
     /// SHA-256 of the canonical request body.
     pub request_hash: String,
     pub user_name: String,
-    pub scheduler: String,
+    /// `builtin` or `passthrough`.
+    pub scheduler: &'static str,
     pub endpoint_host: Option<String>,
     pub slot_start_ms: i64,
     pub slot_end_ms: i64,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FollowupState {
     Pending,
     Done,
@@ -105,9 +54,10 @@ pub struct FollowupRecord {
     pub created_at_ms: i64,
 }
 
+/// What the ledger answers a booking request.
 #[derive(Debug, Clone)]
 pub enum ClaimOutcome {
-    /// Go ahead; the claim is recorded as pending.
+    /// Go ahead; the claim is recorded (pending, for a pass-through booking).
     New,
     /// The same request was answered before: give the same answer.
     Replay(FollowupRecord),
@@ -119,6 +69,7 @@ pub enum ClaimOutcome {
     AlreadyBooked(FollowupRecord),
 }
 
+/// The answer a booking ended with, as recorded.
 #[derive(Debug, Clone)]
 pub struct FollowupDone {
     pub order_num: Option<String>,
@@ -126,50 +77,10 @@ pub struct FollowupDone {
     pub answer: Value,
 }
 
-#[derive(Debug, Clone)]
-pub struct BookingRequest {
-    /// The pending claim this booking completes.
-    pub claim_id: String,
-    pub visits: VisitQuery,
-    /// Bookings with the same lock key are serialised (PostgreSQL; SQLite serialises all writes).
-    pub lock_key: String,
-}
-
-/// What the booking transaction shows `decide`.
-#[derive(Debug, Clone)]
-pub struct BookingView {
-    pub visits: Vec<VisitRow>,
-}
-
-/// What `decide` wants written.
-#[derive(Debug, Clone)]
-pub struct BookingWrite {
-    pub new_order: WorkOrder,
-    /// Existing visits moved later: (order number, new planned start, new planned end).
-    pub shifted: Vec<(String, jiff::Timestamp, jiff::Timestamp)>,
-    pub part_order: Option<(String, Value)>,
-    pub done: FollowupDone,
-}
-
-pub enum Decision {
-    Write(Box<BookingWrite>),
-    /// Nothing fits any more; the string says why.
-    Unavailable(String),
-}
-
-/// Called once per decision: again, in the same transaction, when what it decided on changed
-/// before the transaction could lock it (PostgreSQL).
-pub type DecideFn = Box<dyn Fn(BookingView) -> Decision + Send + Sync>;
-
-#[derive(Debug, Clone)]
-pub enum BookingResult {
-    Booked(FollowupDone),
-    Unavailable(String),
-}
-
-/// What a claim meets, decided the same way on every backend.
+/// What a claim meets.
 #[derive(Debug)]
 pub enum Judgement {
+    /// The ledger answers the request itself.
     Answer(Box<ClaimOutcome>),
     /// Record the claim, after deleting these abandoned claims and forgetting the keys of these
     /// records whose key expired (the booking itself stays on record).
@@ -179,9 +90,9 @@ pub enum Judgement {
     },
 }
 
-/// The rules of §7.1: a key replays for 24 hours and must keep its body; without a key (or with
-/// a new or expired one) a second booking of the same original replays when the body is the same
-/// and is refused when it differs.
+/// The retry rules (README, "Follow-up bookings"): a key replays for 24 hours and must keep its
+/// body; without a key (or with a new or expired one) a second booking of the same original
+/// replays when the body is the same and is refused when it differs.
 pub fn judge_claim(
     claim: &NewClaim,
     by_key: Option<&FollowupRecord>,
@@ -222,43 +133,9 @@ pub fn judge_claim(
     }
 }
 
-/// What `judge_claim` would answer without recording anything: `None` when it would record
-/// a new claim (`Store::peek_followup`).
-pub fn peek_claim(
-    claim: &NewClaim,
-    by_key: Option<&FollowupRecord>,
-    latest_for_original: Option<&FollowupRecord>,
-    now_ms: i64,
-) -> Option<ClaimOutcome> {
-    match judge_claim(claim, by_key, latest_for_original, now_ms) {
-        Judgement::Answer(a) => Some(*a),
-        Judgement::Insert { .. } => None,
-    }
-}
-
-/// Whether a stored row is a visit of its technician: open (not 4096, 4097 or 1001), assigned
-/// and planned. The same test as the SQL of `list_visits`, for `visit_changes`.
-pub fn visit_change(
-    order_num: String,
-    seq: i64,
-    gone: bool,
-    status: Option<i64>,
-    row: VisitRow,
-) -> VisitChange {
-    let open = status
-        .and_then(crate::domain::status::OrderStatus::from_code)
-        .is_none_or(|s| s.is_open());
-    VisitChange {
-        order_num,
-        seq,
-        row: (!gone && open && !row.user_name.is_empty()).then_some(row),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::WorkOrderNum;
 
     fn record(id: &str, hash: &str, state: FollowupState, age_ms: i64, now: i64) -> FollowupRecord {
         FollowupRecord {
@@ -286,7 +163,7 @@ mod tests {
             idem_key: Some("k".into()),
             request_hash: hash.into(),
             user_name: "u".into(),
-            scheduler: "builtin".into(),
+            scheduler: "builtin",
             endpoint_host: None,
             slot_start_ms: 0,
             slot_end_ms: 1,

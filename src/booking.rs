@@ -1,0 +1,364 @@
+//! A follow-up booking, owned here from the request to the answer (README, "Follow-up
+//! bookings"): parse the Book Job, check the original order, book through the scheduler the
+//! entity's configuration names, and keep the follow-up ledger (the record of every booking,
+//! which answers retries). Slot search, which makes the same checks, is here too.
+//!
+//! The ledger and the two schedulers:
+//! - the built-in scheduler records its booking in the booking's own transaction (the ledger's
+//!   judgement included), so a built-in booking never leaves a claim behind, whatever happens;
+//! - a pass-through booking calls a third party, which must not happen inside a transaction: a
+//!   pending claim is recorded first (so that a retry meanwhile waits instead of calling twice),
+//!   then finished with the third party's confirmation, or dropped.
+
+use std::sync::Arc;
+
+use serde_json::{Map, Value};
+use tracing::Instrument;
+
+use crate::{
+    auth::Caller,
+    domain::{
+        DomainError, InvalidParam, WorkOrderNum,
+        bookjob::BookJob,
+        followup::{ClaimOutcome, FollowupDone, NewClaim},
+        sysconfig::SchedulerTarget,
+        workorder::{WorkOrder, check_followup_allowed},
+    },
+    gateway::Relayed,
+    schedule::{
+        Outcome, ScheduleError,
+        builtin::Builtin,
+        passthrough::{Call, Passthrough},
+    },
+    store::{Store, StoreError},
+};
+
+/// Which scheduler serves a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Via {
+    /// The one the entity's configuration names (the seiapi endpoints).
+    Configured,
+    /// Always the built-in scheduler (its two interfaces served over HTTP, `/scheduling/v1/`).
+    Builtin,
+}
+
+impl Via {
+    fn target(self, configured: SchedulerTarget) -> SchedulerTarget {
+        match self {
+            Via::Configured => configured,
+            Via::Builtin => SchedulerTarget::Builtin,
+        }
+    }
+}
+
+/// What a request is answered with: a status and a JSON body.
+#[derive(Debug, Clone)]
+pub struct Answer {
+    pub status: u16,
+    pub body: Value,
+    /// The ledger gave a recorded answer again (`idempotent-replayed: true`).
+    pub replayed: bool,
+}
+
+impl Answer {
+    fn ok(body: Value) -> Self {
+        Self {
+            status: 200,
+            body,
+            replayed: false,
+        }
+    }
+
+    fn relayed(r: Relayed) -> Self {
+        Self {
+            status: r.status.as_u16(),
+            body: r.body,
+            replayed: false,
+        }
+    }
+}
+
+/// Why a search or booking was not carried out.
+#[derive(Debug, thiserror::Error)]
+pub enum FollowupError {
+    #[error(transparent)]
+    Domain(#[from] DomainError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Schedule(#[from] ScheduleError),
+    /// The chosen window can no longer be booked; up to three alternatives.
+    #[error("slot unavailable: {detail}")]
+    SlotUnavailable {
+        detail: String,
+        alternatives: Vec<Value>,
+    },
+    /// Too much is waiting to be booked right now; nothing was done.
+    #[error("busy: {0}")]
+    Busy(String),
+    /// The ledger's own answer (`InFlight`, `KeyReused` or `AlreadyBooked`).
+    #[error("the follow-up of {original} is already being or has been booked")]
+    Ledger {
+        outcome: Box<ClaimOutcome>,
+        original: WorkOrderNum,
+    },
+    /// The entity's configuration names no scheduler for this interface.
+    #[error("no scheduler configured in {0}")]
+    NoScheduler(&'static str),
+    /// The booking task failed to complete (it panicked).
+    #[error("the booking task failed: {0}")]
+    Task(String),
+}
+
+/// The follow-up service: the store and the two schedulers.
+pub struct Followups {
+    store: Arc<Store>,
+    builtin: Builtin,
+    passthrough: Passthrough,
+}
+
+impl Followups {
+    pub fn new(store: Arc<Store>, builtin: Builtin, passthrough: Passthrough) -> Self {
+        Self {
+            store,
+            builtin,
+            passthrough,
+        }
+    }
+
+    /// The built-in scheduler (the benchmarks time its search directly).
+    pub fn builtin(&self) -> &Builtin {
+        &self.builtin
+    }
+
+    /// Open appointment slots for an Appointment Search object. With `OriginalOrderNum` the
+    /// order must be one the caller may follow up; technicians must name one.
+    pub async fn search(
+        &self,
+        caller: &Caller,
+        request_id: &str,
+        body: Map<String, Value>,
+        via: Via,
+    ) -> Result<Answer, FollowupError> {
+        let req = BookJob::parse(body)?;
+        let original = match &req.original_order_num {
+            Some(n) => {
+                let num = WorkOrderNum::parse(n).map_err(|e| DomainError::InvalidRequest {
+                    detail: e.clone(),
+                    params: vec![InvalidParam::new("$.OriginalOrderNum", e)],
+                })?;
+                Some(self.followable(caller, &num).await?)
+            }
+            None if caller.is_technician() => {
+                return Err(DomainError::InvalidRequest {
+                    detail: "a technician searches slots for a follow-up of one of their orders: give OriginalOrderNum".into(),
+                    params: vec![InvalidParam::new("$.OriginalOrderNum", "required for technicians")],
+                }
+                .into());
+            }
+            None => None,
+        };
+        let config = caller.config();
+        match via.target(config.search_appts()) {
+            SchedulerTarget::Builtin => Ok(Answer::ok(
+                self.builtin
+                    .open_slots(&caller.entity, original.as_ref(), &req)
+                    .await?,
+            )),
+            SchedulerTarget::Http(uri) => {
+                let call = call_of(caller, request_id, &config);
+                Ok(Answer::relayed(
+                    self.passthrough.open_slots(&call, &uri, &req).await?,
+                ))
+            }
+            SchedulerTarget::None => Err(FollowupError::NoScheduler("RestApi.SearchAppts")),
+        }
+    }
+
+    /// Books the follow-up of `num` in the chosen slot, with the retry rules of the ledger.
+    /// Once it is under way it runs to its end even if the client goes away (its task is
+    /// detached), so that a third party's booking is never left unrecorded.
+    pub async fn book(
+        self: &Arc<Self>,
+        caller: Caller,
+        request_id: String,
+        num: WorkOrderNum,
+        idem_key: Option<String>,
+        body: Map<String, Value>,
+        via: Via,
+    ) -> Result<Answer, FollowupError> {
+        let this = self.clone();
+        let task = tokio::spawn(
+            async move {
+                this.book_now(&caller, &request_id, num, idem_key, body, via)
+                    .await
+            }
+            .instrument(tracing::Span::current()),
+        );
+        task.await.map_err(|e| FollowupError::Task(e.to_string()))?
+    }
+
+    async fn book_now(
+        &self,
+        caller: &Caller,
+        request_id: &str,
+        num: WorkOrderNum,
+        idem_key: Option<String>,
+        body: Map<String, Value>,
+        via: Via,
+    ) -> Result<Answer, FollowupError> {
+        let mut req = BookJob::parse(body)?;
+        let slot = req.check_booking(&num)?;
+        let original = self.followable(caller, &num).await?;
+        let config = caller.config();
+        let target = via.target(config.book_job());
+        let claim = NewClaim {
+            id: uuid::Uuid::new_v4().to_string(),
+            original: num.clone(),
+            idem_key,
+            request_hash: request_hash(&req),
+            user_name: caller.user.to_string(),
+            scheduler: match target {
+                SchedulerTarget::Builtin => "builtin",
+                _ => "passthrough",
+            },
+            endpoint_host: match &target {
+                SchedulerTarget::Http(uri) => url::Url::parse(uri)
+                    .ok()
+                    .and_then(|u| u.host_str().map(str::to_string)),
+                _ => None,
+            },
+            slot_start_ms: slot.start.as_millisecond(),
+            slot_end_ms: slot.end.as_millisecond(),
+        };
+        let uri = match target {
+            SchedulerTarget::None => return Err(FollowupError::NoScheduler("RestApi.BookJob")),
+            SchedulerTarget::Builtin => {
+                let outcome = self
+                    .builtin
+                    .book(&caller.entity, &original, &req, slot, &claim)
+                    .await?;
+                return self.answer(caller, &claim, outcome).await;
+            }
+            SchedulerTarget::Http(uri) => uri,
+        };
+        match self.store.claim_followup(&caller.entity, &claim).await? {
+            ClaimOutcome::New => {}
+            outcome => return ledger(outcome, &claim),
+        }
+        let call = call_of(caller, request_id, &config);
+        let outcome = self.passthrough.book(&call, &uri, num.as_str(), &req).await;
+        if let Ok(Outcome::Relayed(r)) = &outcome
+            && r.status.as_u16() == 200
+        {
+            let done = FollowupDone {
+                order_num: r
+                    .body
+                    .get("OrderNum")
+                    .and_then(Value::as_str)
+                    .map(str::to_string),
+                status_code: 200,
+                answer: r.body.clone(),
+            };
+            // The third party has booked: failing the request now would invite a retry that
+            // books twice. The answer goes back; the unrecorded booking goes to the log (its
+            // claim stays pending, so retries get 409 until the claim goes stale).
+            if let Err(e) = self
+                .store
+                .finish_followup(&caller.entity, &claim.id, &done)
+                .await
+            {
+                tracing::error!(error = %e, order_num = ?done.order_num,
+                    "a pass-through booking succeeded but could not be recorded");
+            }
+        } else {
+            // A refusal (401, 500, ...) or a failure is no booking: the claim must not block a
+            // retry.
+            if let Err(e) = self.store.abandon_followup(&caller.entity, &claim.id).await {
+                tracing::warn!(error = %e, "could not drop an abandoned follow-up claim");
+            }
+        }
+        self.answer(caller, &claim, outcome?).await
+    }
+
+    /// The answer to a booking's outcome. A refused window is answered by the ledger first
+    /// when it can (the same request was booked before: its answer again).
+    async fn answer(
+        &self,
+        caller: &Caller,
+        claim: &NewClaim,
+        outcome: Outcome,
+    ) -> Result<Answer, FollowupError> {
+        match outcome {
+            Outcome::Booked(done) => Ok(Answer::ok(done.answer)),
+            Outcome::Relayed(r) => Ok(Answer::relayed(r)),
+            Outcome::Answered(a) => ledger(a, claim),
+            Outcome::Busy { detail } => Err(FollowupError::Busy(detail)),
+            Outcome::Unavailable {
+                detail,
+                alternatives,
+            } => match self.store.peek_followup(&caller.entity, claim).await? {
+                Some(a) => ledger(a, claim),
+                None => Err(FollowupError::SlotUnavailable {
+                    detail,
+                    alternatives,
+                }),
+            },
+        }
+    }
+
+    /// Loads the original order and checks that the caller may follow it up.
+    async fn followable(
+        &self,
+        caller: &Caller,
+        num: &WorkOrderNum,
+    ) -> Result<WorkOrder, FollowupError> {
+        let order = self
+            .store
+            .get_work_order(&caller.entity, num)
+            .await?
+            .ok_or_else(|| DomainError::NotFound(format!("no work order {num}")))?;
+        caller.may_see(&order)?;
+        check_followup_allowed(&order, &caller.config(), &caller.reasons())?;
+        Ok(order)
+    }
+}
+
+fn call_of<'a>(
+    caller: &'a Caller,
+    request_id: &'a str,
+    config: &'a crate::domain::sysconfig::EntityConfig,
+) -> Call<'a> {
+    Call {
+        entity: caller.entity.as_str(),
+        token: &caller.token,
+        request_id,
+        config,
+    }
+}
+
+/// The ledger's own answer to a request.
+fn ledger(outcome: ClaimOutcome, claim: &NewClaim) -> Result<Answer, FollowupError> {
+    match outcome {
+        ClaimOutcome::Replay(r) => Ok(Answer {
+            status: r.status_code.unwrap_or(200),
+            body: r.answer.unwrap_or_default(),
+            replayed: true,
+        }),
+        outcome => Err(FollowupError::Ledger {
+            outcome: Box::new(outcome),
+            original: claim.original.clone(),
+        }),
+    }
+}
+
+/// SHA-256 of the request body in canonical form (times canonical; keys sorted, because
+/// serde_json's map is ordered by key).
+fn request_hash(req: &BookJob) -> String {
+    use sha2::{Digest, Sha256};
+    let canonical = serde_json::to_vec(&req.raw).unwrap_or_default();
+    Sha256::digest(&canonical)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}

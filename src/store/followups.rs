@@ -1,0 +1,366 @@
+//! The follow-up ledger (the record of every booking, which is also the idempotency ledger) and
+//! the built-in scheduler's booking transaction, which records its booking in the same commit.
+
+use serde_json::Value;
+use sqlx::types::Json;
+
+use super::{
+    BookingResult, BookingTx, DecideFn, Decision, Store, StoreError, VisitQuery, VisitRow,
+    db::{Conn, Tx, sql},
+    now_ms,
+    orders::{order_key, read_order, tech_key, upsert_order, visits_in},
+};
+use crate::domain::{
+    EntityId, WorkOrderNum,
+    followup::{
+        ClaimOutcome, FollowupDone, FollowupRecord, FollowupState, Judgement, NewClaim, judge_claim,
+    },
+};
+
+/// How many times a booking is decided in all: again when a technician's day changed between
+/// its read and its locks (PostgreSQL), or when its transaction lost a deadlock.
+const MAX_DECISIONS: u32 = 5;
+
+const FOLLOWUP_COLUMNS: &str = "id, original_order_num, idem_key, request_hash, state, order_num, \
+     user_name, scheduler, endpoint_host, slot_start, slot_end, status_code, answer, created_at";
+
+#[derive(sqlx::FromRow)]
+struct FollowupRow {
+    id: String,
+    original_order_num: String,
+    idem_key: Option<String>,
+    request_hash: String,
+    state: String,
+    order_num: Option<String>,
+    user_name: String,
+    scheduler: String,
+    endpoint_host: Option<String>,
+    slot_start: i64,
+    slot_end: i64,
+    status_code: Option<i32>,
+    answer: Option<Json<Value>>,
+    created_at: i64,
+}
+
+impl From<FollowupRow> for FollowupRecord {
+    fn from(r: FollowupRow) -> Self {
+        FollowupRecord {
+            id: r.id,
+            original_order_num: r.original_order_num,
+            idem_key: r.idem_key,
+            request_hash: r.request_hash,
+            state: if r.state == "done" {
+                FollowupState::Done
+            } else {
+                FollowupState::Pending
+            },
+            order_num: r.order_num,
+            user_name: r.user_name,
+            scheduler: r.scheduler,
+            endpoint_host: r.endpoint_host,
+            slot_start_ms: r.slot_start,
+            slot_end_ms: r.slot_end,
+            status_code: r.status_code.and_then(|c| u16::try_from(c).ok()),
+            answer: r.answer.map(|j| j.0),
+            created_at_ms: r.created_at,
+        }
+    }
+}
+
+/// The records a claim is judged against, in one query: the one with its idempotency key
+/// (`which` = 0) and the latest for its original order (`which` = 1).
+async fn claim_records(
+    conn: Conn<'_>,
+    entity: &EntityId,
+    claim: &NewClaim,
+) -> Result<(Option<FollowupRecord>, Option<FollowupRecord>), StoreError> {
+    #[derive(sqlx::FromRow)]
+    struct Which {
+        which: i32,
+        #[sqlx(flatten)]
+        row: FollowupRow,
+    }
+    let rows = sql!(conn, &format!(
+        "SELECT 0 AS which, {FOLLOWUP_COLUMNS} FROM followups WHERE entity_id = $1 AND idem_key = $2 \
+         UNION ALL SELECT * FROM (SELECT 1 AS which, {FOLLOWUP_COLUMNS} FROM followups \
+         WHERE entity_id = $1 AND original_order_num = $3 ORDER BY created_at DESC LIMIT 1) AS latest"),
+        entity.as_str(), &claim.idem_key, claim.original.as_str(); all Which)?;
+    let (mut by_key, mut latest) = (None, None);
+    for r in rows {
+        match r.which {
+            0 => by_key = Some(r.row.into()),
+            _ => latest = Some(r.row.into()),
+        }
+    }
+    Ok((by_key, latest))
+}
+
+/// The lock keys of a claim: claims for one original order are serialised, whatever key they
+/// carry, and so are claims with one key.
+fn claim_keys(claim: &NewClaim) -> Vec<String> {
+    let mut keys = vec![format!("followup:{}", claim.original)];
+    keys.extend(claim.idem_key.iter().map(|k| format!("idem:{k}")));
+    keys
+}
+
+/// The ledger's judgement of `claim` (in a transaction that holds its locks, or a peek).
+async fn judge(
+    conn: Conn<'_>,
+    entity: &EntityId,
+    claim: &NewClaim,
+) -> Result<Judgement, StoreError> {
+    let (by_key, latest) = claim_records(conn, entity, claim).await?;
+    Ok(judge_claim(
+        claim,
+        by_key.as_ref(),
+        latest.as_ref(),
+        now_ms(),
+    ))
+}
+
+/// Records `claim` as the judgement allows: pending, or done with `done`.
+async fn record_claim(
+    tx: &mut Tx,
+    entity: &EntityId,
+    claim: &NewClaim,
+    (delete_ids, forget_key_ids): (Vec<String>, Vec<String>),
+    done: Option<&FollowupDone>,
+) -> Result<(), StoreError> {
+    for id in &forget_key_ids {
+        sql!(tx.conn(), "UPDATE followups SET idem_key = NULL WHERE entity_id = $1 AND id = $2",
+            entity.as_str(), id; execute)?;
+    }
+    for id in &delete_ids {
+        sql!(tx.conn(), "DELETE FROM followups WHERE entity_id = $1 AND id = $2",
+            entity.as_str(), id; execute)?;
+    }
+    sql!(tx.conn(), "INSERT INTO followups (entity_id, id, original_order_num, idem_key, request_hash, state, \
+         user_name, scheduler, endpoint_host, slot_start, slot_end, created_at, order_num, status_code, answer) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+        entity.as_str(), &claim.id, claim.original.as_str(), &claim.idem_key, &claim.request_hash,
+        if done.is_some() { "done" } else { "pending" }, &claim.user_name, claim.scheduler,
+        &claim.endpoint_host, claim.slot_start_ms, claim.slot_end_ms, now_ms(),
+        done.and_then(|d| d.order_num.as_deref()), done.map(|d| i32::from(d.status_code)),
+        done.map(|d| Json(&d.answer)); execute)?;
+    Ok(())
+}
+
+impl Store {
+    /// Starts a booking made elsewhere (pass-through): replays, refuses, or records a pending
+    /// claim and answers [`ClaimOutcome::New`].
+    pub async fn claim_followup(
+        &self,
+        entity: &EntityId,
+        claim: &NewClaim,
+    ) -> Result<ClaimOutcome, StoreError> {
+        let mut tx = self.db.begin().await?;
+        tx.lock(entity, &claim_keys(claim)).await?;
+        match judge(tx.conn(), entity, claim).await? {
+            Judgement::Answer(a) => Ok(*a),
+            Judgement::Insert {
+                delete_ids,
+                forget_key_ids,
+            } => {
+                record_claim(&mut tx, entity, claim, (delete_ids, forget_key_ids), None).await?;
+                tx.commit().await?;
+                Ok(ClaimOutcome::New)
+            }
+        }
+    }
+
+    /// What the ledger would answer `claim`, without recording anything: `None` when it would
+    /// let it go ahead. For a request about to be refused, so that a refusal writes nothing.
+    pub async fn peek_followup(
+        &self,
+        entity: &EntityId,
+        claim: &NewClaim,
+    ) -> Result<Option<ClaimOutcome>, StoreError> {
+        let mut c = self.db.acquire().await?;
+        Ok(match judge(c.conn(), entity, claim).await? {
+            Judgement::Answer(a) => Some(*a),
+            Judgement::Insert { .. } => None,
+        })
+    }
+
+    /// Records the answer of a claimed booking made elsewhere (pass-through).
+    pub async fn finish_followup(
+        &self,
+        entity: &EntityId,
+        id: &str,
+        done: &FollowupDone,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.db.begin().await?;
+        let updated = sql!(tx.conn(), "UPDATE followups SET state = 'done', order_num = $3, status_code = $4, answer = $5 \
+             WHERE entity_id = $1 AND id = $2 AND state = 'pending'",
+            entity.as_str(), id, done.order_num.as_deref(), i32::from(done.status_code),
+            Json(&done.answer); execute)?;
+        if updated != 1 {
+            return Err(StoreError::ClaimLost);
+        }
+        tx.commit().await
+    }
+
+    /// Drops a pending claim whose booking did not happen, so that a retry may try again.
+    /// Harmless when the claim is gone already.
+    pub async fn abandon_followup(&self, entity: &EntityId, id: &str) -> Result<(), StoreError> {
+        let mut tx = self.db.begin().await?;
+        sql!(tx.conn(), "DELETE FROM followups WHERE entity_id = $1 AND id = $2 AND state = 'pending'",
+            entity.as_str(), id; execute)?;
+        tx.commit().await
+    }
+
+    /// The follow-ups booked from an original order, oldest first.
+    pub async fn list_followups(
+        &self,
+        entity: &EntityId,
+        original: &WorkOrderNum,
+    ) -> Result<Vec<FollowupRecord>, StoreError> {
+        let mut c = self.db.acquire().await?;
+        let rows = sql!(c.conn(), &format!(
+            "SELECT {FOLLOWUP_COLUMNS} FROM followups WHERE entity_id = $1 AND original_order_num = $2 \
+             AND state = 'done' ORDER BY created_at"),
+            entity.as_str(), original.as_str(); all FollowupRow)?;
+        Ok(rows.into_iter().map(Into::into).collect())
+    }
+
+    /// The built-in scheduler's booking, in one write transaction: takes the claim's locks and
+    /// the booking lock, lets the ledger answer if it can, reads the technicians' visits, lets
+    /// `decide` place the visit, and writes the new order, the orders it moved, the part order
+    /// and the follow-up record together, or nothing. A lost deadlock is retried, and a decision
+    /// whose technicians' days changed before they were locked is taken again, within one budget
+    /// of [`MAX_DECISIONS`].
+    pub async fn commit_booking(
+        &self,
+        entity: &EntityId,
+        req: &BookingTx,
+        decide: DecideFn<'_>,
+    ) -> Result<BookingResult, StoreError> {
+        let mut decisions = 0;
+        loop {
+            match self.try_booking(entity, req, decide, &mut decisions).await {
+                Err(StoreError::Retry(why)) if decisions < MAX_DECISIONS => {
+                    tracing::debug!(%why, decisions, "booking transaction retried");
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn try_booking(
+        &self,
+        entity: &EntityId,
+        req: &BookingTx,
+        decide: DecideFn<'_>,
+        decisions: &mut u32,
+    ) -> Result<BookingResult, StoreError> {
+        let mut tx = self.db.begin().await?;
+        // Requests for the same original or key, then bookings that could touch the same
+        // technicians' days, queue here; the database's overlap check backs the lock up.
+        let mut keys = claim_keys(&req.claim);
+        keys.push(req.lock_key.clone());
+        tx.lock(entity, &keys).await?;
+        let ledger = match judge(tx.conn(), entity, &req.claim).await? {
+            Judgement::Answer(a) => return Ok(BookingResult::Answered(*a)),
+            Judgement::Insert {
+                delete_ids,
+                forget_key_ids,
+            } => (delete_ids, forget_key_ids),
+        };
+        let write = loop {
+            *decisions += 1;
+            let visits = visits_in(&self.db, tx.conn(), entity, &req.visits).await?;
+            let write = match decide(&visits) {
+                Decision::Write(w) => w,
+                Decision::Unavailable(why) => return Ok(BookingResult::Unavailable(why)),
+            };
+            if self
+                .confirm(&mut tx, entity, &req.visits, &visits, &write)
+                .await?
+            {
+                break write;
+            }
+            if *decisions >= MAX_DECISIONS {
+                return Err(StoreError::Retry(
+                    "the technicians' days kept changing while the booking was decided".into(),
+                ));
+            }
+        };
+        // Moved visits only move later: writing the latest first never overlaps transiently.
+        let mut moves = write.shifted.clone();
+        moves.sort_by_key(|m| std::cmp::Reverse(m.1));
+        for (num, start, end) in &moves {
+            let num = WorkOrderNum::parse(num).map_err(super::corrupt)?;
+            // The visit was read in this transaction under its technician's lock: it is there.
+            let order = read_order(tx.conn(), entity, &num)
+                .await?
+                .ok_or_else(|| StoreError::Retry(format!("work order {num} vanished")))?;
+            upsert_order(
+                &mut tx,
+                entity,
+                &order.moved(*start, *end),
+                Some("scheduler"),
+            )
+            .await?;
+        }
+        upsert_order(&mut tx, entity, &write.new_order, Some("scheduler")).await?;
+        if let Some((num, parts)) = &write.part_order {
+            sql!(tx.conn(), "INSERT INTO part_orders (entity_id, part_order_num, order_num, parts, created_at) \
+                 VALUES ($1, $2, $3, $4, $5)",
+                entity.as_str(), num, write.new_order.order_num(), Json(parts), now_ms(); execute)?;
+        }
+        record_claim(&mut tx, entity, &req.claim, ledger, Some(&write.done)).await?;
+        tx.commit().await?;
+        Ok(BookingResult::Booked(write.done))
+    }
+
+    /// The locking hook of a booking. On SQLite the transaction holds the only write lock since
+    /// its first statement: what was read stands. On PostgreSQL the decision stands once the
+    /// orders it writes and the technicians whose days it changes are locked (as every
+    /// work-order write locks them) and those days read again unchanged; otherwise the locks are
+    /// released (they were taken after a savepoint, so a new decision takes its own in the one
+    /// order every writer uses) and the booking is decided again.
+    async fn confirm(
+        &self,
+        tx: &mut Tx,
+        entity: &EntityId,
+        q: &VisitQuery,
+        seen: &[VisitRow],
+        write: &super::BookingWrite,
+    ) -> Result<bool, StoreError> {
+        if !tx.is_postgres() {
+            return Ok(true);
+        }
+        let mut nums: Vec<&str> = write.shifted.iter().map(|m| m.0.as_str()).collect();
+        nums.push(write.new_order.order_num());
+        nums.sort_unstable();
+        let mut techs: Vec<&str> = seen
+            .iter()
+            .filter(|v| write.shifted.iter().any(|m| m.0 == v.order_num))
+            .map(|v| v.user_name.as_str())
+            .chain(write.new_order.user_name())
+            .collect();
+        techs.sort_unstable();
+        techs.dedup();
+        let keys: Vec<String> = nums
+            .iter()
+            .map(|n| order_key(n))
+            .chain(techs.iter().map(|t| tech_key(t)))
+            .collect();
+        tx.run("SAVEPOINT decided").await?;
+        tx.lock(entity, &keys).await?;
+        let again = VisitQuery {
+            techs: techs.iter().map(|t| t.to_string()).collect(),
+            ..q.clone()
+        };
+        let now_seen = visits_in(&self.db, tx.conn(), entity, &again).await?;
+        let then_seen = seen
+            .iter()
+            .filter(|v| techs.contains(&v.user_name.as_str()));
+        if now_seen.iter().eq(then_seen) {
+            return Ok(true);
+        }
+        tx.run("ROLLBACK TO SAVEPOINT decided").await?;
+        tx.run("RELEASE SAVEPOINT decided").await?;
+        Ok(false)
+    }
+}
