@@ -118,32 +118,31 @@ pub fn router(state: AppState) -> Router {
 }
 
 /// Serves until `shutdown` resolves, then lets in-flight requests finish for up to the configured
-/// grace period.
+/// grace period (`crate::server` holds the connections to their limits and timeouts).
 pub async fn serve(
     listener: TcpListener,
     state: AppState,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let grace = state.config.shutdown_grace;
+    let config = state.config.clone();
+    let limits = crate::server::Limits {
+        max_connections: config.max_connections,
+        max_connections_per_client: config.max_connections_per_client,
+        header_read_timeout: config.header_read_timeout,
+        idle_timeout: config.idle_timeout,
+    };
     let draining = state.draining.clone();
-    let app = router(state);
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let server = axum::serve(listener, app).with_graceful_shutdown(async move {
+    let shutdown = async move {
         shutdown.await;
         draining.store(true, std::sync::atomic::Ordering::SeqCst);
-        let _ = tx.send(());
-    });
-    let server = tokio::spawn(async move { server.await });
-    // Once shutdown begins, in-flight requests get `grace` to finish.
-    let drained = async {
-        let _ = rx.await;
-        tokio::time::sleep(grace).await;
     };
-    tokio::select! {
-        r = server => r.map_err(std::io::Error::other)?,
-        _ = drained => {
-            tracing::warn!(grace_ms = grace.as_millis() as u64, "shutdown grace period over; dropping remaining requests");
-            Ok(())
-        }
-    }
+    crate::server::serve(
+        listener,
+        router(state),
+        limits,
+        shutdown,
+        config.shutdown_grace,
+    )
+    .await;
+    Ok(())
 }

@@ -48,6 +48,18 @@ pub struct Config {
     pub booking_queue_wait: Duration,
     /// The one outbound HTTP client (pass-through to third-party schedulers).
     pub outbound: OutboundConfig,
+    /// Open connections accepted in all (lowered to fit the file descriptor limit).
+    pub max_connections: usize,
+    /// Open connections accepted from one client address; 0 for no limit (behind a load
+    /// balancer, whose address every connection has).
+    pub max_connections_per_client: usize,
+    /// Time a request's headers may take to arrive, and a kept-alive connection may wait for
+    /// its next request.
+    pub header_read_timeout: Duration,
+    /// Time a request's body may take to arrive, once its headers have (a 408 after).
+    pub body_read_timeout: Duration,
+    /// A connection on which nothing is received or sent for this long is closed.
+    pub idle_timeout: Duration,
 }
 
 /// Settings of the outbound client (`[outbound]` in the file, `REVISIT_OUTBOUND_*` variables).
@@ -97,6 +109,11 @@ impl Default for Config {
             shutdown_grace: Duration::from_secs(20),
             booking_queue_wait: Duration::from_secs(10),
             outbound: OutboundConfig::default(),
+            max_connections: 1024,
+            max_connections_per_client: 128,
+            header_read_timeout: Duration::from_secs(15),
+            body_read_timeout: Duration::from_secs(30),
+            idle_timeout: Duration::from_secs(180),
         }
     }
 }
@@ -117,6 +134,11 @@ struct FileConfig {
     shutdown_grace_ms: Option<u64>,
     booking_queue_wait_ms: Option<u64>,
     outbound: Option<FileOutbound>,
+    max_connections: Option<usize>,
+    max_connections_per_client: Option<usize>,
+    header_read_timeout_ms: Option<u64>,
+    body_read_timeout_ms: Option<u64>,
+    idle_timeout_ms: Option<u64>,
 }
 
 /// `[outbound]` in the file.
@@ -190,6 +212,25 @@ impl Config {
                     fc.booking_queue_wait_ms =
                         Some(value.parse().map_err(|_| bad("expected milliseconds"))?)
                 }
+                "MAX_CONNECTIONS" => {
+                    fc.max_connections = Some(value.parse().map_err(|_| bad("expected a number"))?)
+                }
+                "MAX_CONNECTIONS_PER_CLIENT" => {
+                    fc.max_connections_per_client =
+                        Some(value.parse().map_err(|_| bad("expected a number"))?)
+                }
+                "HEADER_READ_TIMEOUT_MS" => {
+                    fc.header_read_timeout_ms =
+                        Some(value.parse().map_err(|_| bad("expected milliseconds"))?)
+                }
+                "BODY_READ_TIMEOUT_MS" => {
+                    fc.body_read_timeout_ms =
+                        Some(value.parse().map_err(|_| bad("expected milliseconds"))?)
+                }
+                "IDLE_TIMEOUT_MS" => {
+                    fc.idle_timeout_ms =
+                        Some(value.parse().map_err(|_| bad("expected milliseconds"))?)
+                }
                 "OUTBOUND_CONNECT_TIMEOUT_MS" => {
                     fc.outbound.get_or_insert_default().connect_timeout_ms =
                         Some(value.parse().map_err(|_| bad("expected milliseconds"))?)
@@ -253,6 +294,21 @@ impl Config {
         if let Some(ms) = fc.booking_queue_wait_ms {
             c.booking_queue_wait = Duration::from_millis(ms);
         }
+        if let Some(n) = fc.max_connections {
+            c.max_connections = n;
+        }
+        if let Some(n) = fc.max_connections_per_client {
+            c.max_connections_per_client = n;
+        }
+        if let Some(ms) = fc.header_read_timeout_ms {
+            c.header_read_timeout = Duration::from_millis(ms);
+        }
+        if let Some(ms) = fc.body_read_timeout_ms {
+            c.body_read_timeout = Duration::from_millis(ms);
+        }
+        if let Some(ms) = fc.idle_timeout_ms {
+            c.idle_timeout = Duration::from_millis(ms);
+        }
         if let Some(o) = fc.outbound {
             let out = &mut c.outbound;
             if let Some(ms) = o.connect_timeout_ms {
@@ -287,6 +343,18 @@ impl Config {
             return Err(ConfigError(
                 "database_url must start with sqlite: or postgres://".into(),
             ));
+        }
+        if self.max_connections == 0 {
+            return Err(ConfigError("max_connections must be at least 1".into()));
+        }
+        for (name, t) in [
+            ("header_read_timeout_ms", self.header_read_timeout),
+            ("body_read_timeout_ms", self.body_read_timeout),
+            ("idle_timeout_ms", self.idle_timeout),
+        ] {
+            if t < Duration::from_millis(100) {
+                return Err(ConfigError(format!("{name} must be at least 100")));
+            }
         }
         if self.database_max_connections == 0 {
             return Err(ConfigError(

@@ -187,6 +187,55 @@ impl ApiError {
         )
     }
 
+    /// The body did not arrive within the server's body read timeout.
+    pub fn request_timeout() -> Self {
+        Self::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "urn:revisit:error:request-timeout",
+            "Request timeout",
+            "the request body did not arrive in time; send it again",
+        )
+    }
+
+    /// A connection past the server's connection limits (`crate::server`).
+    pub fn too_many_connections() -> Self {
+        let mut e = Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "urn:revisit:error:too-many-connections",
+            "Too many connections",
+            "the server has as many connections open as it allows (from this address, or in all); retry in a moment",
+        );
+        e.retry_after = Some(1);
+        e
+    }
+
+    /// The error object for an answer the HTTP server gave by itself, to a request it could not
+    /// parse (`crate::server`).
+    pub fn bare(status: u16) -> Self {
+        match status {
+            408 => Self::request_timeout(),
+            413 => Self::body_too_large(),
+            414 => Self::new(
+                StatusCode::URI_TOO_LONG,
+                "urn:revisit:error:uri-too-long",
+                "URI too long",
+                "the request's URI is longer than the server reads",
+            ),
+            431 => Self::new(
+                StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+                "urn:revisit:error:headers-too-large",
+                "Request headers too large",
+                "the request's headers are too large or too many",
+            ),
+            other => Self::new(
+                StatusCode::from_u16(other).unwrap_or(StatusCode::BAD_REQUEST),
+                "urn:revisit:error:bad-request",
+                "Bad request",
+                "the request is not valid HTTP/1.1 (its request line or a header is malformed, or its Content-Length is invalid or repeated)",
+            ),
+        }
+    }
+
     /// A server fault: logged in full (with the request id of the current span), answered opaquely.
     pub fn internal(err: impl std::fmt::Display) -> Self {
         tracing::error!(error = %err, "internal error");

@@ -27,4 +27,5 @@ pub mod gateway;
 pub mod import;
 pub mod metrics;
 pub mod schedule;
+pub mod server;
 pub mod store;

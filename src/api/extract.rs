@@ -18,10 +18,10 @@ use crate::{
 /// are kept; types are checked by the domain.
 pub struct JsonObject(pub Map<String, Value>);
 
-impl<S: Send + Sync> FromRequest<S> for JsonObject {
+impl FromRequest<AppState> for JsonObject {
     type Rejection = ApiError;
 
-    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, ApiError> {
         let is_json = req
             .headers()
             .get(header::CONTENT_TYPE)
@@ -35,8 +35,12 @@ impl<S: Send + Sync> FromRequest<S> for JsonObject {
         if !is_json {
             return Err(ApiError::unsupported_media_type());
         }
-        let bytes = Bytes::from_request(req, state)
+        // The whole body within the body read timeout: a client that promises bytes and sends
+        // them slowly, or never, holds nothing longer.
+        let read = Bytes::from_request(req, state);
+        let bytes = tokio::time::timeout(state.config.body_read_timeout, read)
             .await
+            .map_err(|_| ApiError::request_timeout())?
             .map_err(|e: BytesRejection| {
                 if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
                     ApiError::body_too_large()

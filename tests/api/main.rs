@@ -9,6 +9,7 @@ mod booking;
 mod categories;
 mod configuration;
 mod followup;
+mod hardening;
 mod listing;
 mod openapi;
 mod passthrough;
