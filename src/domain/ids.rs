@@ -18,7 +18,9 @@ macro_rules! string_id {
 
         impl $name {
             pub fn parse(s: &str) -> Result<Self, String> {
-                if valid_token(s, $max) {
+                if s == "." || s == ".." {
+                    Err(format!("{} cannot be \".\" or \"..\"", $what))
+                } else if valid_token(s, $max) {
                     Ok(Self(s.to_string()))
                 } else {
                     Err(format!(
@@ -58,7 +60,8 @@ string_id!(
     EntityId, 64, "an entity id"
 );
 string_id!(
-    /// A work order's number, unique within its entity.
+    /// A work order's number, unique within its entity. Never `.` or `..`, which no URL keeps
+    /// as one path segment, even percent-encoded (a pass-through `{0}`).
     WorkOrderNum, 64, "a work order number"
 );
 string_id!(
@@ -106,5 +109,9 @@ mod tests {
         assert!(WorkOrderNum::parse(" WO").is_err());
         assert!(WorkOrderNum::parse("a\nb").is_err());
         assert!(WorkOrderNum::parse(&"x".repeat(65)).is_err());
+        // Dot segments: a URL would not keep them as one path segment.
+        assert!(WorkOrderNum::parse(".").is_err());
+        assert!(WorkOrderNum::parse("..").is_err());
+        assert!(WorkOrderNum::parse("...").is_ok());
     }
 }

@@ -88,8 +88,16 @@ impl Passthrough {
     }
 }
 
-/// The BookJob URI with `{0}` replaced by the original order number, percent-encoded.
+/// The BookJob URI with `{0}` replaced by the original order number, percent-encoded. A number
+/// that would not stay one path segment (`.` or `..`, which URLs resolve even percent-encoded)
+/// is refused (work orders cannot have one; this holds whatever was stored before).
 pub fn book_job_url(template: &str, original: &str) -> Result<Url, ScheduleError> {
+    if original == "." || original == ".." {
+        return Err(ScheduleError::Domain(DomainError::invalid(
+            "$.OriginalOrderNum",
+            "a work order number cannot be \".\" or \"..\"",
+        )));
+    }
     let encoded = utf8_percent_encode(original, SEGMENT).to_string();
     parse(&template.replace("{0}", &encoded))
 }
@@ -128,5 +136,8 @@ mod tests {
         );
         let u = book_job_url("https://crm.example.com/wo/{0}/followup", "WO-1.a_b~c").unwrap();
         assert_eq!(u.path(), "/wo/WO-1.a_b~c/followup");
+        for dots in [".", ".."] {
+            assert!(book_job_url("https://crm.example.com/wo/{0}/followup", dots).is_err());
+        }
     }
 }

@@ -10,7 +10,10 @@ use tokio::{
     net::{TcpSocket, TcpStream},
 };
 
-use crate::helpers::{Backend, TestApp, spawn_app_with};
+use crate::{
+    both_backends,
+    helpers::{Backend, TestApp, spawn_app_with},
+};
 
 async fn app(tweak: impl FnOnce(&mut revisit::config::Config)) -> TestApp {
     spawn_app_with(Backend::Sqlite, tweak)
@@ -298,3 +301,39 @@ async fn answers_the_http_server_gives_by_itself_are_error_objects() {
         .unwrap();
     assert_eq!(r.status(), 200);
 }
+
+both_backends!(
+    work_order_numbers_that_are_dot_segments_are_refused_and_nothing_is_written,
+    |app| async move {
+        let d = app
+            .user("acme", "dora", revisit::domain::Role::Dispatcher)
+            .await
+            .token;
+        // Sent raw: a URL parser (reqwest's too) resolves `%2E` as a dot segment before sending.
+        // As a pass-through `{0}` such a number would leave its path segment.
+        for num in ["%2E", "%2E%2E", "%2e%2E", ".", ".."] {
+            let body = r#"{"OrderStatus": 1}"#;
+            let req = format!(
+                "PUT /seiapi/v3/trans/WorkOrder/{num} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nx-access-token: {d}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            let r = exchange(&app, req.as_bytes()).await;
+            assert_eq!(r.status, 400, "{num}: {}", r.body);
+            assert!(
+                r.body.contains(r#"cannot be \".\" or \"..\""#),
+                "{num}: {}",
+                r.body
+            );
+        }
+        let r = app
+            .request(
+                reqwest::Method::GET,
+                "/seiapi/v3/trans/WorkOrders",
+                Some(&d),
+                None,
+            )
+            .await
+            .expect(200);
+        assert_eq!(r.body["Total"], 0, "{}", r.body);
+    }
+);
