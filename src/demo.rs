@@ -301,46 +301,35 @@ pub fn generate(size: Size, today: Date) -> Generated {
     }
 }
 
-/// Stores the generated set-up and visits in `entity`.
+/// Stores the generated set-up and visits in `entity`, in one transaction: all or nothing.
 pub async fn store_generated(
     store: &Store,
     entity: &EntityId,
     g: &Generated,
 ) -> anyhow::Result<()> {
-    store.ensure_entity(entity).await?;
+    let mut objects = Vec::new();
     for w in &g.work_centers {
-        store
-            .put_sched(
-                entity,
-                SchedKind::WorkCenters,
-                &w.service_area_id,
-                &serde_json::to_value(w)?,
-            )
-            .await?;
+        objects.push((
+            SchedKind::WorkCenters,
+            w.service_area_id.clone(),
+            serde_json::to_value(w)?,
+        ));
     }
     for t in &g.technicians {
-        store
-            .put_sched(
-                entity,
-                SchedKind::Technicians,
-                &t.user_name,
-                &serde_json::to_value(t)?,
-            )
-            .await?;
+        objects.push((
+            SchedKind::Technicians,
+            t.user_name.clone(),
+            serde_json::to_value(t)?,
+        ));
     }
     for t in &g.order_types {
-        store
-            .put_sched(
-                entity,
-                SchedKind::OrderTypes,
-                &t.order_type,
-                &serde_json::to_value(t)?,
-            )
-            .await?;
+        objects.push((
+            SchedKind::OrderTypes,
+            t.order_type.clone(),
+            serde_json::to_value(t)?,
+        ));
     }
-    for chunk in g.orders.chunks(2000) {
-        store.import_work_orders(entity, chunk).await?;
-    }
+    store.import_setup(entity, &objects, &g.orders).await?;
     Ok(())
 }
 
@@ -380,7 +369,10 @@ pub async fn seed(store: &Store) -> anyhow::Result<()> {
             }),
         )
         .await?;
-    // The scheduler's data is generated once, the first time: its presence marks it done.
+    // The scheduler's data is generated once, the first time, and written in one transaction:
+    // its presence marks it done, and a crash while it is written leaves none of it. (Users and
+    // the configuration before it are each checked and written on their own, so a restart
+    // completes what a crash left.)
     let seeded = !store
         .list_sched(&entity, SchedKind::WorkCenters)
         .await?

@@ -245,10 +245,7 @@ pub async fn import(
             errors.join("\n  ")
         );
     }
-    store.ensure_entity(entity).await?;
-    for (kind, id, v) in &checked {
-        store.put_sched(entity, *kind, id, v).await?;
-    }
+    store.import_setup(entity, &checked, &[]).await?;
     Ok(checked.len())
 }
 

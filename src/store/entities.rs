@@ -241,6 +241,29 @@ impl Store {
         Ok(deleted > 0)
     }
 
+    /// Writes set-up objects (inserted or replaced) and work orders in one transaction: all of
+    /// them, or none (the demo's seed and `revisit import`, which a crash must not leave half
+    /// done).
+    pub async fn import_setup(
+        &self,
+        entity: &EntityId,
+        objects: &[(SchedKind, String, Value)],
+        orders: &[crate::domain::workorder::WorkOrder],
+    ) -> Result<(), StoreError> {
+        let mut tx = self.db.begin().await?;
+        ensure_entity_in(&mut tx, entity).await?;
+        for (kind, id, body) in objects {
+            sql!(tx.conn(), "INSERT INTO sched_objects (entity_id, kind, id, body) VALUES ($1, $2, $3, $4) \
+                 ON CONFLICT (entity_id, kind, id) DO UPDATE SET body = excluded.body",
+                entity.as_str(), kind.as_str(), id, Json(body); execute)?;
+        }
+        if !objects.is_empty() {
+            bump_setup_version(&mut tx, entity).await?;
+        }
+        super::orders::write_orders(&mut tx, entity, orders).await?;
+        tx.commit().await
+    }
+
     /// The entity's set-up version and visit sequence number (0, 0 before any write).
     pub async fn sched_versions(&self, entity: &EntityId) -> Result<(i64, i64), StoreError> {
         let mut c = self.db.acquire().await?;

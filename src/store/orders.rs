@@ -87,6 +87,27 @@ pub(super) async fn upsert_order(
     Ok(())
 }
 
+/// Inserts or replaces `orders`, under the locks a work-order write takes, in the same order:
+/// every order, then every technician they are assigned to, each sorted.
+pub(super) async fn write_orders(
+    tx: &mut Tx,
+    entity: &EntityId,
+    orders: &[WorkOrder],
+) -> Result<(), StoreError> {
+    let nums: BTreeSet<&str> = orders.iter().map(WorkOrder::order_num).collect();
+    let techs: BTreeSet<&str> = orders.iter().filter_map(WorkOrder::user_name).collect();
+    let keys: Vec<String> = nums
+        .into_iter()
+        .map(order_key)
+        .chain(techs.into_iter().map(tech_key))
+        .collect();
+    tx.lock(entity, &keys).await?;
+    for order in orders {
+        upsert_order(tx, entity, order, None).await?;
+    }
+    Ok(())
+}
+
 /// A stored work order.
 pub(super) async fn read_order(
     conn: Conn<'_>,
@@ -241,19 +262,7 @@ impl Store {
         orders: &[WorkOrder],
     ) -> Result<(), StoreError> {
         let mut tx = self.db.begin().await?;
-        // The locks a work-order write takes, in the same order: every order, then every
-        // technician they are assigned to, each sorted.
-        let nums: BTreeSet<&str> = orders.iter().map(WorkOrder::order_num).collect();
-        let techs: BTreeSet<&str> = orders.iter().filter_map(WorkOrder::user_name).collect();
-        let keys: Vec<String> = nums
-            .into_iter()
-            .map(order_key)
-            .chain(techs.into_iter().map(tech_key))
-            .collect();
-        tx.lock(entity, &keys).await?;
-        for order in orders {
-            upsert_order(&mut tx, entity, order, None).await?;
-        }
+        write_orders(&mut tx, entity, orders).await?;
         tx.commit().await
     }
 
