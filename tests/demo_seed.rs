@@ -40,15 +40,17 @@ impl Drop for Server {
 }
 
 fn start(db_url: &str, port: u16) -> Server {
-    Server(Command::new(env!("CARGO_BIN_EXE_revisit"))
-        .args(["serve", "--demo"])
-        .env("REVISIT_LISTEN", format!("127.0.0.1:{port}"))
-        .env("REVISIT_DATABASE_URL", db_url)
-        .env("REVISIT_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start revisit"))
+    Server(
+        Command::new(env!("CARGO_BIN_EXE_revisit"))
+            .args(["serve", "--demo"])
+            .env("REVISIT_LISTEN", format!("127.0.0.1:{port}"))
+            .env("REVISIT_DATABASE_URL", db_url)
+            .env("REVISIT_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start revisit"),
+    )
 }
 
 /// The number of users stored so far (0 before the schema exists).
