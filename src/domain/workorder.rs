@@ -6,13 +6,12 @@ use jiff::Timestamp;
 use serde_json::{Map, Value};
 
 use super::{
-    DomainError, WorkOrderNum,
+    DomainError, InvalidParam, WorkOrderNum,
     category::{ReasonKind, Reasons},
     status::OrderStatus,
     sysconfig::EntityConfig,
     time,
 };
-use crate::error::InvalidParam;
 
 /// A validated work order: a JSON object whose known properties have their documented types.
 #[derive(Debug, Clone, PartialEq)]
