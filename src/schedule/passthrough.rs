@@ -116,7 +116,7 @@ impl Scheduler for Passthrough {
         _slot: Period,
         claim_id: &str,
     ) -> Result<Reply, ScheduleError> {
-        let url = book_job_url(target, original.order_num())?;
+        let url = book_job_url(target, original.order_num().as_str())?;
         let relayed = self.relay(call, Interface::Followup, &url, req).await?;
         if relayed.status == StatusCode::OK {
             let done = FollowupDone {

@@ -299,7 +299,7 @@ impl Store for PgStore {
         // The locks a work-order write takes, in the same order: every order, then every
         // technician they are assigned to, each sorted.
         let nums: std::collections::BTreeSet<&str> =
-            orders.iter().map(WorkOrder::order_num).collect();
+            orders.iter().map(|o| o.order_num().as_str()).collect();
         let techs: std::collections::BTreeSet<&str> =
             orders.iter().filter_map(WorkOrder::user_name).collect();
         let keys: Vec<String> = nums
@@ -443,7 +443,7 @@ pub(crate) async fn upsert_work_order_by(
          window_end = excluded.window_end, booked_by = COALESCE(excluded.booked_by, work_orders.booked_by), seq = excluded.seq",
     )
     .bind(entity.as_str())
-    .bind(order.order_num())
+    .bind(order.order_num().as_str())
     .bind(ix.order_status)
     .bind(ix.order_type)
     .bind(ix.user_name)
@@ -451,7 +451,7 @@ pub(crate) async fn upsert_work_order_by(
     .bind(millis(ix.planned_start))
     .bind(millis(ix.planned_end))
     .bind(ix.original_order_num)
-    .bind(Json(order.as_map()))
+    .bind(Json(order))
     .bind(now_ms())
     .bind(millis(ix.busy_end))
     .bind(ix.lat)
@@ -916,7 +916,7 @@ impl SchedStore for PgStore {
             sqlx::query("INSERT INTO part_orders (entity_id, part_order_num, order_num, parts, created_at) VALUES ($1, $2, $3, $4, $5)")
                 .bind(entity.as_str())
                 .bind(num)
-                .bind(w.new_order.order_num())
+                .bind(w.new_order.order_num().as_str())
                 .bind(Json(parts))
                 .bind(now_ms())
                 .execute(&mut *tx)
