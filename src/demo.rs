@@ -425,7 +425,7 @@ mod tests {
             .map(|o| {
                 let ix = o.indexed();
                 VisitRow {
-                    order_num: o.order_num().into(),
+                    order_num: o.order_num().to_string(),
                     user_name: ix.user_name.unwrap(),
                     order_type: ix.order_type,
                     start_ms: ix.planned_start.unwrap().as_millisecond(),

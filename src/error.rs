@@ -9,6 +9,8 @@ use axum::{
 use serde::Serialize;
 use utoipa::ToSchema;
 
+// The domain owns the type (its validators build it); re-exported for the HTTP layer's paths.
+pub use crate::domain::InvalidParam;
 use crate::{
     booking::FollowupError,
     domain::{DomainError, followup::ClaimOutcome},
@@ -16,35 +18,6 @@ use crate::{
     schedule::ScheduleError,
     store::StoreError,
 };
-
-#[derive(Debug, Clone, Serialize, ToSchema, PartialEq)]
-#[serde(rename_all = "camelCase")]
-pub struct InvalidParam {
-    pub name: String,
-    pub reason: String,
-    pub path: String,
-    #[serde(skip_serializing_if = "String::is_empty")]
-    pub value: String,
-}
-
-impl InvalidParam {
-    /// `path` is a JSON path (`$.RequiredParts[0].Qty`); the name is its last segment.
-    pub fn new(path: impl Into<String>, reason: impl Into<String>) -> Self {
-        let path = path.into();
-        let name = path
-            .rsplit(['.', '['])
-            .next()
-            .unwrap_or(&path)
-            .trim_end_matches(']')
-            .to_string();
-        Self {
-            name,
-            reason: reason.into(),
-            path,
-            value: String::new(),
-        }
-    }
-}
 
 /// The error object on the wire.
 #[derive(Debug, Clone, Serialize, ToSchema)]

@@ -319,7 +319,7 @@ async fn check_database(store: &Store) -> HashMap<String, Vec<String>> {
             .await
             .unwrap()
             .unwrap();
-        if let Some(orig) = o.get("OriginalOrderNum").and_then(Value::as_str) {
+        if let Some(orig) = o.original_order_num() {
             by_original
                 .entry(orig.to_string())
                 .or_default()

@@ -63,7 +63,7 @@ pub async fn get_order(
     caller: Caller,
     State(state): State<AppState>,
     OrderNumPath(num): OrderNumPath,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<WorkOrder>, ApiError> {
     let order = state
         .store
         .get_work_order(&caller.entity, &num)
@@ -88,7 +88,8 @@ pub async fn get_order(
             caller.may_see(&order)?;
         }
     }
-    Ok(Json(order.into_value()))
+    // Serialized straight into the answer: the typed order is its wire object.
+    Ok(Json(order))
 }
 
 /// How a write turns the stored order and the body into the new order.
@@ -116,8 +117,8 @@ async fn write(
                     "no work order {path_num}; create it with PUT"
                 )));
             }
-            (Mode::Update, Some(p)) => workorder::apply_update(p.as_map(), body),
-            (Mode::Patch, Some(p)) => workorder::apply_patch(p.as_map(), body)?,
+            (Mode::Update, Some(p)) => workorder::apply_update(p, body),
+            (Mode::Patch, Some(p)) => workorder::apply_patch(p, body)?,
         };
         let next = WorkOrder::parse(&path_num, next_map)?;
         if who.is_technician() {
@@ -135,8 +136,7 @@ async fn write(
                 ));
             }
             // The follow-up rule is the office's decision (§5.3), not the technician's.
-            let rule =
-                |o: Option<&WorkOrder>| o.and_then(|o| o.get("CanScheduleFollowup")).cloned();
+            let rule = |o: Option<&WorkOrder>| o.and_then(WorkOrder::followup_rule_as_given);
             if rule(Some(&next)) != rule(prev.as_ref()) {
                 return Err(DomainError::Forbidden(
                     "technicians cannot change the CanScheduleFollowup rule".into(),
@@ -156,7 +156,7 @@ async fn write(
     } else {
         StatusCode::OK
     };
-    let mut resp = (status, Json(written.order.into_value())).into_response();
+    let mut resp = (status, Json(written.order)).into_response();
     if status == StatusCode::CREATED
         && let Ok(v) = location.parse()
     {

@@ -39,7 +39,7 @@ impl BookJob {
             if let Some(v) = raw.get(k)
                 && !(v.is_string() || v.is_null())
             {
-                let mut p = crate::error::InvalidParam::new(format!("$.{k}"), "expected a string");
+                let mut p = super::InvalidParam::new(format!("$.{k}"), "expected a string");
                 p.value = v.to_string();
                 c.errs.push(p);
             }

@@ -5,8 +5,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
 
-use super::{DomainError, status};
-use crate::error::InvalidParam;
+use super::{DomainError, InvalidParam, status};
 
 pub const STATUS: &str = "10";
 pub const FOLLOWUP_REASONS: &str = "15";

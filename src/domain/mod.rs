@@ -4,14 +4,14 @@ pub mod bookjob;
 pub mod category;
 pub mod followup;
 pub mod ids;
+pub mod invalid;
 pub mod status;
 pub mod sysconfig;
 pub mod time;
 pub mod workorder;
 
-pub use crate::error::InvalidParam;
-
 pub use ids::{EntityId, Role, UserName, WorkOrderNum};
+pub use invalid::InvalidParam;
 
 /// The domain layer's error: a rule said no.
 #[derive(Debug, Clone, thiserror::Error)]

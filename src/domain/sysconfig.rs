@@ -3,8 +3,7 @@
 
 use serde_json::{Map, Value};
 
-use super::DomainError;
-use crate::error::InvalidParam;
+use super::{DomainError, InvalidParam};
 
 /// Where the follow-up endpoints of an entity send their work.
 #[derive(Debug, Clone, PartialEq, Eq)]

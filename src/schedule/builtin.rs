@@ -21,7 +21,7 @@ use crate::{
         followup::{FollowupDone, NewClaim},
         status::OrderStatus,
         time,
-        workorder::WorkOrder,
+        workorder::{Carried, WorkOrder},
     },
     store::{
         BookingResult, BookingTx, BookingWrite, Decision, SchedKind, Store, StoreError, VisitQuery,
@@ -124,18 +124,20 @@ pub fn job_for(
     original: Option<&WorkOrder>,
     req: &BookJob,
 ) -> Result<Job, DomainError> {
-    let orig = |k: &str| original.and_then(|o| o.get(k));
     let order_type = req
         .str("OrderType")
-        .or_else(|| orig("OrderType").and_then(Value::as_str));
+        .or_else(|| original.and_then(WorkOrder::order_type));
     let ot = order_type.and_then(|t| setup.order_types.get(t));
     let duration_minutes = ot
         .map(|t| t.duration_minutes)
-        .or_else(|| orig("PlannedDur").and_then(Value::as_u64).map(|d| d as u32))
+        .or_else(|| original.and_then(WorkOrder::planned_dur))
         .filter(|d| *d > 0)
         .unwrap_or(DEFAULT_DURATION_MINUTES);
     let location = coords(req.raw.get("Location"))
-        .or_else(|| coords(orig("Location")))
+        .or_else(|| {
+            let (lat, lon) = original?.coordinates()?;
+            Some(GeoPoint { lat, lon })
+        })
         .ok_or_else(|| {
             DomainError::invalid(
                 "$.Location.Address.Lat",
@@ -143,7 +145,7 @@ pub fn job_for(
             )
         })?;
     let service_area_id = str_of(req.raw.get("Location"), "ServiceAreaID")
-        .or_else(|| str_of(orig("Location"), "ServiceAreaID"))
+        .or_else(|| original?.service_area_id().filter(|s| !s.is_empty()))
         .map(str::to_string);
     let preferred_tech = req
         .str("UserName")
@@ -449,9 +451,8 @@ impl Booking {
 
     /// The follow-up order as it will be written, but for its technician and planned times.
     fn follow_up(&self, original: &WorkOrder, req: &BookJob) -> Result<WorkOrder, ScheduleError> {
-        let num = WorkOrderNum::parse(original.order_num())
-            .map_err(|e| ScheduleError::Fault(format!("the original's number: {e}")))?;
-        let num = new_order_num(&num).map_err(|e| ScheduleError::Fault(e.to_string()))?;
+        let num =
+            new_order_num(original.order_num()).map_err(|e| ScheduleError::Fault(e.to_string()))?;
         let offer = (
             sched::offer_id(self.service_area_id.as_deref().unwrap_or("-"), &self.window),
             sched::describe(&self.window, &self.tz),
@@ -561,9 +562,14 @@ fn new_order_num(original: &WorkOrderNum) -> Result<WorkOrderNum, DomainError> {
 
 /// `Account`/`Location` as §7.1 says: absent ones come from the original; a managed one (only
 /// its number) is expanded from the original when the numbers match.
-fn customer_part(req: &BookJob, original: &WorkOrder, key: &str, num_key: &str) -> Option<Value> {
-    let given = req.raw.get(key).filter(|v| !v.is_null());
-    let theirs = original.get(key).cloned();
+fn customer_part(
+    req: &BookJob,
+    original: &WorkOrder,
+    part: Carried,
+    num_key: &str,
+) -> Option<Value> {
+    let given = req.raw.get(part.name()).filter(|v| !v.is_null());
+    let theirs = original.carried(part);
     match given {
         None => theirs,
         Some(Value::Object(m)) if m.len() == 1 && m.contains_key(num_key) => match theirs {
@@ -602,25 +608,32 @@ fn follow_up_order(
             "Period": {"Start": time::format(window.start), "End": time::format(window.end)},
         }]),
     );
-    if let Some(a) = customer_part(req, original, "Account", "AccountNum") {
+    if let Some(a) = customer_part(req, original, Carried::Account, "AccountNum") {
         m.insert("Account".into(), a);
     }
-    if let Some(l) = customer_part(req, original, "Location", "LocationNum") {
+    if let Some(l) = customer_part(req, original, Carried::Location, "LocationNum") {
         m.insert("Location".into(), l);
     }
-    for k in ["Assets", "FlexAttrs", "FlexForms", "RequiredParts"] {
+    for part in [
+        Carried::Assets,
+        Carried::FlexAttrs,
+        Carried::FlexForms,
+        Carried::RequiredParts,
+    ] {
+        let k = part.name();
         if let Some(v) = req
             .raw
             .get(k)
-            .or_else(|| original.get(k))
+            .cloned()
+            .or_else(|| original.carried(part))
             .filter(|v| !v.is_null())
         {
-            m.insert(k.into(), v.clone());
+            m.insert(k.into(), v);
         }
     }
-    for k in ["Description", "Priority"] {
-        if let Some(v) = original.get(k) {
-            m.insert(k.into(), v.clone());
+    for part in [Carried::Description, Carried::Priority] {
+        if let Some(v) = original.carried(part) {
+            m.insert(part.name().into(), v);
         }
     }
     WorkOrder::parse(num, m)

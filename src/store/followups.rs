@@ -306,7 +306,7 @@ impl Store {
         if let Some((num, parts)) = &write.part_order {
             sql!(tx.conn(), "INSERT INTO part_orders (entity_id, part_order_num, order_num, parts, created_at) \
                  VALUES ($1, $2, $3, $4, $5)",
-                entity.as_str(), num, write.new_order.order_num(), Json(parts), now_ms(); execute)?;
+                entity.as_str(), num, write.new_order.order_num().as_str(), Json(parts), now_ms(); execute)?;
         }
         record_claim(&mut tx, entity, &req.claim, ledger, Some(&write.done)).await?;
         tx.commit().await?;
@@ -331,7 +331,7 @@ impl Store {
             return Ok(true);
         }
         let mut nums: Vec<&str> = write.shifted.iter().map(|m| m.0.as_str()).collect();
-        nums.push(write.new_order.order_num());
+        nums.push(write.new_order.order_num().as_str());
         nums.sort_unstable();
         let mut techs: Vec<&str> = seen
             .iter()

@@ -79,9 +79,9 @@ pub(super) async fn upsert_order(
         next_visit_seq(tx, entity).await?;
         upsert_order!("sched_versions WHERE entity_id = $1")
     };
-    sql!(tx.conn(), statement, entity.as_str(), order.order_num(), ix.order_status, ix.order_type,
+    sql!(tx.conn(), statement, entity.as_str(), order.order_num().as_str(), ix.order_status, ix.order_type,
         ix.user_name, ix.service_area_id, millis(ix.planned_start), millis(ix.planned_end),
-        ix.original_order_num, Json(order.as_map()), now_ms(), millis(ix.busy_end), ix.lat, ix.lon,
+        ix.original_order_num, Json(order), now_ms(), millis(ix.busy_end), ix.lat, ix.lon,
         ix.window.map(|w| w.0.as_millisecond()), ix.window.map(|w| w.1.as_millisecond()),
         booked_by; execute)?;
     Ok(())
@@ -94,7 +94,7 @@ pub(super) async fn write_orders(
     entity: &EntityId,
     orders: &[WorkOrder],
 ) -> Result<(), StoreError> {
-    let nums: BTreeSet<&str> = orders.iter().map(WorkOrder::order_num).collect();
+    let nums: BTreeSet<&str> = orders.iter().map(|o| o.order_num().as_str()).collect();
     let techs: BTreeSet<&str> = orders.iter().filter_map(WorkOrder::user_name).collect();
     let keys: Vec<String> = nums
         .into_iter()

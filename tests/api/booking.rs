@@ -1006,7 +1006,8 @@ async fn a_booking_is_decided_again_when_the_technicians_day_changed_before_its_
         .get_work_order(&entity, &WorkOrderNum::parse("WO-1-F1").unwrap())
         .await
         .unwrap()
-        .expect("the follow-up is stored");
+        .expect("the follow-up is stored")
+        .into_value();
     assert_eq!(
         stored.get("PlannedStartDate"),
         Some(&json!(time::format(at(90))))

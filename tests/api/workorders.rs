@@ -186,3 +186,121 @@ both_backends!(
         assert_error(&app.get_order(&d, "WO-C").await, 404);
     }
 );
+
+both_backends!(
+    a_work_order_reads_back_as_written_with_its_nulls_unknown_properties_and_coordinates,
+    |app| async move {
+        let d = app.user("acme", "dora", Role::Dispatcher).await.token;
+        let body = json!({
+            "OrderType": "REPAIR", "OrderStatus": 1, "UserName": "alice",
+            "ReasonCode": null, "Description": null, "PlannedDur": null,
+            "PlannedStartDate": "2026-12-01T09:00:00+01:00",
+            "Custom": {"Nested": [1, {"Deep": null}]},
+            "Account": {"AccountNum": "C1", "AccountType": 1002, "Tier": null},
+            "Location": {"ServiceAreaID": "north", "LocationNum": null, "Gate": {"Code": "1234"},
+                "Address": {"Lat": "41.95", "Lon": -87.65, "Zip": "60601"}},
+            "TimeConstraints": [
+                {"ID": "a", "Type": 1001, "Source": "crm",
+                 "Period": {"Start": "2026-12-01T08:00:00Z", "End": "2026-12-01T12:00:00Z", "Zone": "CT"}},
+                null
+            ],
+            "RequiredParts": [{"ProdNum": "P1", "Qty:": 2, "Bin": "A3", "EstimatedDelivery": null}],
+        });
+        let mut expected = body.clone();
+        expected["OrderNum"] = json!("WO-1");
+        expected["PlannedStartDate"] = json!("2026-12-01T08:00:00.000Z");
+        expected["TimeConstraints"][0]["Period"]["Start"] = json!("2026-12-01T08:00:00.000Z");
+        expected["TimeConstraints"][0]["Period"]["End"] = json!("2026-12-01T12:00:00.000Z");
+        expected["RequiredParts"] =
+            json!([{"ProdNum": "P1", "Qty": 2, "Bin": "A3", "EstimatedDelivery": null}]);
+
+        let r = app.put_order(&d, "WO-1", &body).await.expect(201);
+        assert_eq!(r.body, expected, "the answer");
+        assert_eq!(
+            app.get_order(&d, "WO-1").await.expect(200).body,
+            expected,
+            "read back"
+        );
+        let list = app.list_orders(&d, &[]).await.expect(200).body;
+        assert_eq!(list["WorkOrders"], json!([expected]), "listed");
+
+        // PATCH merges into nested objects and items, keeping what it does not name.
+        let r = app
+            .patch_order(
+                &d,
+                "WO-1",
+                &json!({"Location": {"Address": {"Lat": 42.0}, "Gate": {"Open": true}},
+                    "TimeConstraints": [{"ID": "a", "Period": {"End": "2026-12-01T14:00:00+01:00"}}]}),
+            )
+            .await
+            .expect(200);
+        expected["Location"]["Address"]["Lat"] = json!(42.0);
+        expected["Location"]["Gate"]["Open"] = json!(true);
+        expected["TimeConstraints"][0]["Period"]["End"] = json!("2026-12-01T13:00:00.000Z");
+        assert_eq!(r.body, expected);
+        assert_eq!(app.get_order(&d, "WO-1").await.expect(200).body, expected);
+
+        // The follow-up rule is the office's: a technician may not set it, not even to null.
+        let alice = app.user("acme", "alice", Role::Technician).await.token;
+        assert_error(
+            &app.patch_order(&alice, "WO-1", &json!({"CanScheduleFollowup": null}))
+                .await,
+            403,
+        );
+        app.patch_order(&alice, "WO-1", &json!({"OrderStatus": 7}))
+            .await
+            .expect(200);
+    }
+);
+
+both_backends!(
+    a_stored_work_order_read_back_equals_what_was_written,
+    |app| async move {
+        use revisit::domain::{EntityId, WorkOrderNum, workorder::WorkOrder};
+
+        app.user("acme", "dora", Role::Dispatcher).await;
+        let entity = EntityId::parse("acme").unwrap();
+        let store = app.state.store.clone();
+        let order = |num: &str| {
+            let body = json!({
+                "OrderStatus": 4097, "ReasonCode": "2001", "CanScheduleFollowup": null,
+                "PlannedStartDate": "2026-12-01T08:00:00.1239Z", "PlannedDur": 90, "Unknown": [null],
+                "Location": {"ServiceAreaID": "N", "Address": {"Lat": " 41.95 ", "Lon": -87.65, "Door": 2}},
+                "TimeConstraints": [{"ID": "w", "Type": "1001", "X": 1,
+                    "Period": {"Start": "2026-12-01T08:00:00Z", "End": "2026-12-01T12:00:00Z"}}],
+                "RequiredParts": [{"ProdNum": "P1", "Qty": 1.5, "EstimatedDelivery": "2026-11-30T10:00:00-06:00"}],
+            });
+            let num = WorkOrderNum::parse(num).unwrap();
+            WorkOrder::parse(&num, body.as_object().unwrap().clone()).unwrap()
+        };
+        let written = order("WO-1");
+        let w = written.clone();
+        store
+            .write_work_order(
+                &entity,
+                &WorkOrderNum::parse("WO-1").unwrap(),
+                Box::new(move |_| Ok(w)),
+            )
+            .await
+            .unwrap();
+        let read = store
+            .get_work_order(&entity, &WorkOrderNum::parse("WO-1").unwrap())
+            .await
+            .unwrap()
+            .expect("stored");
+        assert_eq!(read, written);
+
+        let imported = order("WO-2");
+        store
+            .import_work_orders(&entity, std::slice::from_ref(&imported))
+            .await
+            .unwrap();
+        let read = store
+            .get_work_order(&entity, &WorkOrderNum::parse("WO-2").unwrap())
+            .await
+            .unwrap()
+            .expect("imported");
+        assert_eq!(read, imported);
+        assert_eq!(read.to_value(), imported.to_value());
+    }
+);
