@@ -12,6 +12,7 @@
 
 use std::sync::Arc;
 
+use axum::{body::Bytes, http::HeaderValue};
 use serde_json::{Map, Value};
 use tracing::Instrument;
 
@@ -24,7 +25,7 @@ use crate::{
         sysconfig::SchedulerTarget,
         workorder::{WorkOrder, check_followup_allowed},
     },
-    gateway::Relayed,
+    gateway::{Relayed, endpoint_host},
     schedule::{
         Outcome, ScheduleError,
         builtin::Builtin,
@@ -32,6 +33,10 @@ use crate::{
     },
     store::{Store, StoreError},
 };
+
+/// How long after its call's deadline a pending pass-through claim is still taken to be in
+/// flight (its process may be finishing it).
+const LEASE_MARGIN_MS: i64 = 5_000;
 
 /// Which scheduler serves a request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -56,6 +61,8 @@ impl Via {
 pub struct Answer {
     pub status: u16,
     pub body: Value,
+    /// The body as a third party sent it, with its content type, to relay byte for byte.
+    pub raw: Option<(Bytes, Option<HeaderValue>)>,
     /// The ledger gave a recorded answer again (`idempotent-replayed: true`).
     pub replayed: bool,
 }
@@ -65,6 +72,7 @@ impl Answer {
         Self {
             status: 200,
             body,
+            raw: None,
             replayed: false,
         }
     }
@@ -73,6 +81,7 @@ impl Answer {
         Self {
             status: r.status.as_u16(),
             body: r.body,
+            raw: Some((r.raw, r.content_type)),
             replayed: false,
         }
     }
@@ -96,7 +105,7 @@ pub enum FollowupError {
     /// Too much is waiting to be booked right now; nothing was done.
     #[error("busy: {0}")]
     Busy(String),
-    /// The ledger's own answer (`InFlight`, `KeyReused` or `AlreadyBooked`).
+    /// The ledger's own answer (`InFlight`, `Unknown`, `KeyReused` or `AlreadyBooked`).
     #[error("the follow-up of {original} is already being or has been booked")]
     Ledger {
         outcome: Box<ClaimOutcome>,
@@ -138,6 +147,7 @@ impl Followups {
         caller: &Caller,
         request_id: &str,
         body: Map<String, Value>,
+        raw: Bytes,
         via: Via,
     ) -> Result<Answer, FollowupError> {
         let req = BookJob::parse(body)?;
@@ -168,7 +178,7 @@ impl Followups {
             SchedulerTarget::Http(uri) => {
                 let call = call_of(caller, request_id, &config);
                 Ok(Answer::relayed(
-                    self.passthrough.open_slots(&call, &uri, &req).await?,
+                    self.passthrough.open_slots(&call, &uri, &raw).await?,
                 ))
             }
             SchedulerTarget::None => Err(FollowupError::NoScheduler("RestApi.SearchAppts")),
@@ -178,6 +188,7 @@ impl Followups {
     /// Books the follow-up of `num` in the chosen slot, with the retry rules of the ledger.
     /// Once it is under way it runs to its end even if the client goes away (its task is
     /// detached), so that a third party's booking is never left unrecorded.
+    #[allow(clippy::too_many_arguments)]
     pub async fn book(
         self: &Arc<Self>,
         caller: Caller,
@@ -185,12 +196,13 @@ impl Followups {
         num: WorkOrderNum,
         idem_key: Option<String>,
         body: Map<String, Value>,
+        raw: Bytes,
         via: Via,
     ) -> Result<Answer, FollowupError> {
         let this = self.clone();
         let task = tokio::spawn(
             async move {
-                this.book_now(&caller, &request_id, num, idem_key, body, via)
+                this.book_now(&caller, &request_id, num, idem_key, body, &raw, via)
                     .await
             }
             .instrument(tracing::Span::current()),
@@ -198,6 +210,7 @@ impl Followups {
         task.await.map_err(|e| FollowupError::Task(e.to_string()))?
     }
 
+    #[allow(clippy::too_many_arguments)]
     async fn book_now(
         &self,
         caller: &Caller,
@@ -205,6 +218,7 @@ impl Followups {
         num: WorkOrderNum,
         idem_key: Option<String>,
         body: Map<String, Value>,
+        raw: &[u8],
         via: Via,
     ) -> Result<Answer, FollowupError> {
         let mut req = BookJob::parse(body)?;
@@ -212,10 +226,12 @@ impl Followups {
         let original = self.followable(caller, &num).await?;
         let config = caller.config();
         let target = via.target(config.book_job());
-        let claim = NewClaim {
-            id: uuid::Uuid::new_v4().to_string(),
+        let id = uuid::Uuid::new_v4().to_string();
+        let mut claim = NewClaim {
+            outbound_key: None,
+            lease_until_ms: None,
+            id,
             original: num.clone(),
-            idem_key,
             request_hash: request_hash(&req),
             user_name: caller.user.to_string(),
             scheduler: match target {
@@ -223,13 +239,12 @@ impl Followups {
                 _ => "passthrough",
             },
             endpoint_host: match &target {
-                SchedulerTarget::Http(uri) => url::Url::parse(uri)
-                    .ok()
-                    .and_then(|u| u.host_str().map(str::to_string)),
+                SchedulerTarget::Http(uri) => url::Url::parse(uri).ok().map(|u| endpoint_host(&u)),
                 _ => None,
             },
             slot_start_ms: slot.start.as_millisecond(),
             slot_end_ms: slot.end.as_millisecond(),
+            idem_key,
         };
         let uri = match target {
             SchedulerTarget::None => return Err(FollowupError::NoScheduler("RestApi.BookJob")),
@@ -242,41 +257,63 @@ impl Followups {
             }
             SchedulerTarget::Http(uri) => uri,
         };
-        match self.store.claim_followup(&caller.entity, &claim).await? {
-            ClaimOutcome::New => {}
+        // Pass-through: the claim is recorded before the call, with the key the third party
+        // gets (the client's, else the claim's id) and a lease for as long as the call may last.
+        let deadline = self.passthrough.deadline(&config);
+        claim.outbound_key = Some(claim.idem_key.clone().unwrap_or_else(|| claim.id.clone()));
+        claim.lease_until_ms = Some(
+            jiff::Timestamp::now().as_millisecond()
+                + i64::try_from(deadline.as_millis()).unwrap_or(i64::MAX / 2)
+                + LEASE_MARGIN_MS,
+        );
+        let (claim_id, key) = match self.store.claim_followup(&caller.entity, &claim).await? {
+            ClaimOutcome::New => (
+                claim.id.clone(),
+                claim.outbound_key.clone().unwrap_or_default(),
+            ),
+            // The same request was sent before with no known outcome: again, with its key.
+            ClaimOutcome::Resume(r) => (r.id.clone(), r.outbound_key().to_string()),
             outcome => return ledger(outcome, &claim),
-        }
+        };
         let call = call_of(caller, request_id, &config);
-        let outcome = self.passthrough.book(&call, &uri, num.as_str(), &req).await;
-        if let Ok(Outcome::Relayed(r)) = &outcome
-            && r.status.as_u16() == 200
-        {
-            let done = FollowupDone {
-                order_num: r
-                    .body
-                    .get("OrderNum")
-                    .and_then(Value::as_str)
-                    .map(str::to_string),
-                status_code: 200,
-                answer: r.body.clone(),
-            };
-            // The third party has booked: failing the request now would invite a retry that
-            // books twice. The answer goes back; the unrecorded booking goes to the log (its
-            // claim stays pending, so retries get 409 until the claim goes stale).
-            if let Err(e) = self
-                .store
-                .finish_followup(&caller.entity, &claim.id, &done)
-                .await
-            {
-                tracing::error!(error = %e, order_num = ?done.order_num,
-                    "a pass-through booking succeeded but could not be recorded");
+        let outcome = self
+            .passthrough
+            .book(&call, &uri, &original, &req, raw, &key)
+            .await;
+        let settled = match &outcome {
+            Ok(Outcome::Relayed(r)) if r.status.as_u16() == 200 => {
+                let done = FollowupDone {
+                    order_num: r
+                        .body
+                        .get("OrderNum")
+                        .and_then(Value::as_str)
+                        .map(str::to_string),
+                    status_code: 200,
+                    answer: r.body.clone(),
+                    answer_raw: std::str::from_utf8(&r.raw).ok().map(str::to_string),
+                };
+                // The third party has booked: failing the request now would invite a retry. The
+                // answer goes back; the unrecorded booking goes to the log (its claim stays
+                // pending, and a retry sends it again with the same key).
+                self.store
+                    .finish_followup(&caller.entity, &claim_id, &done)
+                    .await
             }
-        } else {
-            // A refusal (401, 500, ...) or a failure is no booking: the claim must not block a
-            // retry.
-            if let Err(e) = self.store.abandon_followup(&caller.entity, &claim.id).await {
-                tracing::warn!(error = %e, "could not drop an abandoned follow-up claim");
+            // A refusal (401, 409, ...) is no booking, and a call that never left booked
+            // nothing: the claim must not block a retry.
+            Ok(Outcome::Relayed(r)) if r.status.is_client_error() => {
+                self.store.abandon_followup(&caller.entity, &claim_id).await
             }
+            Err(ScheduleError::Gateway(e)) if !e.may_have_reached() => {
+                self.store.abandon_followup(&caller.entity, &claim_id).await
+            }
+            // A 5xx, a timeout, an answer that broke off or made no sense: the third party may
+            // have booked. The claim stays, its outcome unknown: a retry of this request sends
+            // it again with the same key.
+            _ => self.store.unknown_followup(&caller.entity, &claim_id).await,
+        };
+        if let Err(e) = settled {
+            tracing::error!(error = %e, claim = %claim_id, "could not record a pass-through booking's outcome");
         }
         self.answer(caller, &claim, outcome?).await
     }
@@ -292,7 +329,7 @@ impl Followups {
         match outcome {
             Outcome::Booked(done) => Ok(Answer::ok(done.answer)),
             Outcome::Relayed(r) => Ok(Answer::relayed(r)),
-            Outcome::Answered(a) => ledger(a, claim),
+            Outcome::Answered(a) => ledger(*a, claim),
             Outcome::Busy { detail } => Err(FollowupError::Busy(detail)),
             Outcome::Unavailable {
                 detail,
@@ -343,6 +380,12 @@ fn ledger(outcome: ClaimOutcome, claim: &NewClaim) -> Result<Answer, FollowupErr
         ClaimOutcome::Replay(r) => Ok(Answer {
             status: r.status_code.unwrap_or(200),
             body: r.answer.unwrap_or_default(),
+            raw: r.answer_raw.map(|a| {
+                (
+                    Bytes::from(a),
+                    Some(HeaderValue::from_static("application/json")),
+                )
+            }),
             replayed: true,
         }),
         outcome => Err(FollowupError::Ledger {

@@ -388,13 +388,28 @@ impl From<FollowupError> for ApiError {
                         r.order_num.as_deref().unwrap_or("(unknown)")
                     ),
                 ),
-                ClaimOutcome::InFlight | ClaimOutcome::New | ClaimOutcome::Replay(_) => {
-                    ApiError::conflict(
+                ClaimOutcome::Unknown => ApiError::conflict(
+                    "urn:revisit:error:followup-outcome-unknown",
+                    format!(
+                        "an earlier request to book a follow-up for work order {original} reached the company's scheduler without a known outcome; send that request again (with its Idempotency-Key, or the same body) to complete it before booking another"
+                    ),
+                ),
+                ClaimOutcome::InFlight { until_ms } => {
+                    let mut e = ApiError::conflict(
                         "urn:revisit:error:request-in-flight",
                         format!(
-                            "a booking of a follow-up for work order {original} is still being processed; retry in a few seconds"
+                            "a booking of a follow-up for work order {original} is still being processed; retry after Retry-After seconds"
                         ),
-                    )
+                    );
+                    // The real wait: until the claim's call ends at the latest.
+                    let left = until_ms - jiff::Timestamp::now().as_millisecond();
+                    e.retry_after = Some(u64::try_from(left.max(1)).unwrap_or(1).div_ceil(1000));
+                    e
+                }
+                ClaimOutcome::New | ClaimOutcome::Resume(_) | ClaimOutcome::Replay(_) => {
+                    ApiError::internal(format!(
+                        "the follow-up ledger's answer for {original} reached the error mapping"
+                    ))
                 }
             },
             FollowupError::NoScheduler(property) => ApiError::conflict(

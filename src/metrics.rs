@@ -41,6 +41,13 @@ struct EndpointLabels {
     host: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CircuitLabels {
+    entity: String,
+    host: String,
+    interface: String,
+}
+
 type HistogramFamily<L> = Family<L, Histogram, fn() -> Histogram>;
 
 fn latency_histogram() -> Histogram {
@@ -55,7 +62,7 @@ pub struct Metrics {
     http_latency: HistogramFamily<RouteLabels>,
     outbound_calls: Family<OutboundLabels, Counter>,
     outbound_latency: HistogramFamily<EndpointLabels>,
-    breaker_state: Family<EndpointLabels, Gauge>,
+    breaker_state: Family<CircuitLabels, Gauge>,
 }
 
 impl Default for Metrics {
@@ -93,10 +100,10 @@ impl Metrics {
             "Duration of calls to third-party schedulers, by entity and endpoint host",
             outbound_latency.clone(),
         );
-        let breaker_state = Family::<EndpointLabels, Gauge>::default();
+        let breaker_state = Family::<CircuitLabels, Gauge>::default();
         registry.register(
             "outbound_circuit_state",
-            "Circuit breaker per entity and endpoint host: 0 closed, 1 open, 2 half-open",
+            "Circuit breaker per entity, endpoint host and interface: 0 closed, 1 open, 2 half-open",
             breaker_state.clone(),
         );
         Self {
@@ -149,11 +156,12 @@ impl Metrics {
             .observe(seconds);
     }
 
-    pub fn set_circuit_state(&self, entity: &str, host: &str, state: i64) {
+    pub fn set_circuit_state(&self, entity: &str, host: &str, interface: &str, state: i64) {
         self.breaker_state
-            .get_or_create(&EndpointLabels {
+            .get_or_create(&CircuitLabels {
                 entity: entity.to_string(),
                 host: host.to_string(),
+                interface: interface.to_string(),
             })
             .set(state);
     }

@@ -22,6 +22,23 @@ impl FromRequest<AppState> for JsonObject {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &AppState) -> Result<Self, ApiError> {
+        JsonBody::from_request(req, state)
+            .await
+            .map(|b| JsonObject(b.map))
+    }
+}
+
+/// [`JsonObject`] with the body's bytes as they came, for what is passed on to a third party as
+/// the client sent it.
+pub struct JsonBody {
+    pub map: Map<String, Value>,
+    pub raw: Bytes,
+}
+
+impl FromRequest<AppState> for JsonBody {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, ApiError> {
         let is_json = req
             .headers()
             .get(header::CONTENT_TYPE)
@@ -66,7 +83,7 @@ impl FromRequest<AppState> for JsonObject {
             ));
         }
         match value {
-            Value::Object(m) => Ok(JsonObject(m)),
+            Value::Object(map) => Ok(JsonBody { map, raw: bytes }),
             _ => Err(ApiError::invalid(
                 "the body must be a JSON object",
                 vec![crate::error::InvalidParam::new("$", "expected an object")],

@@ -4,13 +4,13 @@
 use axum::{
     Json, Router,
     extract::State,
-    http::{HeaderMap, HeaderValue, StatusCode},
+    http::{HeaderMap, HeaderValue, StatusCode, header},
     response::{IntoResponse, Response},
     routing::post,
 };
 
 use super::{
-    extract::{JsonObject, OrderNumPath, RequestId},
+    extract::{JsonBody, OrderNumPath, RequestId},
     workorders::load_visible,
 };
 use crate::{
@@ -30,10 +30,17 @@ pub fn routes() -> Router<AppState> {
         )
 }
 
-/// The response for an answer of the follow-up flow.
+/// The response for an answer of the follow-up flow: a third party's answer byte for byte, with
+/// its content type.
 pub fn respond(a: Answer) -> Response {
     let status = StatusCode::from_u16(a.status).unwrap_or(StatusCode::BAD_GATEWAY);
-    let mut resp = (status, Json(a.body)).into_response();
+    let mut resp = match a.raw {
+        Some((bytes, content_type)) => {
+            let ct = content_type.unwrap_or_else(|| HeaderValue::from_static("application/json"));
+            (status, [(header::CONTENT_TYPE, ct)], bytes).into_response()
+        }
+        None => (status, Json(a.body)).into_response(),
+    };
     if a.replayed {
         resp.headers_mut()
             .insert("idempotent-replayed", HeaderValue::from_static("true"));
@@ -53,12 +60,12 @@ pub async fn open_slots(
     caller: Caller,
     State(state): State<AppState>,
     RequestId(rid): RequestId,
-    JsonObject(body): JsonObject,
+    body: JsonBody,
 ) -> Result<Response, ApiError> {
     Ok(respond(
         state
             .followups
-            .search(&caller, &rid, body, Via::Configured)
+            .search(&caller, &rid, body.map, body.raw, Via::Configured)
             .await?,
     ))
 }
@@ -78,7 +85,7 @@ pub async fn book_followup(
     RequestId(rid): RequestId,
     OrderNumPath(num): OrderNumPath,
     headers: HeaderMap,
-    JsonObject(body): JsonObject,
+    body: JsonBody,
 ) -> Result<Response, ApiError> {
     book_via(caller, state, rid, num, &headers, body, Via::Configured).await
 }
@@ -90,13 +97,13 @@ pub async fn book_via(
     rid: String,
     num: WorkOrderNum,
     headers: &HeaderMap,
-    body: serde_json::Map<String, serde_json::Value>,
+    body: JsonBody,
     via: Via,
 ) -> Result<Response, ApiError> {
     let key = idempotency_key(headers)?;
     let answer = state
         .followups
-        .book(caller, rid, num, key, body, via)
+        .book(caller, rid, num, key, body.map, body.raw, via)
         .await?;
     Ok(respond(answer))
 }

@@ -13,7 +13,7 @@
 use axum::{Router, extract::State, http::HeaderMap, response::Response, routing::post};
 
 use super::{
-    extract::{JsonObject, OrderNumPath, RequestId},
+    extract::{JsonBody, OrderNumPath, RequestId},
     followup::{book_via, respond},
 };
 use crate::{app::AppState, auth::Caller, booking::Via, error::ApiError};
@@ -34,12 +34,12 @@ pub async fn open_slots(
     caller: Caller,
     State(state): State<AppState>,
     RequestId(rid): RequestId,
-    JsonObject(body): JsonObject,
+    body: JsonBody,
 ) -> Result<Response, ApiError> {
     Ok(respond(
         state
             .followups
-            .search(&caller, &rid, body, Via::Builtin)
+            .search(&caller, &rid, body.map, body.raw, Via::Builtin)
             .await?,
     ))
 }
@@ -58,7 +58,7 @@ pub async fn book(
     RequestId(rid): RequestId,
     OrderNumPath(num): OrderNumPath,
     headers: HeaderMap,
-    JsonObject(body): JsonObject,
+    body: JsonBody,
 ) -> Result<Response, ApiError> {
     book_via(caller, state, rid, num, &headers, body, Via::Builtin).await
 }

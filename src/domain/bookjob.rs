@@ -24,6 +24,9 @@ pub struct BookJob {
     pub available: Vec<Period>,
     /// Type 1003 items: customer not available.
     pub unavailable: Vec<Period>,
+    /// Whether the client sent `OriginalOrderNum` itself (it is filled in from the path when
+    /// not); every other property in `raw` is one the client sent.
+    sent_original: bool,
 }
 
 impl BookJob {
@@ -54,6 +57,7 @@ impl BookJob {
                 .collect::<Vec<_>>()
         };
         Ok(Self {
+            sent_original: raw.contains_key("OriginalOrderNum"),
             original_order_num: raw
                 .get("OriginalOrderNum")
                 .and_then(Value::as_str)
@@ -94,6 +98,14 @@ impl BookJob {
                 "$.TimeConstraints",
                 "a booking names exactly one slot: more than one TimeConstraints item of Type 1001 was given",
             )),
+        }
+    }
+
+    /// Whether the client sent the top-level property `k` (`null` included).
+    pub fn given(&self, k: &str) -> bool {
+        match k {
+            "OriginalOrderNum" => self.sent_original,
+            _ => self.raw.contains_key(k),
         }
     }
 

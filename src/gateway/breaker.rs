@@ -1,7 +1,8 @@
-//! A circuit breaker per (entity, endpoint host): after `threshold` consecutive failures the
-//! circuit opens and calls fail fast for `cooldown`; then one probe is let through, whose result
-//! closes the circuit or opens it again. Keyed by entity too, so that one company's broken
-//! scheduler never fails fast (or slows down) another company's calls to the same host.
+//! A circuit breaker per (entity, endpoint `host[:port]`, interface): after `threshold`
+//! consecutive failures the circuit opens and calls fail fast for `cooldown`; then one probe is
+//! let through, whose result closes the circuit or opens it again. Keyed by entity too, so that
+//! one company's broken scheduler never fails fast (or slows down) another company's calls to the
+//! same host; and by interface, so that failing bookings do not stop searches, or the reverse.
 
 use std::{
     collections::HashMap,
@@ -55,7 +56,8 @@ pub enum Outcome {
     Neutral,
 }
 
-pub type Key = (String, String);
+/// (entity, endpoint `host[:port]`, interface).
+pub type Key = (String, String, &'static str);
 
 /// Told of every change of a circuit's state.
 type OnChange = Box<dyn Fn(&Key, CircuitState) + Send + Sync>;
@@ -159,9 +161,9 @@ impl Breakers {
         let after = state.public();
         if after != before {
             if after == CircuitState::Open {
-                tracing::warn!(entity = %key.0, host = %key.1, cooldown_ms = self.cooldown.as_millis() as u64, "circuit opened");
+                tracing::warn!(entity = %key.0, host = %key.1, interface = key.2, cooldown_ms = self.cooldown.as_millis() as u64, "circuit opened");
             } else if after == CircuitState::Closed {
-                tracing::info!(entity = %key.0, host = %key.1, "circuit closed");
+                tracing::info!(entity = %key.0, host = %key.1, interface = key.2, "circuit closed");
             }
             (self.on_change)(key, after);
         }
@@ -205,7 +207,7 @@ mod tests {
     use super::*;
 
     fn key(e: &str) -> Key {
-        (e.to_string(), "crm.example.com".to_string())
+        (e.to_string(), "crm.example.com".to_string(), "followup")
     }
 
     #[test]
@@ -223,8 +225,10 @@ mod tests {
         assert_eq!(b.state(&key("a")), CircuitState::Open);
         let refused = b.acquire(key("a")).err().expect("open");
         assert!(refused.retry_after > Duration::from_secs(50));
-        // Another entity's circuit to the same host is untouched.
+        // Another entity's circuit to the same host is untouched, and so is the other interface.
         assert!(b.acquire(key("b")).is_ok());
+        let search = ("a".to_string(), "crm.example.com".to_string(), "openslots");
+        assert!(b.acquire(search).is_ok());
     }
 
     #[test]

@@ -6,11 +6,13 @@
 //!   covers connecting, sending and reading the whole answer;
 //! - the answer is read chunk by chunk and abandoned past the cap (1 MiB by default): a 502;
 //! - endpoints on non-public addresses are refused before any packet leaves ([`ssrf`]);
-//! - a circuit breaker per (entity, endpoint host) fails fast while an endpoint keeps failing
-//!   ([`breaker`]);
+//! - a circuit breaker per (entity, endpoint `host[:port]`, interface) fails fast while an
+//!   endpoint keeps failing ([`breaker`]);
 //! - an appointment search may be retried once after a connection failure (it changes nothing);
-//!   a booking never is, since once the request may have reached the server a second one could
-//!   book twice;
+//!   a booking never is here: it carries an `Idempotency-Key`, and whether to send it again (with
+//!   the same key) is `crate::booking`'s decision;
+//! - the body is sent as given and the answer kept as received (bytes and content type), so that
+//!   a valid answer is relayed byte for byte;
 //! - every failure becomes a [`GatewayError`] whose message names the endpoint's host, never
 //!   the URI's path, query or credentials, nor the caller's token.
 
@@ -23,7 +25,7 @@ use std::{
 };
 
 use axum::http::{HeaderValue, StatusCode, header};
-use serde_json::{Map, Value};
+use serde_json::Value;
 use url::Url;
 
 use self::breaker::{Breakers, Outcome};
@@ -70,7 +72,10 @@ pub struct OutboundCall<'a> {
     /// The caller's JWT, forwarded as `x-access-token` (the platform's documented behaviour).
     pub token: &'a str,
     pub request_id: &'a str,
-    pub body: &'a Map<String, Value>,
+    /// The JSON body, as it is to be sent.
+    pub body: &'a [u8],
+    /// Sent as `Idempotency-Key` (Book Job: the same on every attempt of one booking).
+    pub idempotency_key: Option<&'a str>,
     /// Overrides the configured total deadline (the entity's `RestApi.TimeoutMs`).
     pub timeout: Option<Duration>,
 }
@@ -80,7 +85,11 @@ pub struct OutboundCall<'a> {
 #[derive(Debug, Clone)]
 pub struct Relayed {
     pub status: StatusCode,
+    /// The answer as parsed (it was checked to be JSON, and for a 200 the documented object).
     pub body: Value,
+    /// The answer as received, relayed byte for byte.
+    pub raw: axum::body::Bytes,
+    pub content_type: Option<HeaderValue>,
 }
 
 /// Why a call produced no answer to relay. Each message names the endpoint host and nothing
@@ -90,7 +99,12 @@ pub enum GatewayError {
     #[error("the endpoint {host} is not allowed: {reason}")]
     Refused { host: String, reason: String },
     #[error("the scheduler at {host} could not be reached: {reason}")]
-    Unreachable { host: String, reason: &'static str },
+    Unreachable {
+        host: String,
+        reason: &'static str,
+        /// Whether the request may have been sent (the connection broke after connecting).
+        sent: bool,
+    },
     #[error("the scheduler at {host} did not answer within {} ms", after.as_millis())]
     Timeout { host: String, after: Duration },
     #[error("the answer of the scheduler at {host} exceeds {limit} bytes")]
@@ -109,6 +123,20 @@ pub enum GatewayError {
 }
 
 impl GatewayError {
+    /// Whether the request may have reached the third party, which may then have acted on it (a
+    /// booking whose outcome is unknown); `false` when it certainly never left.
+    pub fn may_have_reached(&self) -> bool {
+        match self {
+            GatewayError::Refused { .. } | GatewayError::CircuitOpen { .. } => false,
+            GatewayError::Unreachable { sent, .. } => *sent,
+            GatewayError::Timeout { .. }
+            | GatewayError::TooLarge { .. }
+            | GatewayError::Redirect { .. }
+            | GatewayError::NotJson { .. }
+            | GatewayError::Invalid { .. } => true,
+        }
+    }
+
     /// The label of the outcome in metrics.
     fn label(&self) -> &'static str {
         match self {
@@ -159,7 +187,9 @@ impl Gateway {
         let breakers = Breakers::new(
             settings.breaker_failures,
             settings.breaker_cooldown,
-            move |(entity, host), state| gauge.set_circuit_state(entity, host, state.as_gauge()),
+            move |(entity, host, interface), state| {
+                gauge.set_circuit_state(entity, host, interface, state.as_gauge())
+            },
         );
         Ok(Self {
             client,
@@ -202,7 +232,11 @@ impl Gateway {
         })?;
         let permit = self
             .breakers
-            .acquire((call.entity.to_string(), host.to_string()))
+            .acquire((
+                call.entity.to_string(),
+                host.to_string(),
+                call.interface.as_str(),
+            ))
             .map_err(|open| GatewayError::CircuitOpen {
                 host: host.to_string(),
                 retry_after: open.retry_after,
@@ -226,7 +260,7 @@ impl Gateway {
 
     /// Sends (with the one retry an appointment search allows) and reads the answer.
     async fn exchange(&self, call: &OutboundCall<'_>, host: &str) -> Result<Relayed, GatewayError> {
-        let body = bytes_of(call.body);
+        let body = axum::body::Bytes::copy_from_slice(call.body);
         let attempts = match call.interface {
             Interface::OpenSlots => 2,
             Interface::Followup => 1,
@@ -234,7 +268,7 @@ impl Gateway {
         let mut attempt = 0;
         let resp = loop {
             attempt += 1;
-            let req = self
+            let mut req = self
                 .client
                 .post(call.url.clone())
                 .header(header::CONTENT_TYPE, "application/json")
@@ -242,6 +276,9 @@ impl Gateway {
                 .header("x-access-token", header_value(call.token))
                 .header("x-request-id", header_value(call.request_id))
                 .body(body.clone());
+            if let Some(key) = call.idempotency_key {
+                req = req.header("idempotency-key", header_value(key));
+            }
             match req.send().await {
                 Ok(r) => break r,
                 Err(e) => {
@@ -260,15 +297,16 @@ impl Gateway {
                         );
                         continue;
                     }
-                    let reason = if e.is_connect() {
-                        "the connection failed"
+                    let (reason, sent) = if e.is_connect() {
+                        ("the connection failed", false)
                     } else {
-                        "the connection broke before an answer"
+                        ("the connection broke before an answer", true)
                     };
                     tracing::debug!(host, error = %e.without_url(), "outbound request failed");
                     return Err(GatewayError::Unreachable {
                         host: host.to_string(),
                         reason,
+                        sent,
                     });
                 }
             }
@@ -280,21 +318,28 @@ impl Gateway {
                 status: status.as_u16(),
             });
         }
-        let bytes = self.read_capped(resp, host).await?;
-        let parsed: Option<Value> = serde_json::from_slice(&bytes).ok();
+        let content_type = resp.headers().get(header::CONTENT_TYPE).cloned();
+        let raw = axum::body::Bytes::from(self.read_capped(resp, host).await?);
+        let parsed: Option<Value> = serde_json::from_slice(&raw).ok();
+        let relayed = |body| Relayed {
+            status,
+            body,
+            raw: raw.clone(),
+            content_type: content_type.clone(),
+        };
         match parsed {
             None => Err(GatewayError::NotJson {
                 host: host.to_string(),
                 status: status.as_u16(),
             }),
             Some(body) if status == StatusCode::OK => match call.interface.check(&body) {
-                Ok(()) => Ok(Relayed { status, body }),
+                Ok(()) => Ok(relayed(body)),
                 Err(expected) => Err(GatewayError::Invalid {
                     host: host.to_string(),
                     expected,
                 }),
             },
-            Some(body) => Ok(Relayed { status, body }),
+            Some(body) => Ok(relayed(body)),
         }
     }
 
@@ -327,21 +372,28 @@ impl Gateway {
                     return Err(GatewayError::Unreachable {
                         host: host.to_string(),
                         reason: "the connection broke while reading the answer",
+                        sent: true,
                     });
                 }
             }
         }
     }
 
-    /// The state of the circuit of (entity, host), for tests and diagnostics.
-    pub fn circuit_state(&self, entity: &str, host: &str) -> breaker::CircuitState {
-        self.breakers.state(&(entity.to_string(), host.to_string()))
+    /// The state of the circuit of (entity, host, interface), for tests and diagnostics.
+    pub fn circuit_state(
+        &self,
+        entity: &str,
+        host: &str,
+        interface: Interface,
+    ) -> breaker::CircuitState {
+        self.breakers
+            .state(&(entity.to_string(), host.to_string(), interface.as_str()))
     }
-}
 
-fn bytes_of(body: &Map<String, Value>) -> Vec<u8> {
-    // Serialising a `Map` of `Value`s cannot fail.
-    serde_json::to_vec(body).unwrap_or_default()
+    /// The deadline of one call (`timeout` overrides the configured one).
+    pub fn deadline(&self, timeout: Option<Duration>) -> Duration {
+        timeout.unwrap_or(self.settings.timeout)
+    }
 }
 
 /// Tokens and request ids arrived as header values, so they are valid ones; anything else is

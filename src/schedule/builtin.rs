@@ -490,6 +490,7 @@ impl Booking {
             order_num: Some(num.to_string()),
             status_code: 200,
             answer: json!({"OrderNum": num, "OrderedParts": ordered}),
+            answer_raw: None,
         }
     }
 

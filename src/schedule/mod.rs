@@ -51,5 +51,5 @@ pub enum Outcome {
     Busy { detail: String },
     /// The ledger answered the request inside the booking's transaction (the same request was
     /// booked meanwhile, ...); nothing was written.
-    Answered(ClaimOutcome),
+    Answered(Box<ClaimOutcome>),
 }

@@ -10,7 +10,12 @@ use url::Url;
 
 use super::{Outcome, ScheduleError};
 use crate::{
-    domain::{DomainError, bookjob::BookJob, sysconfig::EntityConfig},
+    domain::{
+        DomainError,
+        bookjob::BookJob,
+        sysconfig::EntityConfig,
+        workorder::{Carried, WorkOrder},
+    },
     gateway::{Gateway, Interface, OutboundCall, Relayed},
 };
 
@@ -40,13 +45,14 @@ impl Passthrough {
         Self { gateway }
     }
 
-    /// Calls the company's endpoint `url` with the request, on the caller's behalf.
+    /// Calls the company's endpoint `url` with `body`, on the caller's behalf.
     async fn relay(
         &self,
         call: &Call<'_>,
         interface: Interface,
         url: &Url,
-        req: &BookJob,
+        body: &[u8],
+        idempotency_key: Option<&str>,
     ) -> Result<Relayed, ScheduleError> {
         Ok(self
             .gateway
@@ -56,36 +62,92 @@ impl Passthrough {
                 url,
                 token: call.token,
                 request_id: call.request_id,
-                body: &req.raw,
+                body,
+                idempotency_key,
                 timeout: entity_timeout(call.config),
             })
             .await?)
     }
 
-    /// Appointment Search at `target`.
+    /// How long a call on behalf of an entity may take, at most.
+    pub fn deadline(&self, config: &EntityConfig) -> Duration {
+        self.gateway.deadline(entity_timeout(config))
+    }
+
+    /// Appointment Search at `target`, with the body as the client sent it.
     pub async fn open_slots(
         &self,
         call: &Call<'_>,
         target: &str,
-        req: &BookJob,
+        raw: &[u8],
     ) -> Result<Relayed, ScheduleError> {
-        self.relay(call, Interface::OpenSlots, &parse(target)?, req)
+        self.relay(call, Interface::OpenSlots, &parse(target)?, raw, None)
             .await
     }
 
-    /// Book Job at `target` (its `{0}` the original order's number).
+    /// Book Job at `target` (its `{0}` the original order's number), with the body as the client
+    /// sent it and what it left out filled from the original order, sent with `key` as its
+    /// `Idempotency-Key`.
     pub async fn book(
         &self,
         call: &Call<'_>,
         target: &str,
-        original: &str,
+        original: &WorkOrder,
         req: &BookJob,
+        raw: &[u8],
+        key: &str,
     ) -> Result<Outcome, ScheduleError> {
-        let url = book_job_url(target, original)?;
+        let url = book_job_url(target, original.order_num().as_str())?;
+        let body = whole_job(raw, req, original);
         Ok(Outcome::Relayed(
-            self.relay(call, Interface::Followup, &url, req).await?,
+            self.relay(call, Interface::Followup, &url, &body, Some(key))
+                .await?,
         ))
     }
+}
+
+/// The Book Job a third party receives: the client's object byte for byte (unknown properties
+/// and spellings such as `"Qty:"` kept), with the properties it left out taken from the original
+/// order, as the built-in scheduler takes them: `OriginalOrderNum`, `OrderType`, `UserName`
+/// (the original's technician), `Account`, `Location` and `Assets`.
+fn whole_job(raw: &[u8], req: &BookJob, original: &WorkOrder) -> Vec<u8> {
+    let mut fill = serde_json::Map::new();
+    let mut add = |k: &str, v: Option<Value>| {
+        if let Some(v) = v.filter(|v| !v.is_null())
+            && !req.given(k)
+        {
+            fill.insert(k.to_string(), v);
+        }
+    };
+    add(
+        "OriginalOrderNum",
+        Some(Value::from(original.order_num().as_str())),
+    );
+    add("OrderType", original.order_type().map(Value::from));
+    add("UserName", original.user_name().map(Value::from));
+    for part in [Carried::Account, Carried::Location, Carried::Assets] {
+        add(part.name(), original.carried(part));
+    }
+    if fill.is_empty() {
+        return raw.to_vec();
+    }
+    // The client's object is `{ ... }`, checked when it was read: the additions go before its
+    // closing brace.
+    let end = raw.iter().rposition(|b| *b == b'}').unwrap_or(raw.len());
+    let empty = raw[..end].iter().rposition(|b| !b.is_ascii_whitespace())
+        == raw.iter().position(|b| *b == b'{');
+    let mut out = raw[..end].to_vec();
+    for (i, (k, v)) in fill.iter().enumerate() {
+        if i > 0 || !empty {
+            out.push(b',');
+        }
+        // Serialising a string and a JSON value cannot fail.
+        out.extend(serde_json::to_vec(k).unwrap_or_default());
+        out.push(b':');
+        out.extend(serde_json::to_vec(v).unwrap_or_default());
+    }
+    out.extend_from_slice(&raw[end..]);
+    out
 }
 
 /// The BookJob URI with `{0}` replaced by the original order number, percent-encoded. A number

@@ -22,7 +22,8 @@ use crate::domain::{
 const MAX_DECISIONS: u32 = 5;
 
 const FOLLOWUP_COLUMNS: &str = "id, original_order_num, idem_key, request_hash, state, order_num, \
-     user_name, scheduler, endpoint_host, slot_start, slot_end, status_code, answer, created_at";
+     user_name, scheduler, endpoint_host, slot_start, slot_end, status_code, answer, answer_raw, \
+     created_at, outbound_key, lease_until";
 
 #[derive(sqlx::FromRow)]
 struct FollowupRow {
@@ -39,7 +40,10 @@ struct FollowupRow {
     slot_end: i64,
     status_code: Option<i32>,
     answer: Option<Json<Value>>,
+    answer_raw: Option<String>,
     created_at: i64,
+    outbound_key: Option<String>,
+    lease_until: Option<i64>,
 }
 
 impl From<FollowupRow> for FollowupRecord {
@@ -62,7 +66,10 @@ impl From<FollowupRow> for FollowupRecord {
             slot_end_ms: r.slot_end,
             status_code: r.status_code.and_then(|c| u16::try_from(c).ok()),
             answer: r.answer.map(|j| j.0),
+            answer_raw: r.answer_raw,
             created_at_ms: r.created_at,
+            outbound_key: r.outbound_key,
+            lease_until_ms: r.lease_until,
         }
     }
 }
@@ -123,31 +130,31 @@ async fn record_claim(
     tx: &mut Tx,
     entity: &EntityId,
     claim: &NewClaim,
-    (delete_ids, forget_key_ids): (Vec<String>, Vec<String>),
+    forget_key_ids: Vec<String>,
     done: Option<&FollowupDone>,
 ) -> Result<(), StoreError> {
     for id in &forget_key_ids {
         sql!(tx.conn(), "UPDATE followups SET idem_key = NULL WHERE entity_id = $1 AND id = $2",
             entity.as_str(), id; execute)?;
     }
-    for id in &delete_ids {
-        sql!(tx.conn(), "DELETE FROM followups WHERE entity_id = $1 AND id = $2",
-            entity.as_str(), id; execute)?;
-    }
     sql!(tx.conn(), "INSERT INTO followups (entity_id, id, original_order_num, idem_key, request_hash, state, \
-         user_name, scheduler, endpoint_host, slot_start, slot_end, created_at, order_num, status_code, answer) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+         user_name, scheduler, endpoint_host, slot_start, slot_end, created_at, order_num, status_code, answer, \
+         answer_raw, outbound_key, lease_until) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)",
         entity.as_str(), &claim.id, claim.original.as_str(), &claim.idem_key, &claim.request_hash,
         if done.is_some() { "done" } else { "pending" }, &claim.user_name, claim.scheduler,
         &claim.endpoint_host, claim.slot_start_ms, claim.slot_end_ms, now_ms(),
         done.and_then(|d| d.order_num.as_deref()), done.map(|d| i32::from(d.status_code)),
-        done.map(|d| Json(&d.answer)); execute)?;
+        done.map(|d| Json(&d.answer)), done.and_then(|d| d.answer_raw.as_deref()),
+        &claim.outbound_key, claim.lease_until_ms; execute)?;
     Ok(())
 }
 
 impl Store {
-    /// Starts a booking made elsewhere (pass-through): replays, refuses, or records a pending
-    /// claim and answers [`ClaimOutcome::New`].
+    /// Starts a booking made elsewhere (pass-through): replays, refuses, records a pending
+    /// claim and answers [`ClaimOutcome::New`], or takes over a pending claim of the same request
+    /// whose outcome is unknown (renewing its lease to `claim`'s) and answers
+    /// [`ClaimOutcome::Resume`].
     pub async fn claim_followup(
         &self,
         entity: &EntityId,
@@ -155,17 +162,32 @@ impl Store {
     ) -> Result<ClaimOutcome, StoreError> {
         let mut tx = self.db.begin().await?;
         tx.lock(entity, &claim_keys(claim)).await?;
-        match judge(tx.conn(), entity, claim).await? {
-            Judgement::Answer(a) => Ok(*a),
-            Judgement::Insert {
-                delete_ids,
-                forget_key_ids,
-            } => {
-                record_claim(&mut tx, entity, claim, (delete_ids, forget_key_ids), None).await?;
-                tx.commit().await?;
-                Ok(ClaimOutcome::New)
+        let outcome = match judge(tx.conn(), entity, claim).await? {
+            Judgement::Answer(a) => match *a {
+                ClaimOutcome::Resume(mut r) => {
+                    sql!(tx.conn(), "UPDATE followups SET lease_until = $3 WHERE entity_id = $1 AND id = $2",
+                        entity.as_str(), &r.id, claim.lease_until_ms; execute)?;
+                    r.lease_until_ms = claim.lease_until_ms;
+                    ClaimOutcome::Resume(r)
+                }
+                other => return Ok(other),
+            },
+            Judgement::Insert { forget_key_ids } => {
+                record_claim(&mut tx, entity, claim, forget_key_ids, None).await?;
+                ClaimOutcome::New
             }
-        }
+        };
+        tx.commit().await?;
+        Ok(outcome)
+    }
+
+    /// Marks a pending claim whose call may have reached the third party without a known
+    /// outcome: its lease ends now, so the same request sends it again with the same key.
+    pub async fn unknown_followup(&self, entity: &EntityId, id: &str) -> Result<(), StoreError> {
+        let mut tx = self.db.begin().await?;
+        sql!(tx.conn(), "UPDATE followups SET lease_until = $3 WHERE entity_id = $1 AND id = $2 AND state = 'pending'",
+            entity.as_str(), id, now_ms(); execute)?;
+        tx.commit().await
     }
 
     /// What the ledger would answer `claim`, without recording anything: `None` when it would
@@ -190,10 +212,10 @@ impl Store {
         done: &FollowupDone,
     ) -> Result<(), StoreError> {
         let mut tx = self.db.begin().await?;
-        let updated = sql!(tx.conn(), "UPDATE followups SET state = 'done', order_num = $3, status_code = $4, answer = $5 \
-             WHERE entity_id = $1 AND id = $2 AND state = 'pending'",
+        let updated = sql!(tx.conn(), "UPDATE followups SET state = 'done', order_num = $3, status_code = $4, answer = $5, \
+             answer_raw = $6 WHERE entity_id = $1 AND id = $2 AND state = 'pending'",
             entity.as_str(), id, done.order_num.as_deref(), i32::from(done.status_code),
-            Json(&done.answer); execute)?;
+            Json(&done.answer), done.answer_raw.as_deref(); execute)?;
         if updated != 1 {
             return Err(StoreError::ClaimLost);
         }
@@ -259,12 +281,9 @@ impl Store {
         let mut keys = claim_keys(&req.claim);
         keys.push(req.lock_key.clone());
         tx.lock(entity, &keys).await?;
-        let ledger = match judge(tx.conn(), entity, &req.claim).await? {
-            Judgement::Answer(a) => return Ok(BookingResult::Answered(*a)),
-            Judgement::Insert {
-                delete_ids,
-                forget_key_ids,
-            } => (delete_ids, forget_key_ids),
+        let forget_key_ids = match judge(tx.conn(), entity, &req.claim).await? {
+            Judgement::Answer(a) => return Ok(BookingResult::Answered(a)),
+            Judgement::Insert { forget_key_ids } => forget_key_ids,
         };
         let write = loop {
             *decisions += 1;
@@ -308,7 +327,14 @@ impl Store {
                  VALUES ($1, $2, $3, $4, $5)",
                 entity.as_str(), num, write.new_order.order_num().as_str(), Json(parts), now_ms(); execute)?;
         }
-        record_claim(&mut tx, entity, &req.claim, ledger, Some(&write.done)).await?;
+        record_claim(
+            &mut tx,
+            entity,
+            &req.claim,
+            forget_key_ids,
+            Some(&write.done),
+        )
+        .await?;
         tx.commit().await?;
         Ok(BookingResult::Booked(write.done))
     }

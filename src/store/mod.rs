@@ -342,5 +342,5 @@ pub enum BookingResult {
     Booked(FollowupDone),
     Unavailable(String),
     /// The ledger answered the request itself (a replay, a reused key, ...); nothing written.
-    Answered(crate::domain::followup::ClaimOutcome),
+    Answered(Box<crate::domain::followup::ClaimOutcome>),
 }

@@ -930,6 +930,8 @@ async fn a_booking_is_decided_again_when_the_technicians_day_changed_before_its_
         endpoint_host: None,
         slot_start_ms: 0,
         slot_end_ms: 1,
+        outbound_key: None,
+        lease_until_ms: None,
     };
 
     let target = window(1, 1);
@@ -980,6 +982,7 @@ async fn a_booking_is_decided_again_when_the_technicians_day_changed_before_its_
                 order_num: Some("WO-1-F1".into()),
                 status_code: 200,
                 answer: json!({"OrderNum": "WO-1-F1"}),
+                answer_raw: None,
             },
         }))
     };

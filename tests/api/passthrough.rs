@@ -269,7 +269,8 @@ both_backends!(
         assert_eq!(items.len(), 1, "{}", list.body);
         assert_eq!(items[0]["OrderNum"], "FU-9");
         assert_eq!(items[0]["Scheduler"], "passthrough");
-        assert_eq!(items[0]["EndpointHost"], "127.0.0.1");
+        // Host and port, as error messages name it.
+        assert_eq!(items[0]["EndpointHost"], recv.host());
         assert_eq!(items[0]["UserName"], "dora");
         assert_eq!(items[0]["Slot"]["Start"], "2030-12-02T13:00:00.000Z");
 
@@ -606,15 +607,23 @@ both_backends!(
             .parse()
             .unwrap();
         assert!((1..=2).contains(&retry), "Retry-After {retry}");
-        let r = app.book_followup(&c.dora, "WO-1", &booking()).await;
-        assert_error(&r, 503);
         assert!(t.elapsed() < Duration::from_millis(500));
         assert_eq!(
             recv.hits(),
             5,
             "a call reached the scheduler through an open circuit"
         );
-        // The failed booking did not leave a claim behind.
+        // Bookings have a circuit of their own, still closed: failing searches do not stop them.
+        let r = app.book_followup(&c.dora, "WO-1", &booking()).await;
+        assert_gateway_error(
+            &r,
+            502,
+            "urn:revisit:error:upstream-invalid-answer",
+            &recv.host(),
+            &c.dora,
+        );
+        assert_eq!(recv.hits(), 6);
+        // The failed booking is not on record.
         assert_eq!(
             app.list_followups(&c.dora, "WO-1").await.expect(200).body["Followups"],
             json!([])
@@ -623,29 +632,40 @@ both_backends!(
         // globex is not affected.
         recv.set(Mode::Json(200, slots_answer()));
         app.open_slots(&gus, &search_body()).await.expect(200);
-        assert_eq!(recv.hits(), 6);
+        assert_eq!(recv.hits(), 7);
 
-        // The state is visible in the metrics.
+        // The state is visible in the metrics, per interface.
         let m = app
             .request(reqwest::Method::GET, "/metrics", None, None)
             .await
             .expect(200);
         let text = m.body.as_str().unwrap_or_default().to_string();
-        let open_line = format!(
-            "revisit_outbound_circuit_state{{entity=\"acme\",host=\"{}\"}} 1",
-            recv.host()
+        let line = |interface: &str| {
+            format!(
+                "revisit_outbound_circuit_state{{entity=\"acme\",host=\"{}\",interface=\"{interface}\"}} 1",
+                recv.host()
+            )
+        };
+        assert!(
+            text.contains(&line("openslots")),
+            "{} not in\n{text}",
+            line("openslots")
         );
-        assert!(text.contains(&open_line), "{open_line} not in\n{text}");
+        assert!(
+            !text.contains(&line("followup")),
+            "{} in\n{text}",
+            line("followup")
+        );
 
         // After the cool-down one probe goes through; its success closes the circuit.
         tokio::time::sleep(Duration::from_millis(1600)).await;
         app.open_slots(&c.dora, &search_body()).await.expect(200);
-        assert_eq!(recv.hits(), 7);
+        assert_eq!(recv.hits(), 8);
         recv.set(Mode::Json(200, booked("FU-B")));
         app.book_followup(&c.dora, "WO-1", &booking())
             .await
             .expect(200);
-        assert_eq!(recv.hits(), 8);
+        assert_eq!(recv.hits(), 9);
     }
 );
 
@@ -856,7 +876,7 @@ both_backends!(
         assert_eq!(items.len(), 1, "{}", on_a.body);
         assert_eq!(items[0]["OrderNum"], num.as_str());
         assert_eq!(items[0]["Scheduler"], "passthrough");
-        assert_eq!(items[0]["EndpointHost"], b_host.split(':').next().unwrap());
+        assert_eq!(items[0]["EndpointHost"], b_host.as_str());
         assert_eq!(items[0]["UserName"], "tom");
         // A retry on A replays without calling B again (B would say "already booked" otherwise).
         let again = a
