@@ -20,7 +20,7 @@ use revisit::{app::AppState, config::Config};
 use serde_json::{Map, Value, json};
 
 use crate::{
-    check::{OPEN_STATUSES, check_days, visits_by_tech},
+    check::{OPEN_STATUSES, VisitsByTech, check_days},
     harness::{Bench, DataArgs, MAX_PHASE, http_client, serve},
     report::{Lat, Table, cpu_per_request, cpu_time, verdict},
 };
@@ -306,31 +306,25 @@ pub(crate) async fn run(mut a: BookArgs, config: Config) -> anyhow::Result<()> {
 
     // The check, on what the server answers now: every open work order of the entity, read as
     // the dispatcher.
-    let orders = b.list_orders(OPEN_STATUSES).await?;
-    let follow_ups: Vec<&str> = orders
-        .iter()
-        .filter(|o| {
-            o["OriginalOrderNum"]
-                .as_str()
-                .is_some_and(|n| n.starts_with("BENCH-"))
-        })
-        .filter_map(|o| o["OrderNum"].as_str())
-        .collect();
-    let mut per_original: HashMap<&str, usize> = HashMap::new();
-    for o in &orders {
+    let mut visits = VisitsByTech::default();
+    let mut per_original: HashMap<String, usize> = HashMap::new();
+    let mut stored: BTreeSet<String> = BTreeSet::new();
+    b.each_order(OPEN_STATUSES, |o| {
+        visits.add(&b.setup, o);
         if let Some(orig) = o["OriginalOrderNum"]
             .as_str()
             .filter(|n| n.starts_with("BENCH-"))
         {
-            *per_original.entry(orig).or_default() += 1;
+            *per_original.entry(orig.to_string()).or_default() += 1;
+            stored.insert(o["OrderNum"].as_str().unwrap_or("?").to_string());
         }
-    }
+    })
+    .await?;
     let twice = per_original.values().filter(|n| **n > 1).count();
-    let stored: BTreeSet<&str> = follow_ups.iter().copied().collect();
-    let answered: BTreeSet<&str> = run.booked.iter().map(String::as_str).collect();
+    let answered: BTreeSet<String> = run.booked.iter().cloned().collect();
     let unanswered = stored.difference(&answered).count();
     let missing = answered.difference(&stored).count();
-    let visits = visits_by_tech(&b.setup, &orders);
+    let visits = visits.sorted();
     let open_visits: usize = visits.values().map(Vec::len).sum();
     let check = check_days(&b.setup, &visits);
 

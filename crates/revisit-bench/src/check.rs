@@ -80,16 +80,25 @@ pub(crate) fn visit_of(setup: &Setup, order: &Value) -> Option<(String, Visit)> 
     ))
 }
 
-/// The visits among `orders` per technician, each technician's sorted by start.
-pub(crate) fn visits_by_tech(setup: &Setup, orders: &[Value]) -> HashMap<String, Vec<Visit>> {
-    let mut out: HashMap<String, Vec<Visit>> = HashMap::new();
-    for (tech, v) in orders.iter().filter_map(|o| visit_of(setup, o)) {
-        out.entry(tech).or_default().push(v);
+/// The visits per technician, gathered order by order.
+#[derive(Default)]
+pub(crate) struct VisitsByTech(HashMap<String, Vec<Visit>>);
+
+impl VisitsByTech {
+    /// Adds `order` if it is a visit.
+    pub(crate) fn add(&mut self, setup: &Setup, order: &Value) {
+        if let Some((tech, v)) = visit_of(setup, order) {
+            self.0.entry(tech).or_default().push(v);
+        }
     }
-    for v in out.values_mut() {
-        v.sort_by_key(|x| x.start);
+
+    /// Each technician's visits, sorted by start.
+    pub(crate) fn sorted(mut self) -> HashMap<String, Vec<Visit>> {
+        for v in self.0.values_mut() {
+            v.sort_by_key(|x| x.start);
+        }
+        self.0
     }
-    out
 }
 
 /// What the double-booking check found.
@@ -146,6 +155,14 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+
+    fn visits_by_tech(setup: &Setup, orders: &[Value]) -> HashMap<String, Vec<Visit>> {
+        let mut v = VisitsByTech::default();
+        for o in orders {
+            v.add(setup, o);
+        }
+        v.sorted()
+    }
 
     fn setup() -> Setup {
         Setup {

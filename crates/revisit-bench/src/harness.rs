@@ -284,38 +284,42 @@ impl Bench {
         }
     }
 
-    /// Every work order of the entity whose status is in `statuses` (the list's comma-separated
-    /// `OrderStatus` filter, digits and commas only), read page by page as the dispatcher (`GET /seiapi/v3/trans/
-    /// WorkOrders`, ordered by planned start and number, so the pages do not overlap while
-    /// nothing writes).
-    pub(crate) async fn list_orders(&self, statuses: &str) -> anyhow::Result<Vec<Value>> {
+    /// Calls `f` with every work order of the entity whose status is in `statuses` (the list's
+    /// comma-separated `OrderStatus` filter, digits and commas only), read page by page as the
+    /// dispatcher (`GET /seiapi/v3/trans/WorkOrders`, ordered by planned start and number, so
+    /// the pages do not overlap while nothing writes); one page is held at a time. Returns how
+    /// many there were.
+    pub(crate) async fn each_order(
+        &self,
+        statuses: &str,
+        mut f: impl FnMut(&Value),
+    ) -> anyhow::Result<usize> {
         const PAGE: usize = 1000;
         let client = http_client()?;
-        let mut out: Vec<Value> = Vec::new();
+        let mut seen = 0;
         loop {
             let r = client
                 .get(format!(
-                    "{}/seiapi/v3/trans/WorkOrders?OrderStatus={statuses}&Limit={PAGE}&Offset={}",
-                    self.base,
-                    out.len()
+                    "{}/seiapi/v3/trans/WorkOrders?OrderStatus={statuses}&Limit={PAGE}&Offset={seen}",
+                    self.base
                 ))
                 .header("x-access-token", &self.token)
                 .send()
                 .await?;
             let status = r.status();
-            let mut page: Value = r.json().await?;
+            let page: Value = r.json().await?;
             anyhow::ensure!(
                 status.is_success(),
                 "listing work orders failed: {status} {page}"
             );
             let total = page["Total"].as_u64().unwrap_or(0) as usize;
-            let Some(orders) = page.get_mut("WorkOrders").and_then(Value::as_array_mut) else {
-                anyhow::bail!("the list answer has no WorkOrders array");
-            };
-            let got = orders.len();
-            out.append(orders);
-            if got == 0 || out.len() >= total {
-                return Ok(out);
+            let orders = page["WorkOrders"]
+                .as_array()
+                .context("the list answer has no WorkOrders array")?;
+            orders.iter().for_each(&mut f);
+            seen += orders.len();
+            if orders.is_empty() || seen >= total {
+                return Ok(seen);
             }
         }
     }

@@ -9,13 +9,13 @@ use std::{
 
 use clap::Args;
 use jiff::Timestamp;
-use rand::{Rng, SeedableRng, rngs::StdRng, seq::SliceRandom};
+use rand::{Rng, SeedableRng, rngs::StdRng};
 use revisit::config::Config;
 use revisit_scheduler::{self as sched, GeoPoint, Job, Snapshot, Visit};
 use serde_json::{Map, Value, json};
 
 use crate::{
-    check::{OPEN_STATUSES, visits_by_tech},
+    check::{OPEN_STATUSES, VisitsByTech},
     harness::{Bench, DataArgs, MAX_PHASE, Setup, http_client},
     report::{Lat, Table, cpu_per_request, cpu_time, mib, proc_status_kib, reset_peak, verdict},
 };
@@ -37,6 +37,7 @@ pub(crate) struct SearchArgs {
 
 /// One search to make: the same job in process (for `revisit_scheduler::search`) and as an
 /// Appointment Search object (for `OpenSlots`).
+#[derive(Clone)]
 struct Query {
     job: Job,
     body: Map<String, Value>,
@@ -97,15 +98,14 @@ fn follow_up_query(setup: &Setup, order: &Value) -> Option<Query> {
     ))
 }
 
-/// Half of the searches follow up a booked visit, half are a random type at a random place.
-fn queries(b: &Bench, sample: &[Value], n: usize, seed: u64) -> Vec<Query> {
+/// Half of the searches follow up a booked visit of `sample`, half are a random type at a random
+/// place.
+fn queries(b: &Bench, sample: Vec<Query>, n: usize, seed: u64) -> Vec<Query> {
     let mut rng = StdRng::seed_from_u64(seed ^ 0x5ea);
     (0..n)
         .map(
             |i| match sample.get(rng.gen_range(0..sample.len().max(1))) {
-                Some(o) if i % 2 == 0 => {
-                    follow_up_query(&b.setup, o).unwrap_or_else(|| random_query(&mut rng, &b.setup))
-                }
+                Some(q) if i % 2 == 0 => q.clone(),
                 _ => random_query(&mut rng, &b.setup),
             },
         )
@@ -145,17 +145,28 @@ pub(crate) async fn run(a: SearchArgs, config: Config) -> anyhow::Result<()> {
     );
     head.print();
 
-    // The schedule as a client reads it; the in-process searches run on it.
-    let orders = b.list_orders(OPEN_STATUSES).await?;
-    let visits: HashMap<String, Vec<Visit>> = visits_by_tech(&b.setup, &orders);
+    // The schedule as a client reads it (the in-process searches run on it), and up to 2,000
+    // of its visits, chosen at random, to follow up.
+    let mut visits = VisitsByTech::default();
     let mut rng = StdRng::seed_from_u64(a.data.seed ^ 0x5eed);
-    let sample: Vec<Value> = orders
-        .choose_multiple(&mut rng, 2000.min(orders.len()))
-        .cloned()
-        .collect();
-    let rows = orders.len();
-    drop(orders);
-    let qs = queries(&b, &sample, a.iterations + 10, a.data.seed);
+    let (mut sample, mut candidates) = (Vec::<Query>::new(), 0usize);
+    let rows = b
+        .each_order(OPEN_STATUSES, |o| {
+            visits.add(&b.setup, o);
+            // Reservoir sampling: each order ends up in the sample with the same chance.
+            let Some(q) = follow_up_query(&b.setup, o) else {
+                return;
+            };
+            candidates += 1;
+            if sample.len() < 2000 {
+                sample.push(q);
+            } else if let Some(slot) = sample.get_mut(rng.gen_range(0..candidates)) {
+                *slot = q;
+            }
+        })
+        .await?;
+    let visits: HashMap<String, Vec<Visit>> = visits.sorted();
+    let qs = queries(&b, sample, a.iterations + 10, a.data.seed);
 
     let reset = reset_peak();
     let rss_start = proc_status_kib("VmRSS");
