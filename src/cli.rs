@@ -1,4 +1,4 @@
-//! The command line: `serve`, `migrate`, `user add`, `import`, `bench`.
+//! The command line: `serve`, `migrate`, `user add`, `import`.
 
 use std::{io::Read, path::PathBuf, process::ExitCode};
 
@@ -52,20 +52,6 @@ enum Command {
         #[command(subcommand)]
         command: UserCommand,
     },
-    /// Measure slot search and contended booking on seeded data (a fresh database), or the
-    /// latency pass-through adds.
-    Bench {
-        #[command(subcommand)]
-        command: BenchCmd,
-    },
-}
-
-#[derive(Subcommand)]
-enum BenchCmd {
-    #[command(flatten)]
-    Builtin(crate::bench::BenchCommand),
-    /// Latency added by pass-through: one receiver called directly and through Revisit.
-    Passthrough(crate::bench_passthrough::PassthroughArgs),
 }
 
 #[derive(Subcommand)]
@@ -157,12 +143,6 @@ async fn run(command: Command, mut config: Config) -> anyhow::Result<()> {
             }
             Ok(())
         }
-        Command::Bench {
-            command: BenchCmd::Builtin(command),
-        } => crate::bench::run(command, config).await,
-        Command::Bench {
-            command: BenchCmd::Passthrough(args),
-        } => crate::bench_passthrough::run(args, config).await,
         Command::Serve { demo } => {
             if demo && config.jwt_secret.is_none() {
                 tracing::warn!(

@@ -15,8 +15,6 @@
 pub mod api;
 pub mod app;
 pub mod auth;
-pub mod bench;
-pub mod bench_passthrough;
 pub mod booking;
 pub mod cli;
 pub mod config;

@@ -1,4 +1,4 @@
-//! `revisit bench passthrough`: the latency pass-through adds. One receiver (a minimal third-party
+//! `revisit-bench passthrough`: the latency pass-through adds. One receiver (a minimal third-party
 //! scheduler on loopback answering the Appointment Search interface) is called directly and
 //! through Revisit's `POST /seiapi/v3/trans/Appointments/OpenSlots`, interleaved call by call (the
 //! order alternates) so both see the same machine state. Reported: p50 and p99 of both, and of the
@@ -16,15 +16,19 @@ use axum::{Json, Router, routing::post};
 use clap::Args;
 use serde_json::{Value, json};
 
-use crate::{
-    app::{self, AppState},
-    auth::password,
+use revisit::{
+    app::AppState,
     config::{Config, Secret},
     domain::{EntityId, Role, UserName},
 };
 
+use crate::{
+    harness::{hash, random_hex, serve},
+    report::nearest_rank,
+};
+
 #[derive(Args, Debug)]
-pub struct PassthroughArgs {
+pub(crate) struct PassthroughArgs {
     /// Calls measured each way (after `--warmup` unmeasured ones each way).
     #[arg(long, default_value_t = 1000)]
     calls: usize,
@@ -52,17 +56,17 @@ fn search() -> Value {
 
 /// The `q` quantile (0..=1) of sorted microsecond samples, nearest rank.
 fn quantile(sorted: &[i64], q: f64) -> i64 {
-    crate::bench::nearest_rank(sorted, q).unwrap_or(0)
+    nearest_rank(sorted, q).unwrap_or(0)
 }
 
 fn ms(us: i64) -> String {
     format!("{:.3}", us as f64 / 1000.0)
 }
 
-pub async fn run(args: PassthroughArgs, mut config: Config) -> anyhow::Result<()> {
+pub(crate) async fn run(args: PassthroughArgs, mut config: Config) -> anyhow::Result<()> {
     if cfg!(debug_assertions) {
         eprintln!(
-            "warning: a debug build; run `cargo run --release -- bench passthrough` for figures"
+            "warning: a debug build; run `cargo run --release -p revisit-bench -- passthrough` for figures"
         );
     }
     // The receiver.
@@ -82,27 +86,19 @@ pub async fn run(args: PassthroughArgs, mut config: Config) -> anyhow::Result<()
     // Revisit, on a fresh database, allowed to call loopback.
     let dir = tempfile::tempdir().context("creating a temporary directory")?;
     config.database_url = Secret::new(format!("sqlite:{}", dir.path().join("bench.db").display()));
-    config.jwt_secret = Some(Secret::new(crate::auth::random_hex(32)));
+    config.jwt_secret = Some(Secret::new(random_hex(32)));
     config.outbound.allow_private_networks = true;
     config.shutdown_grace = Duration::from_secs(1);
     let state = AppState::build(config).await?;
     let entity = EntityId::parse(ENTITY).map_err(anyhow::Error::msg)?;
     state.store.ensure_entity(&entity).await?;
-    let pw = crate::auth::random_hex(12);
-    let hash = {
-        let pw = pw.clone();
-        tokio::task::spawn_blocking(move || password::hash(&pw)).await??
-    };
+    let pw = random_hex(12);
+    let pw_hash = hash(pw.clone()).await?;
     for (name, role) in [(ADMIN, Role::Admin), (DISPATCHER, Role::Dispatcher)] {
         let user = UserName::parse(name).map_err(anyhow::Error::msg)?;
-        state.store.add_user(&entity, &user, role, &hash).await?;
+        state.store.add_user(&entity, &user, role, &pw_hash).await?;
     }
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let base = format!("http://{}", listener.local_addr()?);
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(app::serve(listener, state.clone(), async move {
-        let _ = stop_rx.await;
-    }));
+    let (base, stop_tx, server) = serve(state).await?;
 
     let client = reqwest::Client::builder()
         .no_proxy()
@@ -229,18 +225,4 @@ pub async fn run(args: PassthroughArgs, mut config: Config) -> anyhow::Result<()
     let _ = stop_tx.send(());
     let _ = server.await;
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn quantiles_use_the_nearest_rank() {
-        let s: Vec<i64> = (1..=100).collect();
-        assert_eq!(quantile(&s, 0.5), 50);
-        assert_eq!(quantile(&s, 0.99), 99);
-        assert_eq!(quantile(&s, 1.0), 100);
-        assert_eq!(quantile(&[], 0.5), 0);
-    }
 }
