@@ -417,7 +417,7 @@ function availabilityForm(num, zone, draft, errs, onSearch) {
   const save = () => drafts.set(num, { ...drafts.get(num), ...readForm(form) });
   const awayRow = (a, i) => h('div', { class: 'inline', 'data-row': 'away' },
     field({ id: `away-date-${i}`, label: 'Away on', type: 'date', value: a.date || '', error: err(`away-date-${i}`) }),
-    field({ id: `away-from-${i}`, label: 'From', type: 'time', value: a.from || '', hint: 'Empty: all day' }),
+    field({ id: `away-from-${i}`, label: 'From', type: 'time', value: a.from || '' }),
     field({ id: `away-to-${i}`, label: 'To', type: 'time', value: a.to || '', error: err(`away-to-${i}`) }),
     h('button', { type: 'button', class: 'linkish', 'aria-label': `Remove away time ${i + 1}`, onclick: () => {
       const d = readForm(form); d.away.splice(i, 1); drafts.set(num, { ...drafts.get(num), ...d }); render();
@@ -444,6 +444,7 @@ function availabilityForm(num, zone, draft, errs, onSearch) {
       h('fieldset', {},
         h('legend', {}, 'When the customer can be visited'),
         field({ id: 'not-before', label: 'Not before', type: 'date', value: draft.notBefore || '', hint: 'The first day the customer can have the visit' }),
+        away.length ? h('p', { class: 'hint' }, 'Leave From and To empty when the customer is away all day.') : null,
         away.map(awayRow),
         h('button', { type: 'button', class: 'button button--secondary', onclick: () => {
           const d = readForm(form); d.away.push({}); drafts.set(num, { ...drafts.get(num), ...d }); render();
