@@ -193,7 +193,7 @@ async fn a_technician_closes_an_order_incomplete_and_books_its_follow_up_with_th
             // gets more room, enough to catch a page that grew heavy.
             assert!(m["ready"].as_f64().unwrap() < 3000.0, "{m}");
             b.find("#username").await;
-            b.shot_doc("login", Some("1-login")).await;
+            b.shot_doc("login", Some("01-login")).await;
             b.check_accessibility("the log-in").await;
 
             // Log in with keys only.
@@ -237,7 +237,7 @@ async fn a_technician_closes_an_order_incomplete_and_books_its_follow_up_with_th
                 !cards.iter().any(|c| c.contains("M. Roux")),
                 "tim's order shown to tom"
             );
-            b.shot_doc("today", Some("2-today")).await;
+            b.shot_doc("today", Some("02-today")).await;
             b.check_accessibility("today's orders").await;
 
             // The order.
@@ -248,7 +248,7 @@ async fn a_technician_closes_an_order_incomplete_and_books_its_follow_up_with_th
                 text.contains("+33 4 72 00 00 01") && text.contains("Boiler does not start"),
                 "{text}"
             );
-            b.shot_doc("order", Some("3-order")).await;
+            b.shot_doc("order", Some("03-order")).await;
             b.check_accessibility("an order").await;
 
             // Close it incomplete: first without a reason (the error summary), then with one.
@@ -276,7 +276,7 @@ async fn a_technician_closes_an_order_incomplete_and_books_its_follow_up_with_th
                 "return document.getElementById('reason-f-0').checked",
             )
             .await;
-            b.shot_doc("close", Some("4-close")).await;
+            b.shot_doc("close", Some("04-close")).await;
             b.press("form button[type=submit]").await;
 
             // The follow-up: windows at once; then the customer's availability and the parts.
@@ -312,7 +312,9 @@ async fn a_technician_closes_an_order_incomplete_and_books_its_follow_up_with_th
                 .js("return document.querySelector('.slot-day h3').textContent")
                 .await;
             assert_eq!(heading, json!(day));
-            b.shot_doc("slots", Some("5-slots")).await;
+            b.js("document.querySelector('.slot-day').scrollIntoView(); return true")
+                .await;
+            b.shot_doc("slots", Some("05-slots")).await;
             b.check_accessibility("the windows").await;
 
             // Choose it and book it.
@@ -325,7 +327,7 @@ async fn a_technician_closes_an_order_incomplete_and_books_its_follow_up_with_th
             let num = num.as_str().unwrap().to_string();
             assert!(num.starts_with("WO-A-F"), "{num}");
             b.until_text(".part-order", "PO-").await;
-            b.shot_doc("booked", Some("6-booked")).await;
+            b.shot_doc("booked", Some("06-booked")).await;
             b.check_accessibility("the confirmation").await;
 
             // The server has exactly that booking, in that window, with the part.
@@ -345,7 +347,7 @@ async fn a_technician_closes_an_order_incomplete_and_books_its_follow_up_with_th
             b.press("a[href='#/followups']").await;
             b.until_text(".card__title", &num).await;
             assert!(b.main_text().await.contains(&desc(first)));
-            b.shot_doc("followups", Some("7-followups")).await;
+            b.shot_doc("followups", Some("07-followups")).await;
             b.check_accessibility("my follow-ups").await;
         }
     })
@@ -391,7 +393,7 @@ async fn a_window_taken_between_search_and_booking_shows_the_alternatives_and_on
             .unwrap();
             assert!(!alternatives.is_empty());
             assert!(!alternatives.iter().any(|a| a.contains(&desc(taken))), "{alternatives:?}");
-            b.shot_doc("alternatives", Some("8-alternatives")).await;
+            b.shot_doc("alternatives", Some("08-alternatives")).await;
             b.check_accessibility("the alternatives").await;
 
             // One tap books the first alternative.
@@ -437,7 +439,7 @@ async fn a_booking_tapped_with_the_server_unreachable_waits_survives_a_reload_an
             state_of_booking(&b, "waiting").await;
             b.until_text(".booking-state", "Waiting for network").await;
             b.until_text("#offline", "You are offline").await;
-            b.shot_doc("waiting", Some("9-waiting-for-network")).await;
+            b.shot_doc("waiting", Some("09-waiting-for-network")).await;
             assert!(s.followups("WO-X").await.is_empty());
 
             // A reload without a network: the shell comes from the service worker, the booking
