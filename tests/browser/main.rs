@@ -17,8 +17,7 @@ use std::{sync::Arc, time::Duration};
 use fantoccini::key::Key;
 use harness::{Browser, Net, Relay, with_browser};
 use helpers::{
-    Backend, Fleet, TestApp, Win, fleet, local, location, period, spawn_app_with, technician_body,
-    tz, window,
+    Backend, Fleet, TestApp, Win, fleet, local, location, period, spawn_app_with, tz, window,
 };
 use jiff::{SignedDuration, Timestamp};
 use revisit::{config::Config, domain::Role, domain::time};

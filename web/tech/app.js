@@ -400,6 +400,18 @@ async function viewFollowup({ num }, params) {
       h('p', {}, `A booking for ${pending.context.label} is on its way: ${outbox.stateText(pending)}.`),
       h('p', {}, h('a', { href: `#/booking/${pending.key}` }, 'See the booking')))];
   }
+  // Already booked (from this phone or another): show it rather than offer a second one.
+  try {
+    const f = await api('GET', orderPath(num) + '/Followup');
+    const done = f.ok ? (f.body.Followups || []).find((x) => x.OrderNum) : null;
+    if (done) {
+      return [...intro, h('div', { class: 'notice notice--info', role: 'status' },
+        h('p', {}, `The follow-up ${done.OrderNum} is booked for ${t.period(t.parse(done.Slot.Start), t.parse(done.Slot.End), zone)}.`),
+        h('p', {}, h('a', { href: `#/order/${encodeURIComponent(done.OrderNum)}` }, 'See the follow-up order')))];
+    }
+  } catch (e) {
+    if (!(e instanceof NetworkError)) throw e;
+  }
   const draft = drafts.get(num);
   if (!draft.parts && (o.RequiredParts || []).length) {
     draft.parts = o.RequiredParts.map((p) => ({ ProdNum: p.ProdNum || '', Qty: String(p.Qty || 1),
@@ -574,6 +586,9 @@ function slotList(slots, zone, action, selected, select) {
 function bookSlot(num, slot, ctx) {
   const s = session.current();
   if (!s) return sessionEnded();
+  // A second tap while the first booking is on its way shows that one: one key per booking.
+  const pending = outbox.pendingFor(s.user, num);
+  if (pending) return go(`#/booking/${pending.key}`);
   const d = drafts.get(num);
   const e = outbox.book(s.user, num, slot, requiredParts(ctx.zone, d), { ...ctx, label: label(slot, ctx.zone) });
   go(`#/booking/${e.key}`);
