@@ -286,14 +286,17 @@ impl Browser {
         panic!("{css} cannot be reached with Tab");
     }
 
-    /// Sends keys to the focused element.
+    /// Presses keys as a keyboard does: to whatever has the focus (no element reference that a
+    /// redrawn screen could make stale).
     pub async fn keys(&self, keys: String) {
-        let el = self
-            .client
-            .active_element()
-            .await
-            .expect("a focused element");
-        el.send_keys(&keys).await.expect("keys");
+        use fantoccini::actions::{InputSource, KeyAction, KeyActions};
+        let mut a = KeyActions::new("keyboard".into());
+        for c in keys.chars() {
+            a = a
+                .then(KeyAction::Down { value: c })
+                .then(KeyAction::Up { value: c });
+        }
+        self.client.perform_actions(a).await.expect("keys");
     }
 
     /// Tab to `css` and press Enter.
