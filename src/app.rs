@@ -83,6 +83,7 @@ pub fn router(state: AppState) -> Router {
     let body_limit = state.config.body_limit;
     let metrics = state.metrics.clone();
     crate::api::routes()
+        .merge(crate::web::routes())
         .fallback(|| async { ApiError::not_found("no such route; the API is described at /seiapi/v3/openapi.json") })
         .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() })
         .with_state(state)

@@ -7,6 +7,7 @@
 //! - `gateway/`: the one outbound HTTP client (pass-through to third-party schedulers);
 //! - `store/`: the storage contract and its SQLite and PostgreSQL implementations;
 //! - `auth/`: tokens, passwords and the extractor that yields the caller;
+//! - `web`: the browser apps (files of `web/` compiled in), clients of the same API;
 //! - `config`, `cli`, `app`: process set-up.
 
 // ApiError travels only on the error path; boxing it would buy nothing measurable.
@@ -27,3 +28,4 @@ pub mod metrics;
 pub mod schedule;
 pub mod server;
 pub mod store;
+pub mod web;

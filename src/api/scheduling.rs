@@ -1,6 +1,7 @@
 //! The built-in scheduler's set-up (admin): `/scheduling/v1/{workcenters|technicians|ordertypes}`
 //! with list, get, put and delete. Bodies are PascalCase JSON, checked against the scheduler's
-//! model before they are stored.
+//! model before they are stored. Work centers are readable by every role of the entity: a
+//! client needs a work center's time zone to show its customers' local times.
 
 use axum::{
     Json, Router,
@@ -120,6 +121,17 @@ pub fn check_object(
     }
 }
 
+/// Work centers (name, place, time zone, window policy) are readable by every role: the apps
+/// show a customer's times in the work center's zone. Technicians and order types are the
+/// admin's.
+fn require_read(caller: &Caller, kind: SchedKind) -> Result<(), ApiError> {
+    match kind {
+        SchedKind::WorkCenters => Ok(()),
+        _ => Ok(caller.require(&[Role::Admin], "read the scheduler set-up")?),
+    }
+}
+
+/// Lists the objects of a kind. Work centers: every role; technicians and order types: admin.
 #[utoipa::path(get, path = "/scheduling/v1/{Kind}", tag = "scheduler set-up",
     params(("Kind" = String, Path, description = "workcenters, technicians or ordertypes")),
     responses((status = 200, description = "Items", body = Object), (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody)),
@@ -129,12 +141,13 @@ pub async fn list(
     State(state): State<AppState>,
     PathOf(kind): PathOf<String>,
 ) -> Result<Json<Value>, ApiError> {
-    caller.require(&[Role::Admin], "read the scheduler set-up")?;
     let kind = kind_of(&kind)?;
+    require_read(&caller, kind)?;
     let items = state.store.list_sched(&caller.entity, kind).await?;
     Ok(Json(json!({ "Items": items })))
 }
 
+/// One object of a kind. Work centers: every role; technicians and order types: admin.
 #[utoipa::path(get, path = "/scheduling/v1/{Kind}/{Id}", tag = "scheduler set-up",
     params(("Kind" = String, Path), ("Id" = String, Path)),
     responses((status = 200, body = Object), (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody)),
@@ -144,8 +157,8 @@ pub async fn get_one(
     State(state): State<AppState>,
     PathOf((kind, id)): PathOf<(String, String)>,
 ) -> Result<Json<Value>, ApiError> {
-    caller.require(&[Role::Admin], "read the scheduler set-up")?;
     let k = kind_of(&kind)?;
+    require_read(&caller, k)?;
     check_id(&id)?;
     state
         .store

@@ -120,16 +120,35 @@ both_backends!(
 );
 
 both_backends!(
-    only_an_admin_may_read_or_change_the_scheduler_set_up,
+    only_an_admin_may_change_the_scheduler_set_up_or_read_more_than_its_work_centers,
     |app| async move {
         let admin = app.user("acme", "ada", Role::Admin).await.token;
         let dora = app.user("acme", "dora", Role::Dispatcher).await.token;
         let tom = app.user("acme", "tom", Role::Technician).await.token;
+        let gus = app.user("globex", "gus", Role::Technician).await.token;
         for (kind, id, body) in samples() {
-            app.sched_put(&admin, kind, id, &body).await.expect(201);
+            let stored = app
+                .sched_put(&admin, kind, id, &body)
+                .await
+                .expect(201)
+                .body;
             for token in [&dora, &tom] {
-                assert_error(&app.sched_list(token, kind).await, 403);
-                assert_error(&app.sched_get(token, kind, id).await, 403);
+                if kind == "workcenters" {
+                    // Every role reads work centers: the apps need their time zones.
+                    let one = app.sched_get(token, kind, id).await.expect(200).body;
+                    assert_eq!(one, stored);
+                    assert_eq!(one["TimeZone"], crate::helpers::TZ);
+                    let all = app.sched_list(token, kind).await.expect(200).body;
+                    assert_eq!(all["Items"], json!([stored]));
+                    assert_error(&app.sched_get(token, kind, "NEW").await, 404);
+                    // Another entity's technician sees none of them.
+                    assert_error(&app.sched_get(&gus, kind, id).await, 404);
+                    let theirs = app.sched_list(&gus, kind).await.expect(200).body;
+                    assert_eq!(theirs["Items"], json!([]));
+                } else {
+                    assert_error(&app.sched_list(token, kind).await, 403);
+                    assert_error(&app.sched_get(token, kind, id).await, 403);
+                }
                 assert_error(&app.sched_put(token, kind, id, &body).await, 403);
                 assert_error(&app.sched_put(token, kind, "NEW", &body).await, 403);
                 assert_error(&app.sched_delete(token, kind, id).await, 403);
