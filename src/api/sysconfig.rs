@@ -1,4 +1,5 @@
-//! `GET | POST /seiapi/v3/SysConfig/{System}`: the entity configuration (seiapi.md §4).
+//! `GET | POST /seiapi/v3/SysConfig/{System}`: the entity configuration (README, "Configuration of
+//! an entity").
 
 use axum::{Json, Router, extract::State, routing::get};
 use serde_json::{Map, Value};
@@ -7,7 +8,7 @@ use super::extract::{JsonObject, PathText};
 use crate::{
     app::AppState,
     auth::Caller,
-    domain::{Role, sysconfig},
+    domain::{DomainError, InvalidParam, Role, sysconfig},
     error::ApiError,
 };
 
@@ -55,6 +56,23 @@ pub async fn post_config(
 ) -> Result<Json<Map<String, Value>>, ApiError> {
     check_system(&system)?;
     caller.require(&[Role::Admin], "change the entity configuration")?;
+    let body = sysconfig::normalize_names(body)?;
+    // A target the outbound policy would refuse at call time is refused now, naming the setting
+    // that allows it.
+    let mut refused = Vec::new();
+    for (path, uri) in sysconfig::endpoints(&body) {
+        if let Err(blocked) = state.gateway.check_target(&uri).await {
+            refused.push(InvalidParam::new(
+                path,
+                format!(
+                    "{blocked}; Revisit calls such endpoints only when its operator allows private networks (REVISIT_OUTBOUND_ALLOW_PRIVATE_NETWORKS=true, or allow_private_networks in [outbound] of the configuration file)"
+                ),
+            ));
+        }
+    }
+    if !refused.is_empty() {
+        return Err(DomainError::Invalid(refused).into());
+    }
     let merged = state
         .store
         .update_config(

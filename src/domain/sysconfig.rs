@@ -1,5 +1,5 @@
-//! The entity configuration object (seiapi.md §4): validation, merge, and the settings Revisit
-//! acts on.
+//! The entity configuration object (README, "Configuration of an entity"): validation, merge,
+//! and the settings Revisit acts on.
 
 use serde_json::{Map, Value};
 
@@ -138,6 +138,116 @@ pub fn validate(cfg: &Map<String, Value>) -> Result<(), DomainError> {
     }
 }
 
+/// The sections of the configuration Revisit acts on, and the properties it reads in each.
+const SECTIONS: [(&str, &[&str]); 5] = [
+    ("RestApi", &["BookJob", "SearchAppts", "TimeoutMs"]),
+    ("PartsOrdering", &["EntityServiceURI"]),
+    ("WorkOrderRules", &[]),
+    ("FollowUp", &["AllowAnyReason"]),
+    ("ExportNotifications", &["Authentication", "Notifications"]),
+];
+
+/// The body of a configuration write as Revisit reads it ([Revisit]): a top-level dotted name of
+/// a known section (`"RestApi.BookJob"`, as the platform's documentation names the settings)
+/// means the nested property and is stored nested; a known section or property spelt with other
+/// capitals (`RestAPI`, `restApi`, `RestApi.bookJob`) is refused, naming the right spelling,
+/// since it would otherwise be kept as an unknown property and change nothing.
+pub fn normalize_names(body: Map<String, Value>) -> Result<Map<String, Value>, DomainError> {
+    let mut errs = Vec::new();
+    let mut out = Map::new();
+    let misspelt = |given: &str, right: &str, path: String, errs: &mut Vec<InvalidParam>| {
+        let mut p = InvalidParam::new(
+            path,
+            format!("unknown property {given:?}: the setting is spelt {right:?}"),
+        );
+        p.value = given.to_string();
+        errs.push(p);
+    };
+    for (key, value) in body {
+        let (head, rest) = match key.split_once('.') {
+            Some((h, r)) => (h, Some(r)),
+            None => (key.as_str(), None),
+        };
+        let Some((section, props)) = SECTIONS
+            .iter()
+            .find(|(name, _)| name.eq_ignore_ascii_case(head))
+        else {
+            out.insert(key, value);
+            continue;
+        };
+        if head != *section {
+            misspelt(head, section, format!("$.{head}"), &mut errs);
+            continue;
+        }
+        let check_props = |v: &Value, errs: &mut Vec<InvalidParam>| {
+            if let Value::Object(m) = v {
+                for k in m.keys() {
+                    if let Some(right) =
+                        props.iter().find(|p| p.eq_ignore_ascii_case(k) && **p != k)
+                    {
+                        misspelt(k, right, format!("$.{section}.{k}"), errs);
+                    }
+                }
+            }
+        };
+        match rest {
+            None => {
+                check_props(&value, &mut errs);
+                merge_into(&mut out, section, value);
+            }
+            Some(prop) => {
+                if let Some(right) = props
+                    .iter()
+                    .find(|p| p.eq_ignore_ascii_case(prop) && **p != prop)
+                {
+                    misspelt(prop, right, format!("$.{section}.{prop}"), &mut errs);
+                    continue;
+                }
+                let mut nested = Map::new();
+                nested.insert(prop.to_string(), value);
+                merge_into(&mut out, section, Value::Object(nested));
+            }
+        }
+    }
+    if errs.is_empty() {
+        Ok(out)
+    } else {
+        Err(DomainError::Invalid(errs))
+    }
+}
+
+/// Puts `value` at `out[section]`, merging objects (`{"RestApi": {...}, "RestApi.BookJob": ...}`
+/// in one body).
+fn merge_into(out: &mut Map<String, Value>, section: &str, value: Value) {
+    match (out.get_mut(section), value) {
+        (Some(Value::Object(have)), Value::Object(more)) => have.extend(more),
+        (_, v) => {
+            out.insert(section.to_string(), v);
+        }
+    }
+}
+
+/// The http(s) endpoints a configuration body sets, with the JSON path of each: what the
+/// outbound policy must allow before they are stored.
+pub fn endpoints(body: &Map<String, Value>) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for (section, prop) in [
+        ("RestApi", "BookJob"),
+        ("RestApi", "SearchAppts"),
+        ("PartsOrdering", "EntityServiceURI"),
+    ] {
+        if let Some(uri) = body
+            .get(section)
+            .and_then(|s| s.get(prop))
+            .and_then(Value::as_str)
+            .filter(|u| u.starts_with("http://") || u.starts_with("https://"))
+        {
+            out.push((format!("$.{section}.{prop}"), uri.to_string()));
+        }
+    }
+    out
+}
+
 /// Merges `patch` into `base` ([Revisit]: properties absent from the body keep their value;
 /// nested objects merge; `null` removes a property).
 pub fn merge(base: &mut Map<String, Value>, patch: Map<String, Value>) {
@@ -228,6 +338,33 @@ mod tests {
             json!({"WorkOrderRules": {"Default": {"CanScheduleFollowup": "yes"}}}),
         ] {
             assert!(validate(&obj(bad.clone())).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn dotted_names_are_nested_and_misspelt_sections_are_refused_with_the_right_spelling() {
+        let n = normalize_names(obj(json!({
+            "RestApi.BookJob": "https://crm.example.com/wo/{0}/followup",
+            "RestApi": {"SearchAppts": "builtin:"},
+            "Custom.Thing": 1
+        })))
+        .unwrap();
+        assert_eq!(
+            Value::Object(n),
+            json!({"RestApi": {"BookJob": "https://crm.example.com/wo/{0}/followup", "SearchAppts": "builtin:"}, "Custom.Thing": 1})
+        );
+        for (bad, right) in [
+            (json!({"RestAPI": {"BookJob": "builtin:"}}), "RestApi"),
+            (json!({"restApi.BookJob": "builtin:"}), "RestApi"),
+            (json!({"RestApi": {"bookJob": "builtin:"}}), "BookJob"),
+            (json!({"RestApi.searchappts": "builtin:"}), "SearchAppts"),
+        ] {
+            match normalize_names(obj(bad.clone())) {
+                Err(DomainError::Invalid(p)) => {
+                    assert!(p[0].reason.contains(&format!("{right:?}")), "{bad}: {p:?}")
+                }
+                other => panic!("{bad}: {other:?}"),
+            }
         }
     }
 

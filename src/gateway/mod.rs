@@ -390,6 +390,34 @@ impl Gateway {
             .state(&(entity.to_string(), host.to_string(), interface.as_str()))
     }
 
+    /// Whether the outbound policy would let a call to `uri` through, as far as can be told now:
+    /// its host literal, and what its name resolves to now (a name that does not resolve is
+    /// checked again at call time, as every name is). For a configuration write, so that a
+    /// target refused at call time is refused when it is stored.
+    pub async fn check_target(&self, uri: &str) -> Result<(), ssrf::Blocked> {
+        let allow_private = self.settings.allow_private_networks;
+        let Ok(url) = Url::parse(uri) else {
+            return Ok(());
+        };
+        ssrf::check_literal(&url, allow_private)?;
+        if allow_private {
+            return Ok(());
+        }
+        if let Some(url::Host::Domain(name)) = url.host()
+            && let Ok(addrs) = tokio::net::lookup_host((name, 0)).await
+        {
+            for a in addrs {
+                if ssrf::is_blocked(a.ip()) {
+                    return Err(ssrf::Blocked {
+                        host: name.to_string(),
+                        ip: a.ip(),
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// The deadline of one call (`timeout` overrides the configured one).
     pub fn deadline(&self, timeout: Option<Duration>) -> Duration {
         timeout.unwrap_or(self.settings.timeout)

@@ -107,3 +107,60 @@ both_backends!(
         assert_eq!(app.get_config(&admin).await.expect(200).body, json!({}));
     }
 );
+
+both_backends!(
+    the_platforms_dotted_names_are_the_same_settings_and_misspellings_name_the_right_one,
+    |app| async move {
+        let admin = app.user("acme", "ada", Role::Admin).await.token;
+        // The property as the platform's documentation names it: stored once, nested.
+        let r = app
+            .post_config(
+                &admin,
+                &json!({"RestApi.BookJob": "https://crm.example.com/wo/{0}/followup",
+                        "RestApi.SearchAppts": "builtin:"}),
+            )
+            .await
+            .expect(200);
+        let expected = json!({"RestApi": {
+            "BookJob": "https://crm.example.com/wo/{0}/followup", "SearchAppts": "builtin:"}});
+        assert_eq!(r.body, expected);
+        assert_eq!(app.get_config(&admin).await.expect(200).body, expected);
+        // A dotted BookJob is checked like a nested one.
+        let r = app
+            .post_config(
+                &admin,
+                &json!({"RestApi.BookJob": "https://crm.example.com/wo"}),
+            )
+            .await;
+        assert_invalid(&r, 400, "$.RestApi.BookJob");
+
+        // Misspellings would be kept as unknown properties that change nothing: refused,
+        // naming the right spelling, and nothing is changed.
+        for (body, path, right) in [
+            (
+                json!({"RestAPI": {"BookJob": "builtin:"}}),
+                "$.RestAPI",
+                "RestApi",
+            ),
+            (
+                json!({"restApi.BookJob": "builtin:"}),
+                "$.restApi",
+                "RestApi",
+            ),
+            (
+                json!({"RestApi": {"bookJob": "builtin:"}}),
+                "$.RestApi.bookJob",
+                "BookJob",
+            ),
+        ] {
+            let r = app.post_config(&admin, &body).await;
+            assert_invalid(&r, 400, path);
+            assert!(
+                r.body.to_string().contains(&format!("\\\"{right}\\\"")),
+                "{body}: {}",
+                r.body
+            );
+        }
+        assert_eq!(app.get_config(&admin).await.expect(200).body, expected);
+    }
+);

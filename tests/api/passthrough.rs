@@ -65,6 +65,8 @@ enum Mode {
     Html,
     Big,
     Redirect(String),
+    /// Exactly these bytes, with this content type.
+    Raw(u16, &'static str, &'static str),
 }
 
 #[derive(Clone, Debug)]
@@ -72,6 +74,7 @@ struct Seen {
     path: String,
     headers: HeaderMap,
     body: Value,
+    raw: Bytes,
 }
 
 #[derive(Clone)]
@@ -122,6 +125,7 @@ async fn answer(State(r): State<Receiver>, uri: Uri, headers: HeaderMap, body: B
         path: uri.path().to_string(),
         headers,
         body: serde_json::from_slice(&body).unwrap_or(Value::Null),
+        raw: body.clone(),
     });
     let mode = r.mode.lock().unwrap().clone();
     let json = |status: u16, body: Value| {
@@ -151,6 +155,12 @@ async fn answer(State(r): State<Receiver>, uri: Uri, headers: HeaderMap, body: B
             )
         }
         Mode::Redirect(to) => (StatusCode::FOUND, [(header::LOCATION, to)]).into_response(),
+        Mode::Raw(status, content_type, body) => (
+            StatusCode::from_u16(status).unwrap(),
+            [(header::CONTENT_TYPE, content_type)],
+            body,
+        )
+            .into_response(),
     }
 }
 
@@ -311,6 +321,200 @@ both_backends!(
         recv.set(Mode::Json(429, json!({"message": "slow down"})));
         let r = app.open_slots(&c.dora, &search_body()).await.expect(429);
         assert_eq!(r.body, json!({"message": "slow down"}));
+    }
+);
+
+both_backends!(
+    the_third_party_gets_the_whole_job_as_the_app_sent_it_and_its_answer_back_byte_for_byte,
+    |app| async move {
+        let app = private_ok(app).await;
+        const ANSWER: &str =
+            r#"{ "Price": 1.50, "OrderNum": "FU-77", "OrderedParts": [], "z": 1, "a": 2 }"#;
+        let recv = Receiver::start(Mode::Raw(200, "application/vnd.crm+json", ANSWER)).await;
+        let c = cast(&app, &recv.url("/open"), &recv.url("/wo/{0}/followup")).await;
+        let mut original = followable_order("WO-9", "alice");
+        original["Account"] = json!({"AccountNum": "A-9", "Name": "Lyon Bakery"});
+        original["Assets"] = json!([{"AssetNum": "OVEN-1"}]);
+        app.put_order(&c.dora, "WO-9", &original).await.expect(201);
+
+        // Only the window, a part with the documented "Qty:" spelling, and a property of the
+        // company's own: sent as written, in the app's own bytes.
+        let sent = r#"{"TimeConstraints": [{"Type": "1001", "Period": {"Start": "2030-12-02T13:00:00.000Z", "End": "2030-12-02T17:00:00.000Z"}}],
+            "RequiredParts": [{"ProdNum": "P-1", "Qty:": 1.50}], "X-Crm": {"b": 1, "a": 2}}"#;
+        let post = || {
+            let req = app
+                .client
+                .post(format!("{}{}/WO-9/Followup", app.address, helpers::WO))
+                .header("x-access-token", &c.dora)
+                .header("content-type", "application/json")
+                .body(sent);
+            async move {
+                let resp = req.send().await.unwrap();
+                let ct = resp.headers()["content-type"].to_str().unwrap().to_string();
+                let replayed = resp.headers().contains_key("idempotent-replayed");
+                (
+                    resp.status().as_u16(),
+                    ct,
+                    replayed,
+                    resp.text().await.unwrap(),
+                )
+            }
+        };
+        // The third party's answer comes back as it sent it: bytes and content type.
+        let (status, ct, replayed, text) = post().await;
+        assert_eq!((status, text.as_str(), replayed), (200, ANSWER, false));
+        assert_eq!(ct, "application/vnd.crm+json");
+        let seen = recv.last();
+        let raw = String::from_utf8(seen.raw.to_vec()).unwrap();
+        assert!(
+            raw.starts_with(sent.trim_end_matches('}')),
+            "the app's bytes were not sent as written: {raw}"
+        );
+        assert!(raw.contains(r#""Qty:": 1.50"#), "{raw}");
+        // What the app left out comes from the original order.
+        assert_eq!(seen.body["OriginalOrderNum"], "WO-9");
+        assert_eq!(seen.body["OrderType"], "REPAIR");
+        assert_eq!(seen.body["UserName"], "alice");
+        assert_eq!(seen.body["Account"], original["Account"]);
+        assert_eq!(seen.body["Location"], original["Location"]);
+        assert_eq!(seen.body["Assets"], original["Assets"]);
+        assert_eq!(seen.body["X-Crm"], json!({"b": 1, "a": 2}));
+        // A retry is replayed from the record, the same bytes, without calling again.
+        let (status, _, replayed, text) = post().await;
+        assert_eq!((status, text.as_str(), replayed), (200, ANSWER, true));
+        assert_eq!(recv.hits(), 1, "the replay called the third party");
+    }
+);
+
+both_backends!(
+    a_booking_that_timed_out_is_sent_again_with_the_same_key_and_recorded_once,
+    |app| async move {
+        let app = private_ok(app).await;
+        // The third party books, but answers after Revisit's 400 ms deadline.
+        let recv = Receiver::start(Mode::Slow(
+            Duration::from_millis(1200),
+            200,
+            booked("FU-SLOW"),
+        ))
+        .await;
+        let c = cast(&app, &recv.url("/open"), &recv.url("/wo/{0}/followup")).await;
+        configure(
+            &app,
+            &c.admin,
+            &recv.url("/open"),
+            &recv.url("/wo/{0}/followup"),
+            Some(400),
+        )
+        .await;
+        let r = app
+            .book_followup_with_key(&c.dora, "WO-1", &booking(), "app-key-1")
+            .await;
+        assert_error(&r, 504);
+        // A retry while the first is known to be under way would wait; this one comes after its
+        // outcome became unknown, and the third party, holding that key, answers its booking.
+        recv.set(Mode::Json(200, booked("FU-SLOW")));
+        let r = app
+            .book_followup_with_key(&c.dora, "WO-1", &booking(), "app-key-1")
+            .await
+            .expect(200);
+        assert_eq!(r.body["OrderNum"], "FU-SLOW");
+        let keys: Vec<String> = recv
+            .seen
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|s| s.headers["idempotency-key"].to_str().unwrap().to_string())
+            .collect();
+        assert_eq!(keys, ["app-key-1", "app-key-1"]);
+        let list = app.list_followups(&c.dora, "WO-1").await.expect(200);
+        let items = list.body["Followups"].as_array().unwrap().clone();
+        assert_eq!(items.len(), 1, "{}", list.body);
+        assert_eq!(items[0]["OrderNum"], "FU-SLOW");
+
+        // Without a key from the app, Revisit's own key is just as stable across the retry.
+        recv.set(Mode::Slow(
+            Duration::from_millis(1200),
+            200,
+            booked("FU-SLOW-2"),
+        ));
+        let r = app.book_followup(&c.dora, "WO-2", &booking()).await;
+        assert_error(&r, 504);
+        // Another booking for WO-2 is refused while that outcome is unknown...
+        let mut other = booking();
+        other["Notes"] = json!("another request");
+        let r = app.book_followup(&c.dora, "WO-2", &other).await;
+        assert_error(&r, 409);
+        assert_eq!(r.body["type"], "urn:revisit:error:followup-outcome-unknown");
+        // ...and the same request completes it.
+        recv.set(Mode::Json(200, booked("FU-SLOW-2")));
+        app.book_followup(&c.dora, "WO-2", &booking())
+            .await
+            .expect(200);
+        let seen = recv.seen.lock().unwrap().clone();
+        let derived: Vec<&str> = seen[2..]
+            .iter()
+            .map(|s| s.headers["idempotency-key"].to_str().unwrap())
+            .collect();
+        assert_eq!(derived.len(), 2, "{derived:?}");
+        assert_eq!(derived[0], derived[1]);
+        assert_ne!(derived[0], "app-key-1");
+        let list = app.list_followups(&c.dora, "WO-2").await.expect(200);
+        assert_eq!(list.body["Followups"].as_array().unwrap().len(), 1);
+    }
+);
+
+both_backends!(
+    a_booking_in_flight_is_answered_409_with_the_real_wait_in_retry_after,
+    |app| async move {
+        let app = private_ok(app).await;
+        let recv =
+            Receiver::start(Mode::Slow(Duration::from_millis(1500), 200, booked("FU-W"))).await;
+        let c = cast(&app, &recv.url("/open"), &recv.url("/wo/{0}/followup")).await;
+        configure(
+            &app,
+            &c.admin,
+            &recv.url("/open"),
+            &recv.url("/wo/{0}/followup"),
+            Some(3000),
+        )
+        .await;
+        let first = {
+            let (client, url, token) = (
+                app.client.clone(),
+                format!("{}{}/WO-1/Followup", app.address, helpers::WO),
+                c.dora.clone(),
+            );
+            tokio::spawn(async move {
+                client
+                    .post(url)
+                    .header("x-access-token", token)
+                    .header("idempotency-key", "in-flight-key")
+                    .json(&booking())
+                    .send()
+                    .await
+                    .unwrap()
+                    .status()
+                    .as_u16()
+            })
+        };
+        while recv.hits() == 0 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let r = app
+            .book_followup_with_key(&c.dora, "WO-1", &booking(), "in-flight-key")
+            .await;
+        assert_error(&r, 409);
+        assert_eq!(r.body["type"], "urn:revisit:error:request-in-flight");
+        // The call may take its 3 s deadline and 5 s of margin: the wait is that, not "a few
+        // seconds".
+        let wait: u64 = r
+            .header("retry-after")
+            .expect("Retry-After")
+            .parse()
+            .unwrap();
+        assert!((6..=8).contains(&wait), "Retry-After {wait}");
+        assert_eq!(first.await.unwrap(), 200);
+        assert_eq!(recv.hits(), 1);
     }
 );
 
@@ -698,10 +902,64 @@ both_backends!(
         // Listening on IPv6 and IPv4 (dual stack), so every loopback form can reach it.
         let recv = Receiver::start_on("[::]:0", Mode::Json(200, slots_answer())).await;
         let port = recv.addr.port();
-        let c = cast(&app, &recv.url("/open"), &recv.url("/wo/{0}/followup")).await;
+        let c = cast(&app, "builtin:", "builtin:").await;
+        let forms: Vec<String> = LOOPBACK_FORMS
+            .iter()
+            .map(|f| f.replace("{port}", &port.to_string()))
+            .chain(OTHER_BLOCKED.iter().map(|(u, _)| u.to_string()))
+            .collect();
+        // Refused when stored, naming the setting that allows them.
+        for uri in &forms {
+            for (prop, value) in [
+                ("SearchAppts", uri.clone()),
+                (
+                    "BookJob",
+                    format!("{}/wo/{{0}}/followup", uri.trim_end_matches("/open")),
+                ),
+            ] {
+                let r = app
+                    .post_config(&c.admin, &json!({"RestApi": {prop: value}}))
+                    .await;
+                helpers::assert_invalid(&r, 400, &format!("$.RestApi.{prop}"));
+                assert!(
+                    r.body
+                        .to_string()
+                        .contains("REVISIT_OUTBOUND_ALLOW_PRIVATE_NETWORKS"),
+                    "{value}: {}",
+                    r.body
+                );
+            }
+        }
+        // Nothing was stored.
+        let r = app.get_config(&c.admin).await.expect(200);
+        assert_eq!(r.body["RestApi"]["SearchAppts"], "builtin:", "{}", r.body);
+
+        // And refused when called: a configuration stored before (or a name that resolves to a
+        // private address only later) is checked again at every call, before any connection.
+        let store_config = |search: String, book: String| {
+            let store = app.state.store.clone();
+            async move {
+                store
+                    .update_config(
+                        &revisit::domain::EntityId::parse("acme").unwrap(),
+                        Box::new(move |mut m| {
+                            revisit::domain::sysconfig::merge(
+                                &mut m,
+                                json!({"RestApi": {"SearchAppts": search, "BookJob": book}})
+                                    .as_object()
+                                    .unwrap()
+                                    .clone(),
+                            );
+                            Ok(m)
+                        }),
+                    )
+                    .await
+                    .expect("stored");
+            }
+        };
         for form in LOOPBACK_FORMS {
             let uri = form.replace("{port}", &port.to_string());
-            configure(&app, &c.admin, &uri, &recv.url("/wo/{0}/followup"), None).await;
+            store_config(uri.clone(), recv.url("/wo/{0}/followup")).await;
             let r = app.open_slots(&c.dora, &search_body()).await;
             assert_error(&r, 502);
             assert_eq!(
@@ -720,7 +978,7 @@ both_backends!(
         }
         assert_eq!(recv.hits(), 0, "a refused endpoint was called");
         for (uri, host) in OTHER_BLOCKED {
-            configure(&app, &c.admin, uri, &recv.url("/wo/{0}/followup"), None).await;
+            store_config(uri.to_string(), recv.url("/wo/{0}/followup")).await;
             let t = Instant::now();
             let r = app.open_slots(&c.dora, &search_body()).await;
             // Refused without trying to connect: far faster than the 2 s connect timeout.
@@ -739,7 +997,7 @@ both_backends!(
         }
         // Bookings are checked the same way.
         let uri = format!("http://2130706433:{port}/wo/{{0}}/followup");
-        configure(&app, &c.admin, &recv.url("/open"), &uri, None).await;
+        store_config(recv.url("/open"), uri).await;
         let r = app.book_followup(&c.dora, "WO-1", &booking()).await;
         assert_eq!(
             r.body["type"], "urn:revisit:error:upstream-address-refused",
@@ -895,8 +1153,9 @@ both_backends!(
         app.put_order(&f.dispatcher, "WO-8", &closed_order("WO-8", "tom"))
             .await
             .expect(201);
-        // The entity passes through to a scheduler that is down: the interfaces do not care.
-        app.post_config(&f.admin, &json!({"RestApi": {"SearchAppts": "http://127.0.0.1:9/x", "BookJob": "http://127.0.0.1:9/{0}"}}))
+        // The entity passes through to a scheduler that cannot be reached (a name that never
+        // resolves): the interfaces do not care.
+        app.post_config(&f.admin, &json!({"RestApi": {"SearchAppts": "http://scheduler.invalid/x", "BookJob": "http://scheduler.invalid/{0}"}}))
             .await
             .expect(200);
         let post = |path: String, token: Option<String>, body: Value| {
