@@ -228,8 +228,8 @@ impl Followups {
                     .and_then(|u| u.host_str().map(str::to_string)),
                 _ => None,
             },
-            slot_start_ms: slot.start.as_millisecond(),
-            slot_end_ms: slot.end.as_millisecond(),
+            slot_start_ms: slot.start.as_millis(),
+            slot_end_ms: slot.end.as_millis(),
         };
         let uri = match target {
             SchedulerTarget::None => return Err(FollowupError::NoScheduler("RestApi.BookJob")),
