@@ -242,8 +242,8 @@ impl Followups {
                 SchedulerTarget::Http(uri) => url::Url::parse(uri).ok().map(|u| endpoint_host(&u)),
                 _ => None,
             },
-            slot_start_ms: slot.start.as_millisecond(),
-            slot_end_ms: slot.end.as_millisecond(),
+            slot_start_ms: slot.start.as_millis(),
+            slot_end_ms: slot.end.as_millis(),
             idem_key,
         };
         let uri = match target {

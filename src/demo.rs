@@ -428,12 +428,12 @@ mod tests {
                     order_num: o.order_num().to_string(),
                     user_name: ix.user_name.unwrap(),
                     order_type: ix.order_type,
-                    start_ms: ix.planned_start.unwrap().as_millisecond(),
-                    busy_end_ms: ix.busy_end.map(|t| t.as_millisecond()),
+                    start_ms: ix.planned_start.unwrap().as_millis(),
+                    busy_end_ms: ix.busy_end.map(|t| t.as_millis()),
                     lat: ix.lat,
                     lon: ix.lon,
-                    window_start_ms: ix.window.map(|w| w.0.as_millisecond()),
-                    window_end_ms: ix.window.map(|w| w.1.as_millisecond()),
+                    window_start_ms: ix.window.map(|w| w.0.as_millis()),
+                    window_end_ms: ix.window.map(|w| w.1.as_millis()),
                 }
             })
             .collect();

@@ -135,8 +135,8 @@ pub async fn list_followups(
     load_visible(&state, &caller, &num).await?;
     let records = state.store.list_followups(&caller.entity, &num).await?;
     let ts = |ms: i64| {
-        jiff::Timestamp::from_millisecond(ms)
-            .map(time::format)
+        time::Time::from_millis(ms)
+            .map(|t| t.to_string())
             .unwrap_or_default()
     };
     let items: Vec<_> = records

@@ -240,7 +240,8 @@ pub const MAX_LIMIT: i64 = 1000;
 /// their own orders.
 #[utoipa::path(get, path = "/seiapi/v3/trans/WorkOrders", tag = "work orders",
     params(("UserName" = Option<String>, Query), ("OrderStatus" = Option<String>, Query), ("ServiceAreaID" = Option<String>, Query),
-           ("From" = Option<String>, Query), ("To" = Option<String>, Query), ("Limit" = Option<i64>, Query), ("Offset" = Option<i64>, Query)),
+           ("From" = Option<String>, Query, description = "planned start at or after: RFC 3339, 0001-01-01T00:00:00.000Z to 9999-12-31T23:59:59.999Z"),
+           ("To" = Option<String>, Query, description = "planned start before: RFC 3339, 0001-01-01T00:00:00.000Z to 9999-12-31T23:59:59.999Z"), ("Limit" = Option<i64>, Query), ("Offset" = Option<i64>, Query)),
     responses((status = 200, body = Object), (status = 400, body = crate::error::ErrorBody)),
     security(("token" = [])))]
 pub async fn list_orders(
@@ -276,10 +277,15 @@ pub async fn list_orders(
                     }
                 }
             }
+            // The same times as in bodies (`domain::time`): RFC 3339, years 0001 to 9999.
             "From" | "To" => match time::parse(v) {
-                Some(t) if k == "From" => f.from_ms = Some(t.as_millisecond()),
-                Some(t) => f.to_ms = Some(t.as_millisecond()),
-                None => errs.push(InvalidParam::new(k.clone(), "expected an RFC 3339 time")),
+                Ok(t) if k == "From" => f.from_ms = Some(t.as_millis()),
+                Ok(t) => f.to_ms = Some(t.as_millis()),
+                Err(e) => {
+                    let mut p = InvalidParam::new(k.clone(), e.to_string());
+                    p.value = v.chars().take(100).collect();
+                    errs.push(p);
+                }
             },
             "Limit" => match v.parse::<i64>() {
                 Ok(n) if (1..=MAX_LIMIT).contains(&n) => f.limit = n,

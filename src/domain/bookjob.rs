@@ -1,15 +1,14 @@
 //! The Book Job object, which is also the Appointment Search object (seiapi.md §7.2).
 
-use jiff::Timestamp;
 use serde_json::{Map, Value};
 
-use super::{DomainError, WorkOrderNum, workorder::Checker};
+use super::{DomainError, WorkOrderNum, time::Time, workorder::Checker};
 
-/// A period of a TimeConstraints item.
+/// A period of a TimeConstraints item, `start` before `end`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Period {
-    pub start: Timestamp,
-    pub end: Timestamp,
+    pub start: Time,
+    pub end: Time,
 }
 
 /// A type-checked Book Job / Appointment Search body. `raw` keeps every property as given, to
@@ -135,7 +134,44 @@ mod tests {
         );
         let mut ok = bj(json!({"TimeConstraints": [slot]}));
         let p = ok.check_booking(&wo).unwrap();
-        assert_eq!(p.start.to_string(), "2026-12-02T13:00:00Z");
+        assert_eq!(p.start.to_string(), "2026-12-02T13:00:00.000Z");
         assert_eq!(ok.str("OriginalOrderNum"), Some("WO-1"));
+    }
+
+    #[test]
+    fn slots_take_the_whole_time_range_and_nothing_outside_it() {
+        let wo = WorkOrderNum::parse("WO-1").unwrap();
+        let period = |s: &str, e: &str| json!({"TimeConstraints": [{"Type": "1001", "Period": {"Start": s, "End": e}}]});
+        let mut edge = bj(period("0001-01-01T00:00:00Z", "9999-12-31T23:59:59.999Z"));
+        let p = edge.check_booking(&wo).unwrap();
+        assert_eq!(
+            (p.start.to_string(), p.end.to_string()),
+            (
+                "0001-01-01T00:00:00.000Z".into(),
+                "9999-12-31T23:59:59.999Z".into()
+            )
+        );
+        // What is forwarded or copied is the canonical form.
+        assert_eq!(
+            edge.raw["TimeConstraints"][0]["Period"],
+            json!({"Start": "0001-01-01T00:00:00.000Z", "End": "9999-12-31T23:59:59.999Z"})
+        );
+        let (start, end) = (
+            "$.TimeConstraints[0].Period.Start",
+            "$.TimeConstraints[0].Period.End",
+        );
+        for (s, e, path) in [
+            ("-000001-01-01T00:00:00Z", "2026-12-02T17:00:00Z", start),
+            ("2026-12-02T13:00:00Z", "10000-01-01T00:00:00Z", end),
+            ("2026-12-02 13:00", "2026-12-02T17:00:00Z", start),
+            ("2026-12-02T13:00:00Z", "2026-12-02T17:00:00", end),
+        ] {
+            let DomainError::Invalid(params) =
+                BookJob::parse(period(s, e).as_object().unwrap().clone()).unwrap_err()
+            else {
+                panic!("{s} {e}: not an invalid-parameters error");
+            };
+            assert!(params.iter().any(|p| p.path == path), "{s} {e}: {params:?}");
+        }
     }
 }

@@ -20,7 +20,7 @@ use crate::{
         bookjob::{BookJob, Period},
         followup::{FollowupDone, NewClaim},
         status::OrderStatus,
-        time,
+        time::{self, Time},
         workorder::{Carried, WorkOrder},
     },
     store::{
@@ -156,14 +156,14 @@ pub fn job_for(
         .iter()
         .map(|p| Availability {
             available: true,
-            start: p.start,
-            end: p.end,
+            start: p.start.to_timestamp(),
+            end: p.end.to_timestamp(),
         })
         .collect();
     customer.extend(req.unavailable.iter().map(|p| Availability {
         available: false,
-        start: p.start,
-        end: p.end,
+        start: p.start.to_timestamp(),
+        end: p.end.to_timestamp(),
     }));
     let required_parts = req
         .raw
@@ -176,7 +176,8 @@ pub fn job_for(
                     estimated_delivery: p
                         .get("EstimatedDelivery")
                         .and_then(Value::as_str)
-                        .and_then(time::parse),
+                        .and_then(|s| time::parse(s).ok())
+                        .map(Time::to_timestamp),
                 })
                 .collect()
         })
@@ -223,8 +224,11 @@ pub fn techs_of(setup: &Setup, wc: Option<&WorkCenter>) -> Vec<String> {
     }
 }
 
+/// A stored time; one outside the range (which no write lets in) is taken as its nearest end.
 fn ms(t: i64) -> Timestamp {
-    Timestamp::from_millisecond(t).unwrap_or(Timestamp::UNIX_EPOCH)
+    Time::from_millis(t)
+        .unwrap_or(if t < 0 { Time::MIN } else { Time::MAX })
+        .to_timestamp()
 }
 
 /// Visits per technician, in the shape the scheduler takes.
@@ -412,11 +416,11 @@ impl Booking {
         let tz = zone_of(wc);
         Ok(Self {
             window: Window {
-                start: slot.start,
-                end: slot.end,
+                start: slot.start.to_timestamp(),
+                end: slot.end.to_timestamp(),
             },
             service_area_id: wc.map(|w| w.service_area_id.clone()),
-            local_day: slot.start.to_zoned(tz.clone()).date(),
+            local_day: slot.start.to_timestamp().to_zoned(tz.clone()).date(),
             techs: techs_of(&setup, wc),
             tz,
             job,

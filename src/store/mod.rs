@@ -183,9 +183,9 @@ pub(crate) fn now_ms() -> i64 {
     jiff::Timestamp::now().as_millisecond()
 }
 
-/// Epoch milliseconds of an optional timestamp, as stored in the indexed columns.
-fn millis(t: Option<jiff::Timestamp>) -> Option<i64> {
-    t.map(|t| t.as_millisecond())
+/// Epoch milliseconds of an optional wire time, as stored in the indexed columns.
+fn millis(t: Option<crate::domain::time::Time>) -> Option<i64> {
+    t.map(|t| t.as_millis())
 }
 
 // ---------------------------------------------------------------------------------------------

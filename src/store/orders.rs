@@ -82,7 +82,7 @@ pub(super) async fn upsert_order(
     sql!(tx.conn(), statement, entity.as_str(), order.order_num().as_str(), ix.order_status, ix.order_type,
         ix.user_name, ix.service_area_id, millis(ix.planned_start), millis(ix.planned_end),
         ix.original_order_num, Json(order), now_ms(), millis(ix.busy_end), ix.lat, ix.lon,
-        ix.window.map(|w| w.0.as_millisecond()), ix.window.map(|w| w.1.as_millisecond()),
+        ix.window.map(|w| w.0.as_millis()), ix.window.map(|w| w.1.as_millis()),
         booked_by; execute)?;
     Ok(())
 }
@@ -116,8 +116,10 @@ pub(super) async fn read_order(
 ) -> Result<Option<WorkOrder>, StoreError> {
     let body = sql!(conn, "SELECT body FROM work_orders WHERE entity_id = $1 AND order_num = $2",
         entity.as_str(), num.as_str(); optional_scalar Json<Map<String, Value>>)?;
-    body.map(|j| WorkOrder::parse(num, j.0).map_err(|e| corrupt(format!("work order {num}: {e}"))))
-        .transpose()
+    body.map(|j| {
+        WorkOrder::from_stored(num, j.0).map_err(|e| corrupt(format!("work order {num}: {e}")))
+    })
+    .transpose()
 }
 
 /// Open visits (orders not closed or rejected, with a technician and a planned start)

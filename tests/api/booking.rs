@@ -128,8 +128,12 @@ both_backends!(
         assert_eq!(tcs[0]["Type"], "1001");
         assert_eq!(tcs[0]["Period"], first["Period"]);
         let slot = got[0];
-        let start = time::parse(new["PlannedStartDate"].as_str().unwrap()).unwrap();
-        let end = time::parse(new["PlannedEndDate"].as_str().unwrap()).unwrap();
+        let at = |k: &str| {
+            time::parse(new[k].as_str().unwrap())
+                .unwrap()
+                .to_timestamp()
+        };
+        let (start, end) = (at("PlannedStartDate"), at("PlannedEndDate"));
         assert!(slot.0 <= start && start <= slot.1, "{new}");
         assert_eq!(
             end.duration_since(start),
@@ -317,7 +321,9 @@ both_backends!(
         let (orig, new) = &won[0];
         let o = app.get_order(&f.dispatcher, new).await.expect(200).body;
         assert_eq!(o["OriginalOrderNum"], orig.as_str());
-        let start = time::parse(o["PlannedStartDate"].as_str().unwrap()).unwrap();
+        let start = time::parse(o["PlannedStartDate"].as_str().unwrap())
+            .unwrap()
+            .to_timestamp();
         assert!(target.0 <= start && start <= target.1, "{o}");
         // The losers have no follow-up, and may retry (their claims were dropped): still 409.
         let loser = (0..n)

@@ -760,7 +760,9 @@ pub fn offered(items: &Value) -> Vec<Win> {
             let at = |k: &str| {
                 let s = tc["Period"][k].as_str().unwrap_or_default();
                 assert!(s.ends_with(".000Z"), "{k} {s:?} is not canonical");
-                time::parse(s).unwrap_or_else(|| panic!("{k} of {tc}"))
+                time::parse(s)
+                    .unwrap_or_else(|e| panic!("{k} of {tc}: {e}"))
+                    .to_timestamp()
             };
             (at("Start"), at("End"))
         })

@@ -16,6 +16,7 @@ mod passthrough;
 mod scheduler;
 mod session;
 mod tenancy;
+mod times;
 mod web;
 mod workorders;
 

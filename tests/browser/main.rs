@@ -408,7 +408,11 @@ async fn a_window_taken_between_search_and_booking_shows_the_alternatives_and_on
 }
 
 fn slot_of(f: &Value) -> Win {
-    let at = |k: &str| time::parse(f["Slot"][k].as_str().unwrap()).unwrap();
+    let at = |k: &str| {
+        time::parse(f["Slot"][k].as_str().unwrap())
+            .unwrap()
+            .to_timestamp()
+    };
     (at("Start"), at("End"))
 }
 

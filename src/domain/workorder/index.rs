@@ -1,8 +1,7 @@
 //! What the store indexes of a work order, for queries and the scheduler.
 
-use jiff::Timestamp;
-
 use super::{ConstraintKind, WorkOrder};
+use crate::domain::time::Time;
 
 /// The properties the store indexes for queries and the scheduler.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -11,15 +10,15 @@ pub struct Indexed {
     pub order_type: Option<String>,
     pub user_name: Option<String>,
     pub service_area_id: Option<String>,
-    pub planned_start: Option<Timestamp>,
-    pub planned_end: Option<Timestamp>,
+    pub planned_start: Option<Time>,
+    pub planned_end: Option<Time>,
     pub original_order_num: Option<String>,
     /// When the technician is free again: `PlannedEndDate`, else start + `PlannedDur`.
-    pub busy_end: Option<Timestamp>,
+    pub busy_end: Option<Time>,
     pub lat: Option<f64>,
     pub lon: Option<f64>,
     /// The promised window: the first `TimeConstraints` item of type 1001.
-    pub window: Option<(Timestamp, Timestamp)>,
+    pub window: Option<(Time, Time)>,
 }
 
 impl WorkOrder {
@@ -40,20 +39,19 @@ impl WorkOrder {
         }
     }
 
-    fn busy_end(&self) -> Option<Timestamp> {
+    fn busy_end(&self) -> Option<Time> {
         let start = self.planned_start_date?;
         if let Some(end) = self.planned_end_date {
             return Some(end);
         }
         let dur = self.planned_dur?;
-        start
-            .checked_add(jiff::SignedDuration::from_mins(dur.into()))
-            .ok()
+        // Past the end of the range the visit lasts to its end.
+        Some(start.saturating_add_minutes(dur.into()))
     }
 
     /// The promised window: the first TimeConstraints item of type 1001 that is not marked
     /// `"Delete": true` and has both ends.
-    pub fn promised_window(&self) -> Option<(Timestamp, Timestamp)> {
+    pub fn promised_window(&self) -> Option<(Time, Time)> {
         self.time_constraints().find_map(|tc| {
             if tc.kind?.kind != ConstraintKind::Window || tc.is_deleted() {
                 return None;

@@ -34,7 +34,11 @@ pub use patch::{apply_patch, apply_update};
 pub use rules::check_followup_allowed;
 pub use validate::Checker;
 
-use super::{DomainError, WorkOrderNum, status::OrderStatus, time};
+use super::{
+    DomainError, WorkOrderNum,
+    status::OrderStatus,
+    time::{self, Time},
+};
 
 /// A validated work order.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -60,18 +64,18 @@ pub struct WorkOrder {
     description: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     notes: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none", serialize_with = "wire_time")]
-    planned_start_date: Option<Timestamp>,
-    #[serde(skip_serializing_if = "Option::is_none", serialize_with = "wire_time")]
-    planned_end_date: Option<Timestamp>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    planned_start_date: Option<Time>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    planned_end_date: Option<Time>,
     /// Minutes, 0 to 10080.
     #[serde(skip_serializing_if = "Option::is_none")]
     planned_dur: Option<u32>,
     /// 0 none, 1 scheduled, 2 assigned, 3 dispatched.
     #[serde(skip_serializing_if = "Option::is_none")]
     dispatch_status: Option<u8>,
-    #[serde(skip_serializing_if = "Option::is_none", serialize_with = "wire_time")]
-    order_date: Option<Timestamp>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    order_date: Option<Time>,
     #[serde(skip_serializing_if = "Option::is_none")]
     time_constraints: Option<Vec<Item<TimeConstraint>>>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -132,10 +136,10 @@ impl TimeConstraint {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct ConstraintPeriod {
-    #[serde(skip_serializing_if = "Option::is_none", serialize_with = "wire_time")]
-    pub start: Option<Timestamp>,
-    #[serde(skip_serializing_if = "Option::is_none", serialize_with = "wire_time")]
-    pub end: Option<Timestamp>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub start: Option<Time>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub end: Option<Time>,
     #[serde(flatten)]
     pub extra: Map<String, Value>,
 }
@@ -265,8 +269,8 @@ pub struct RequiredPart {
     /// A decimal, kept as the JSON number it came as (`2` stays `2`, `2.0` stays `2.0`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub qty: Option<Number>,
-    #[serde(skip_serializing_if = "Option::is_none", serialize_with = "wire_time")]
-    pub estimated_delivery: Option<Timestamp>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub estimated_delivery: Option<Time>,
     #[serde(flatten)]
     pub extra: Map<String, Value>,
 }
@@ -304,7 +308,15 @@ impl WorkOrder {
     /// Type-checks a work order body (every error, with its JSON path) and types it; the number
     /// comes from the path and must match `OrderNum` if the body has one.
     pub fn parse(num: &WorkOrderNum, m: Map<String, Value>) -> Result<Self, DomainError> {
-        validate::work_order(num, &m)?;
+        validate::work_order(Checker::default(), num, &m)?;
+        Ok(Self::from_valid(num, m))
+    }
+
+    /// [`Self::parse`] for an order as the store holds it: a time an earlier version let in and
+    /// this one refuses (outside years 0001 to 9999) stays as stored, untyped, so the order still
+    /// reads; writing it back as it is is refused.
+    pub fn from_stored(num: &WorkOrderNum, m: Map<String, Value>) -> Result<Self, DomainError> {
+        validate::work_order(Checker::stored(), num, &m)?;
         Ok(Self::from_valid(num, m))
     }
 
@@ -395,10 +407,10 @@ impl WorkOrder {
                 .then_some(None),
         }
     }
-    pub fn planned_start(&self) -> Option<Timestamp> {
+    pub fn planned_start(&self) -> Option<Time> {
         self.planned_start_date
     }
-    pub fn planned_end(&self) -> Option<Timestamp> {
+    pub fn planned_end(&self) -> Option<Time> {
         self.planned_end_date
     }
     /// `PlannedDur`, in minutes.
@@ -408,7 +420,7 @@ impl WorkOrder {
     pub fn dispatch_status(&self) -> Option<u8> {
         self.dispatch_status
     }
-    pub fn order_date(&self) -> Option<Timestamp> {
+    pub fn order_date(&self) -> Option<Time> {
         self.order_date
     }
     /// The TimeConstraints items that are objects.
@@ -461,8 +473,8 @@ impl WorkOrder {
 
     /// The same order with a new planned visit (the scheduler moved it later in its window).
     pub fn moved(mut self, start: Timestamp, end: Timestamp) -> WorkOrder {
-        self.planned_start_date = Some(time::to_millis(start));
-        self.planned_end_date = Some(time::to_millis(end));
+        self.planned_start_date = Some(Time::from(start));
+        self.planned_end_date = Some(Time::from(end));
         // A `null` they had is replaced.
         self.extra.remove("PlannedStartDate");
         self.extra.remove("PlannedEndDate");
@@ -559,12 +571,9 @@ impl Rest {
             v => Err(v),
         })
     }
-    fn time(&mut self, key: &str) -> Option<Timestamp> {
+    fn time(&mut self, key: &str) -> Option<Time> {
         self.take(key, |v| {
-            v.as_str()
-                .and_then(time::parse)
-                .map(time::to_millis)
-                .ok_or(v)
+            v.as_str().and_then(|s| Time::parse(s).ok()).ok_or(v)
         })
     }
     fn coordinate(&mut self, key: &str) -> Option<Coordinate> {
@@ -667,13 +676,6 @@ impl FromObject for RequiredPart {
             estimated_delivery: r.time("EstimatedDelivery"),
             extra: r.0,
         }
-    }
-}
-
-fn wire_time<S: Serializer>(t: &Option<Timestamp>, s: S) -> Result<S::Ok, S::Error> {
-    match t {
-        Some(t) => s.serialize_str(&time::format(*t)),
-        None => s.serialize_none(),
     }
 }
 
@@ -844,7 +846,7 @@ mod tests {
         expected["TimeConstraints"][1]["Period"]["End"] = json!("2026-12-02T12:00:00.000Z");
         assert_eq!(read_back(body), expected);
         assert_eq!(
-            order.promised_window().map(|(s, _)| time::format(s)),
+            order.promised_window().map(|(s, _)| s.to_string()),
             Some("2026-12-01T08:00:00.000Z".to_string())
         );
     }
@@ -882,16 +884,16 @@ mod tests {
         assert_eq!(part.prod_num.as_deref(), Some("P1"));
         assert_eq!(part.qty.as_ref().and_then(Number::as_f64), Some(2.0));
         assert_eq!(
-            part.estimated_delivery.map(time::format).as_deref(),
+            part.estimated_delivery.map(|t| t.to_string()).as_deref(),
             Some("2026-12-01T12:00:00.000Z")
         );
         let ix = order.indexed();
         assert_eq!(
-            ix.busy_end.map(time::format).as_deref(),
+            ix.busy_end.map(|t| t.to_string()).as_deref(),
             Some("2026-12-01T09:30:00.000Z")
         );
         assert_eq!(
-            order.order_date().map(time::format).as_deref(),
+            order.order_date().map(|t| t.to_string()).as_deref(),
             Some("2026-11-30T17:00:00.000Z")
         );
     }
@@ -899,8 +901,8 @@ mod tests {
     #[test]
     fn a_moved_order_keeps_everything_else() {
         let body = json!({"PlannedStartDate": null, "Custom": 1, "PlannedDur": 30});
-        let start = time::parse("2026-12-01T08:00:00.1239Z").unwrap();
-        let end = time::parse("2026-12-01T08:30:00Z").unwrap();
+        let start: Timestamp = "2026-12-01T08:00:00.1239Z".parse().unwrap();
+        let end: Timestamp = "2026-12-01T08:30:00Z".parse().unwrap();
         let moved = wo(body).unwrap().moved(start, end);
         assert_eq!(
             moved.to_value(),
@@ -908,7 +910,7 @@ mod tests {
                 "PlannedStartDate": "2026-12-01T08:00:00.123Z", "PlannedEndDate": "2026-12-01T08:30:00.000Z"})
         );
         assert_eq!(
-            moved.indexed().planned_start.map(|t| t.as_millisecond()),
+            moved.indexed().planned_start.map(Time::as_millis),
             Some(start.as_millisecond())
         );
     }

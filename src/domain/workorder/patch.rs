@@ -212,9 +212,7 @@ mod tests {
         let (lat, _) = patched.coordinates().unwrap();
         assert_eq!(lat, 42.0);
         assert_eq!(
-            patched
-                .promised_window()
-                .map(|w| crate::domain::time::format(w.1)),
+            patched.promised_window().map(|w| w.1.to_string()),
             Some("2026-12-01T13:00:00.000Z".to_string())
         );
     }

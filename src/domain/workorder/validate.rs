@@ -1,18 +1,33 @@
 //! The type check of a work order on the wire (seiapi.md §5.1, §7.2): every error is collected,
 //! each with its JSON path, before anything is converted (serde would stop at the first).
 
-use jiff::Timestamp;
 use serde_json::{Map, Value};
 
-use crate::domain::{DomainError, InvalidParam, WorkOrderNum, status::OrderStatus, time};
+use crate::domain::{
+    DomainError, InvalidParam, WorkOrderNum,
+    status::OrderStatus,
+    time::{Time, TimeError},
+};
 
 /// Collects type errors with their JSON paths.
 #[derive(Default)]
 pub struct Checker {
     pub errs: Vec<InvalidParam>,
+    /// Checking what the store holds: see [`Checker::stored`].
+    stored: bool,
 }
 
 impl Checker {
+    /// The checker of an order read back from the store. Versions before the time range was
+    /// enforced stored times this one refuses (`-001-01-01T00:00:00.000Z`, year 0000), and
+    /// periods whose ends became equal when cut to the millisecond: such a time reads back as
+    /// stored rather than making every read of its order fail.
+    pub(super) fn stored() -> Self {
+        Self {
+            stored: true,
+            ..Self::default()
+        }
+    }
     fn push(&mut self, path: &str, reason: &str, v: &Value) {
         let mut p = InvalidParam::new(path, reason);
         p.value = match v {
@@ -57,23 +72,20 @@ impl Checker {
             self.push(path, "expected a decimal number", v);
         }
     }
-    fn time(&mut self, path: &str, v: Option<&Value>) -> Option<Timestamp> {
+    fn time(&mut self, path: &str, v: Option<&Value>) -> Option<Time> {
         let v = v?;
         match v {
             Value::Null => None,
-            Value::String(s) => match time::parse(s) {
-                Some(t) => Some(t),
-                None => {
-                    self.push(
-                        path,
-                        "expected an RFC 3339 time such as 2026-12-01T08:00:00.000Z",
-                        v,
-                    );
+            Value::String(s) => match Time::parse(s) {
+                Ok(t) => Some(t),
+                Err(_) if self.stored => None,
+                Err(e) => {
+                    self.push(path, &e.to_string(), v);
                     None
                 }
             },
             _ => {
-                self.push(path, "expected an RFC 3339 time string", v);
+                self.push(path, &TimeError::Malformed.to_string(), v);
                 None
             }
         }
@@ -300,7 +312,7 @@ impl Checker {
     }
 
     /// TimeConstraints items (§6.2); returns the valid ones as (type, start, end).
-    pub fn time_constraints(&mut self, v: Option<&Value>) -> Vec<(String, Timestamp, Timestamp)> {
+    pub fn time_constraints(&mut self, v: Option<&Value>) -> Vec<(String, Time, Time)> {
         let mut out = Vec::new();
         for (p, tc) in self.objects("$.TimeConstraints", v) {
             self.string(&format!("{p}.ID"), tc.get("ID"));
@@ -344,7 +356,7 @@ impl Checker {
                         out.push((ty, s, e));
                     }
                 }
-                (Some(_), Some(_)) => self.push(
+                (Some(_), Some(_)) if !self.stored => self.push(
                     &format!("{p}.Period.Start"),
                     "Start must be before End",
                     period.get("Start").unwrap_or(&Value::Null),
@@ -370,9 +382,13 @@ impl Checker {
     }
 }
 
-/// Type-checks a work order body; the number comes from the path and must match `OrderNum`.
-pub(super) fn work_order(num: &WorkOrderNum, m: &Map<String, Value>) -> Result<(), DomainError> {
-    let mut c = Checker::default();
+/// Type-checks a work order body with `c`; the number comes from the path and must match
+/// `OrderNum`.
+pub(super) fn work_order(
+    mut c: Checker,
+    num: &WorkOrderNum,
+    m: &Map<String, Value>,
+) -> Result<(), DomainError> {
     match m.get("OrderNum") {
         None | Some(Value::Null) => {}
         Some(Value::String(s)) if s == num.as_str() => {}
@@ -440,9 +456,110 @@ pub(super) fn work_order(num: &WorkOrderNum, m: &Map<String, Value>) -> Result<(
 
 #[cfg(test)]
 mod tests {
-    use serde_json::json;
+    use serde_json::{Value, json};
 
-    use super::super::testing::{paths, wo};
+    use super::super::{
+        WorkOrder,
+        testing::{paths, wo},
+    };
+    use crate::domain::{DomainError, WorkOrderNum};
+
+    /// A body with `t` in every time property of a work order.
+    fn every_time(t: &str) -> Value {
+        json!({"PlannedStartDate": t, "PlannedEndDate": t, "OrderDate": t,
+            "TimeConstraints": [{"Type": "1002", "Period": {"Start": t, "End": t}}],
+            "RequiredParts": [{"ProdNum": "P", "EstimatedDelivery": t}]})
+    }
+
+    const EVERY_TIME_PATH: [&str; 5] = [
+        "$.PlannedStartDate",
+        "$.PlannedEndDate",
+        "$.OrderDate",
+        "$.TimeConstraints[0].Period.Start",
+        "$.RequiredParts[0].EstimatedDelivery",
+    ];
+
+    #[test]
+    fn the_first_and_last_millisecond_of_the_range_read_back_exactly() {
+        let (first, last) = ("0001-01-01T00:00:00.000Z", "9999-12-31T23:59:59.999Z");
+        let body = json!({"PlannedStartDate": first, "PlannedEndDate": last, "OrderDate": last,
+            "TimeConstraints": [{"Type": "1001", "Period": {"Start": first, "End": last}}],
+            "RequiredParts": [{"ProdNum": "P", "EstimatedDelivery": last}]});
+        let order = wo(body.clone()).unwrap();
+        let mut expected = body;
+        expected["OrderNum"] = json!("WO-1");
+        assert_eq!(order.to_value(), expected);
+        let ix = order.indexed();
+        assert_eq!(
+            ix.planned_start.map(|t| t.as_millis()),
+            Some(-62_135_596_800_000)
+        );
+        assert_eq!(
+            ix.planned_end.map(|t| t.as_millis()),
+            Some(253_402_300_799_999)
+        );
+        assert_eq!(ix.window.map(|w| w.1.to_string()).as_deref(), Some(last));
+        // Written with offsets, the same instants.
+        let order = wo(json!({"PlannedStartDate": "0001-01-01T01:00:00+01:00",
+            "PlannedEndDate": "9999-12-31T22:59:59.999-01:00"}))
+        .unwrap();
+        assert_eq!(order.to_value()["PlannedStartDate"], first);
+        assert_eq!(order.to_value()["PlannedEndDate"], last);
+    }
+
+    #[test]
+    fn times_outside_the_range_or_not_rfc_3339_are_refused_naming_each_path() {
+        for (t, reason) in [
+            ("0000-12-31T23:59:59.999Z", "out of range"),
+            ("-000001-01-01T00:00:00Z", "out of range"),
+            ("-001-01-01T00:00:00.000Z", "out of range"),
+            ("10000-01-01T00:00:00Z", "out of range"),
+            ("0001-01-01T00:59:59+01:00", "out of range"),
+            ("2026-12-01 08:00", "expected an RFC 3339 time"),
+            ("2026-12-01T08:00:00", "expected an RFC 3339 time"),
+            ("2026-12-01T08:00:00.000", "expected an RFC 3339 time"),
+            ("2026-02-30T08:00:00Z", "not a date or time of day"),
+        ] {
+            let DomainError::Invalid(params) = wo(every_time(t)).unwrap_err() else {
+                panic!("{t}: not an invalid-parameters error");
+            };
+            for path in EVERY_TIME_PATH {
+                let p = params.iter().find(|p| p.path == path);
+                let p = p.unwrap_or_else(|| panic!("{t}: {path} not in {params:?}"));
+                assert!(p.reason.starts_with(reason), "{t}: {p:?}");
+                assert_eq!(p.value, t);
+            }
+        }
+        let e = wo(json!({"PlannedStartDate": 20261201})).unwrap_err();
+        assert_eq!(paths(e), ["$.PlannedStartDate"]);
+    }
+
+    #[test]
+    fn a_period_shorter_than_a_millisecond_is_refused_not_stored_empty() {
+        // Cut to the millisecond both ends are the same instant: the period would be empty.
+        let e = wo(json!({"TimeConstraints": [{"Type": "1001", "Period": {
+            "Start": "2026-12-01T08:00:00.0001Z", "End": "2026-12-01T08:00:00.0009Z"}}]}))
+        .unwrap_err();
+        assert_eq!(paths(e), ["$.TimeConstraints[0].Period.Start"]);
+    }
+
+    #[test]
+    fn a_stored_order_with_times_this_version_refuses_still_reads_as_stored() {
+        // As versions before the range was enforced could store them.
+        let body = json!({"OrderNum": "WO-1", "PlannedStartDate": "-001-01-01T00:00:00.000Z",
+            "OrderDate": "0000-06-01T00:00:00.000Z", "PlannedDur": 30,
+            "TimeConstraints": [{"Type": "1001", "Period": {"Start": "2026-12-01T08:00:00.000Z", "End": "2026-12-01T08:00:00.000Z"}}]});
+        let num = WorkOrderNum::parse("WO-1").unwrap();
+        let m = body.as_object().unwrap().clone();
+        assert!(WorkOrder::parse(&num, m.clone()).is_err());
+        let order = WorkOrder::from_stored(&num, m).unwrap();
+        assert_eq!(order.planned_start(), None);
+        assert_eq!(order.indexed().busy_end, None);
+        assert_eq!(order.to_value(), body);
+        // Other errors are still errors.
+        let bad = json!({"OrderStatus": "7"}).as_object().unwrap().clone();
+        assert!(WorkOrder::from_stored(&num, bad).is_err());
+    }
 
     #[test]
     fn wrong_types_are_reported_with_their_json_path() {
