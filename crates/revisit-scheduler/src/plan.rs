@@ -11,8 +11,9 @@
 //!   travel otherwise, and fits the customer's availability;
 //! - it finishes within that shift segment, and, when last, has time to drive home before it ends;
 //! - every later visit is pushed later only as much as needed (never earlier), and a pushed visit
-//!   must still arrive inside its own promised window, finish within the shift, and, when last,
-//!   reach home before the shift ends.
+//!   must still arrive inside its own promised window, lie wholly inside one shift segment (a
+//!   visit is never pushed into a break between two segments), and, when last, reach home before
+//!   that segment ends.
 //!
 //! Visits the insertion leaves untouched are accepted as they are booked (a CRM may have put one
 //! outside the rules); only what we add or move is checked. Taking the earliest arrival is optimal:
@@ -552,15 +553,15 @@ impl<'t> Day<'t> {
     }
 }
 
-/// Tries the new visit at position `k` of `day`, inside shift segment `seg`, arriving in `w`.
-/// `day_end` bounds the finish of pushed visits (the day's last shift end). Returns the arrival, and
-/// records pushed visits (index, new start) in `shifted` when given.
+/// Tries the new visit at position `k` of `day`, inside shift segment `seg` (one of `segs`, the
+/// day's segments), arriving in `w`. Returns the arrival, and records pushed visits (index, new
+/// start) in `shifted` when given.
 fn try_insert(
     ctx: &Ctx,
     day: &Day,
     k: usize,
     seg: (i64, i64),
-    day_end: i64,
+    segs: &[(i64, i64)],
     w: (i64, i64),
     mut shifted: Option<&mut Vec<(usize, i64)>>,
 ) -> Option<(i64, usize)> {
@@ -584,10 +585,13 @@ fn try_insert(
             break; // no push here, so none after either
         }
         let fin = arrive + (day.end[i] - day.start[i]);
-        if arrive > day.promised_end[i]
-            || fin > day_end
-            || (i + 1 == n && fin + day.last_to_home() > day_end)
-        {
+        if arrive > day.promised_end[i] {
+            return None;
+        }
+        // A pushed visit stays inside one shift block: with a split shift, pushing it past the
+        // end of its block would put it in the break, even when the day's last block ends later.
+        let block = segs.iter().find(|s| s.0 <= arrive && fin <= s.1)?;
+        if i + 1 == n && fin + day.last_to_home() > block.1 {
             return None;
         }
         if let Some(out) = shifted.as_deref_mut() {
@@ -610,7 +614,6 @@ fn best_insertion(
     w: (i64, i64),
 ) -> Option<(i64, i64, usize, usize)> {
     let n = day.len();
-    let day_end = segs.iter().map(|s| s.1).max()?;
     // (added travel, pushed visits, arrival, position, segment)
     let mut best: Option<(i64, usize, i64, usize, usize)> = None;
     for (si, &seg) in segs.iter().enumerate() {
@@ -629,7 +632,7 @@ fn best_insertion(
             if best.is_some_and(|b| b.0 < added || (b.0 == added && b.1 == 0)) {
                 continue;
             }
-            if let Some((arrival, pushed)) = try_insert(ctx, day, k, seg, day_end, w, None) {
+            if let Some((arrival, pushed)) = try_insert(ctx, day, k, seg, segs, w, None) {
                 let cand = (added, pushed, arrival, k, si);
                 if best.is_none_or(|b| (cand.0, cand.1, cand.2) < (b.0, b.1, b.2)) {
                     best = Some(cand);
@@ -996,9 +999,8 @@ pub fn plan_with(
     day.prime(run.tech.home);
     engine.load_day(&run, d, &mut day, &mut segs);
     let (_, arrival, k, si) = best_insertion(ctx, &day, &segs, w).ok_or(Unavailable::Booked)?;
-    let day_end = segs.iter().map(|s| s.1).max().unwrap_or(segs[si].1);
     let mut pushed = Vec::new();
-    try_insert(ctx, &day, k, segs[si], day_end, w, Some(&mut pushed)).ok_or(Unavailable::Booked)?;
+    try_insert(ctx, &day, k, segs[si], &segs, w, Some(&mut pushed)).ok_or(Unavailable::Booked)?;
     let shifted = pushed
         .into_iter()
         .map(|(i, start)| {

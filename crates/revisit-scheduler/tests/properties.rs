@@ -24,6 +24,8 @@ struct TechSeed {
     home: (f64, f64),
     shift_start: u8, // half-hours after 07:00
     shift_end: u8,   // half-hours after 15:00
+    /// A split shift: off from 12:00 for this many half-hours (0 = one block).
+    lunch: u8,
     days: [Vec<VisitSeed>; 2],
 }
 
@@ -44,13 +46,15 @@ fn tech_seed() -> impl Strategy<Value = TechSeed> {
         (-15.0..15.0f64, -15.0..15.0f64),
         0u8..5,
         0u8..9,
+        prop_oneof![Just(0u8), 1u8..4],
         prop::collection::vec(visit_seed(), 0..7),
         prop::collection::vec(visit_seed(), 0..7),
     )
-        .prop_map(|(home, shift_start, shift_end, d0, d1)| TechSeed {
+        .prop_map(|(home, shift_start, shift_end, lunch, d0, d1)| TechSeed {
             home,
             shift_start,
             shift_end,
+            lunch,
             days: [d0, d1],
         })
 }
@@ -66,15 +70,29 @@ fn build(i: usize, seed: &TechSeed, travel: &GreatCircle) -> (Technician, Vec<Vi
     let end_min = 15 * 60 + 30 * i64::from(seed.shift_end);
     t.shifts[0].start = hhmm(start_min);
     t.shifts[0].end = hhmm(end_min);
+    let lunch = 30 * i64::from(seed.lunch);
+    if lunch > 0 {
+        let mut afternoon = t.shifts[0].clone();
+        afternoon.start = hhmm(12 * 60 + lunch);
+        t.shifts[0].end = "12:00".into();
+        t.shifts.push(afternoon);
+    }
     let mut out = Vec::new();
     for (date, seeds) in DATES.iter().zip(&seed.days) {
         let shift_start = at(date, &t.shifts[0].start);
-        let shift_end = at(date, &t.shifts[0].end);
+        let shift_end = at(date, &hhmm(end_min));
+        let (noon, back) = (at(date, "12:00"), at(date, &hhmm(12 * 60 + lunch)));
         let (mut free, mut from) = (shift_start, t.home);
+        let first = out.len();
         for (n, &(gap, dur, kn, ke, before, after)) in seeds.iter().enumerate() {
             let loc = near(kn, ke);
-            let start =
+            let mut start =
                 free + SignedDuration::from_mins(i64::from(travel.minutes(from, loc)) + gap);
+            if lunch > 0 && start < back && start + SignedDuration::from_mins(dur) > noon {
+                // It would run into the break: after it instead (driving after the break too,
+                // so a first visit of the day leaves time to come from home).
+                start = back + SignedDuration::from_mins(i64::from(travel.minutes(from, loc)));
+            }
             let end = start + SignedDuration::from_mins(dur);
             if end + SignedDuration::from_mins(i64::from(travel.minutes(loc, t.home))) > shift_end {
                 break;
@@ -92,6 +110,19 @@ fn build(i: usize, seed: &TechSeed, travel: &GreatCircle) -> (Technician, Vec<Vi
             ));
             free = end;
             from = loc;
+        }
+        // The day's last visit must leave time to drive home before its own block ends.
+        while out.len() > first {
+            let last: &Visit = out.last().unwrap();
+            let home_by = last.end
+                + SignedDuration::from_mins(i64::from(
+                    travel.minutes(last.location.unwrap(), t.home),
+                ));
+            if lunch > 0 && last.end <= noon && home_by > noon {
+                out.pop();
+            } else {
+                break;
+            }
         }
     }
     (t, out)
