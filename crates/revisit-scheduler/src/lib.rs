@@ -14,8 +14,8 @@ pub mod travel;
 pub mod windows;
 
 pub use model::{
-    GeoPoint, Invalid, OrderType, Policy, ShiftDef, ShiftException, Skill, Technician, WindowDef,
-    WorkCenter,
+    GeoPoint, Invalid, OfferOrder, OrderType, Policy, ShiftDef, ShiftException, Skill, Technician,
+    WindowDef, WorkCenter,
 };
 pub use plan::{
     Availability, Job, Offer, PartEta, Placement, SearchOutcome, Shifted, Snapshot, Unavailable,

@@ -37,7 +37,8 @@ use jiff::civil::Date;
 use jiff::tz::TimeZone;
 
 use crate::model::{
-    GeoPoint, Policy, Skill, Technician, WorkCenter, parse_date, parse_hhmm, weekday_mask,
+    GeoPoint, OfferOrder, Policy, Skill, Technician, WorkCenter, parse_date, parse_hhmm,
+    weekday_mask,
 };
 use crate::travel::{GreatCircle, Travel, great_circle_km};
 use crate::windows::{LocalDays, Window, describe, describe_instant, offer_id, windows_by_day};
@@ -124,11 +125,15 @@ pub struct Offer {
     pub cost: f64,
     /// The technician the cheapest insertion uses (booking re-decides).
     pub tech: String,
+    /// Added travel minutes of that insertion (the travel part of `cost`).
+    pub added_travel_minutes: i64,
+    /// Among the policy's `BestOffers` cheapest offers (by `cost`, earlier first on ties).
+    pub best: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct SearchOutcome {
-    /// At most `max_slots`, chronological.
+    /// At most `max_slots`, in the policy's `OfferOrder` (chronological by default).
     pub offers: Vec<Offer>,
     /// Empty when there are offers, unless parts pushed the first slot out; otherwise says why
     /// there is nothing to offer.
@@ -743,8 +748,9 @@ fn tech_zone<'s>(snap: &Snapshot<'s>, tech: &Technician) -> Option<&'s str> {
 // =============================================================================================
 // Public entry points
 
-/// Offers the best `max_slots` windows for `job`, chronologically, with the reason when none.
-/// Travel is the work center's great-circle estimate.
+/// Offers the best `max_slots` windows for `job`, in the policy's `OfferOrder` (chronological by
+/// default), the `BestOffers` cheapest flagged, with the reason when none. Travel is the work
+/// center's great-circle estimate.
 pub fn search(snap: &Snapshot, job: &Job, now: Timestamp) -> SearchOutcome {
     search_with(snap, job, now, None)
 }
@@ -834,8 +840,8 @@ pub fn search_with(
         ));
     }
 
-    // best[j] = (cost, technician) for windows[j].
-    let mut best: Vec<Option<(f64, usize)>> = vec![None; windows.len()];
+    // best[j] = (cost, technician, added travel seconds) for windows[j].
+    let mut best: Vec<Option<(f64, usize, i64)>> = vec![None; windows.len()];
     let mut on_shift = false;
     let mut day = Day::new(ctx.travel, job.location);
     let mut segs = Vec::with_capacity(4);
@@ -861,18 +867,18 @@ pub fn search_with(
                     best_insertion(ctx, &day, &segs, (secs(w.start), secs(w.end)))
                 {
                     let cost = engine.cost(run.tech, added, d);
-                    if best[j].is_none_or(|(c, _)| cost < c) {
-                        best[j] = Some((cost, ti));
+                    if best[j].is_none_or(|(c, ..)| cost < c) {
+                        best[j] = Some((cost, ti, added));
                     }
                 }
             }
         }
     }
 
-    let mut found: Vec<(f64, usize, usize)> = best
+    let mut found: Vec<(f64, usize, usize, i64)> = best
         .iter()
         .enumerate()
-        .filter_map(|(j, b)| b.map(|(c, t)| (c, j, t)))
+        .filter_map(|(j, b)| b.map(|(c, t, added)| (c, j, t, added)))
         .collect();
     if found.is_empty() {
         let skills = if job.skills.is_empty() {
@@ -893,23 +899,31 @@ pub fn search_with(
         };
         return none(format!("{prefix}{msg}"));
     }
-    // Best by cost (earlier first on ties), then chronological.
+    // Best by cost (earlier first on ties), then in the policy's order.
     found.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
     found.truncate(ctx.policy.max_slots);
-    found.sort_by_key(|f| f.1);
-    let offers: Vec<Offer> = found
+    let best_few = ctx.policy.best_offers;
+    let mut offers: Vec<(usize, Offer)> = found
         .into_iter()
-        .map(|(cost, j, t)| {
+        .enumerate()
+        .map(|(rank, (cost, j, t, added))| {
             let window = windows[j].1;
-            Offer {
+            let offer = Offer {
                 window,
                 id: offer_id(&wc.service_area_id, &window),
                 desc: describe(&window, &ctx.tz),
                 cost,
                 tech: snap.technicians[t].user_name.clone(),
-            }
+                added_travel_minutes: added / MINUTE,
+                best: rank < best_few,
+            };
+            (j, offer)
         })
         .collect();
+    if ctx.policy.offer_order == OfferOrder::Chronological {
+        offers.sort_by_key(|o| o.0);
+    }
+    let offers: Vec<Offer> = offers.into_iter().map(|(_, o)| o).collect();
     let status_msg = match offers.first() {
         Some(first) if parts_pushed => {
             format!("{}; first slot from {}.", parts_note(), first.desc)
