@@ -6,10 +6,13 @@
 //! - [`travel`]: travel time behind the [`travel::Travel`] trait.
 //! - [`windows`]: the policy's local-time windows as UTC instants, descriptions and offer ids.
 //! - [`plan`]: slot search, booking placement and the day invariants.
+//! - [`reopt`]: re-optimisation of booked days within their promises.
 #![forbid(unsafe_code)]
 
 pub mod model;
 pub mod plan;
+pub mod reopt;
+mod route;
 pub mod travel;
 pub mod windows;
 
@@ -20,6 +23,10 @@ pub use model::{
 pub use plan::{
     Availability, Job, Offer, PartEta, Placement, SearchOutcome, Shifted, Snapshot, Unavailable,
     Visit, VisitSource, check_day, check_shift_bounds, plan, plan_with, search, search_with,
+};
+pub use reopt::{
+    BookedVisit, Budget, FactsSource, Move, PlannedStop, Reoptimize, Reoptimized, TechDay,
+    Untouched, VisitFacts, reoptimize,
 };
 pub use travel::{GreatCircle, Travel};
 pub use windows::{Window, candidate_windows, describe, offer_id, parse_offer_id};
