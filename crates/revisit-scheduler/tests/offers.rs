@@ -88,6 +88,7 @@ fn each_offer_tells_its_added_travel_and_the_cheapest_are_flagged_best() {
             .position(|d| o.desc.starts_with(d))
             .unwrap() as f64;
         assert_eq!(o.cost, o.added_travel_minutes as f64 + 5.0 * day);
+        assert!(!o.repair);
     }
 }
 
