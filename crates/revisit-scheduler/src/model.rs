@@ -47,7 +47,8 @@ pub enum OfferOrder {
     Cost,
 }
 
-/// A work center's arrival-window policy (scheduler.md §2–§4, §6).
+/// A work center's arrival-window policy (scheduler.md §2–§4; the offer order, best offers and
+/// freeze horizon: `REOPTIMISE.md`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase", default)]
 pub struct Policy {

@@ -1,5 +1,6 @@
-//! Re-optimisation of booked days (scheduler.md §6): move unstarted visits of a work center's
-//! coming days between technicians and positions to cut total travel, keeping every promise.
+//! Re-optimisation of booked days (`REOPTIMISE.md` in this crate): move unstarted visits of a work
+//! center's coming days between technicians and positions to cut total travel, keeping every
+//! promise.
 //!
 //! What never changes: a visit's local date and promised arrival window; a technician has the
 //! skills of every visit they get and works it inside one of their shift segments (a visit is never

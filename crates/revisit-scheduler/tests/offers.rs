@@ -1,4 +1,4 @@
-//! Offers that tell their cost (scheduler.md §6): added travel, the best few flagged, and a policy
+//! Offers that tell their cost (`REOPTIMISE.md`): added travel, the best few flagged, and a policy
 //! that orders them by cost.
 
 mod common;

@@ -1,4 +1,4 @@
-//! Re-optimisation on hand-made days (scheduler.md §6).
+//! Re-optimisation on hand-made days (`REOPTIMISE.md`).
 
 mod common;
 

@@ -1,4 +1,4 @@
-//! Bounded repair (scheduler.md §6): a full window is offered and booked when moving one or two
+//! Bounded repair (`REOPTIMISE.md`): a full window is offered and booked when moving one or two
 //! booked visits to other technicians makes room.
 
 mod common;
