@@ -21,7 +21,8 @@
 //!
 //! All times are UTC seconds; travel is whole minutes read through [`crate::Travel`], memoised.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
 
 use crate::model::GeoPoint;
 use crate::travel::Travel;
@@ -85,19 +86,33 @@ pub(crate) struct Model<'t> {
     pub penalty: i64,
     locs: Vec<GeoPoint>,
     travel: &'t dyn Travel,
-    memo: Vec<Cell<i64>>,
+    memo: Memo,
+}
+
+/// Travel already asked for: a table for the usual sizes, a map for large work centers (a
+/// repair over 500 technicians' day touches a few thousand of its millions of pairs).
+enum Memo {
+    Dense(Vec<Cell<i64>>),
+    Sparse(RefCell<HashMap<u64, i64>>),
 }
 
 const UNKNOWN: i64 = -1;
+/// Up to this many locations the memo is a table (8 MiB at most).
+const DENSE_LOCATIONS: usize = 1024;
 
 impl<'t> Model<'t> {
     pub fn new(travel: &'t dyn Travel, locs: Vec<GeoPoint>, penalty: i64) -> Self {
         let n = locs.len();
+        let memo = if n <= DENSE_LOCATIONS {
+            Memo::Dense(vec![Cell::new(UNKNOWN); n * n])
+        } else {
+            Memo::Sparse(RefCell::new(HashMap::new()))
+        };
         Model {
             nodes: Vec::new(),
             routes: Vec::new(),
             penalty,
-            memo: vec![Cell::new(UNKNOWN); n * n],
+            memo,
             locs,
             travel,
         }
@@ -106,17 +121,33 @@ impl<'t> Model<'t> {
     /// Travel seconds from location `a` to `b`.
     #[inline]
     pub fn tt(&self, a: u32, b: u32) -> i64 {
-        let cell = &self.memo[a as usize * self.locs.len() + b as usize];
-        let v = cell.get();
-        if v != UNKNOWN {
-            return v;
+        let ask = || {
+            i64::from(
+                self.travel
+                    .minutes(self.locs[a as usize], self.locs[b as usize]),
+            ) * 60
+        };
+        match &self.memo {
+            Memo::Dense(cells) => {
+                let cell = &cells[a as usize * self.locs.len() + b as usize];
+                let v = cell.get();
+                if v != UNKNOWN {
+                    return v;
+                }
+                let v = ask();
+                cell.set(v);
+                v
+            }
+            Memo::Sparse(map) => {
+                let key = u64::from(a) << 32 | u64::from(b);
+                if let Some(&v) = map.borrow().get(&key) {
+                    return v;
+                }
+                let v = ask();
+                map.borrow_mut().insert(key, v);
+                v
+            }
         }
-        let v = i64::from(
-            self.travel
-                .minutes(self.locs[a as usize], self.locs[b as usize]),
-        ) * 60;
-        cell.set(v);
-        v
     }
 
     /// Penalty seconds of node `v` on route `r`.
@@ -1025,6 +1056,20 @@ mod tests {
         assert_eq!(m.latest(0, 0, None), 14 * H);
         m.nodes[0].allowed = vec![(11 * H, 16 * H)];
         assert_eq!(m.latest(0, 0, None), 15 * H + 30 * 60);
+    }
+
+    #[test]
+    fn a_large_model_memoises_travel_in_a_map_with_the_same_answers() {
+        let travel = Grid;
+        let locs: Vec<GeoPoint> = (0..DENSE_LOCATIONS + 1).map(|i| p(i as f64)).collect();
+        let m = Model::new(&travel, locs, 0);
+        assert!(matches!(m.memo, Memo::Sparse(_)));
+        assert_eq!(m.tt(3, 1000), 997 * 60);
+        assert_eq!(m.tt(3, 1000), 997 * 60);
+        assert_eq!(m.tt(1000, 3), 997 * 60);
+        let small = Model::new(&travel, vec![p(0.0), p(5.0)], 0);
+        assert!(matches!(small.memo, Memo::Dense(_)));
+        assert_eq!(small.tt(0, 1), 300);
     }
 
     #[test]
