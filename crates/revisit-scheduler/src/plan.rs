@@ -813,6 +813,7 @@ const REPAIR_BUDGET: usize = 60_000;
 struct RepairDay<'a> {
     model: Model<'a>,
     sol: Sol,
+    prepared: repair::Prepared,
     /// For each node but the job: its technician (index) and the visit.
     visits: Vec<(usize, Visit)>,
     job: u32,
@@ -942,9 +943,11 @@ impl<'a> Engine<'a> {
                 }
             }
         };
+        let prepared = repair::Prepared::new(&model, &sol);
         Some(RepairDay {
             model,
             sol,
+            prepared,
             visits,
             job,
         })
@@ -957,7 +960,7 @@ impl<'a> Engine<'a> {
             return None;
         }
         day.model.nodes[day.job as usize].allowed = allowed;
-        let found = repair::find(&day.model, &day.sol, day.job, REPAIR_BUDGET)?;
+        let found = repair::find(&day.model, &day.sol, &day.prepared, day.job, REPAIR_BUDGET)?;
         let m = &day.model;
         let travel_of = |r: u32, seq: &[u32]| -> i64 {
             m.cost(r, seq) - seq.iter().map(|&v| m.pen(v, r)).sum::<i64>()
@@ -1071,7 +1074,9 @@ pub fn search_with(
 /// [`search_with`] that also offers windows no technician can take as their days stand but a
 /// bounded repair makes possible (moving one or two booked visits to other technicians within
 /// their promises, see [`plan_with_repair`]); those offers have `repair` set and a cost that
-/// includes the repair's travel. Visits without [`crate::VisitFacts`] in `facts` never move.
+/// includes the repair's travel. Repairs are tried on the earliest full windows first, only
+/// while fewer than `max_slots` windows can be offered. Visits without [`crate::VisitFacts`] in
+/// `facts` never move.
 pub fn search_with_repair(
     snap: &Snapshot,
     job: &Job,
@@ -1201,11 +1206,17 @@ fn search_inner(
         }
     }
 
-    // Windows no technician can take: try a bounded repair (one day model per date).
+    // Windows no technician can take: try a bounded repair (one day model per date), earliest
+    // first, until `max_slots` windows can be offered: a repair is there so that a work center
+    // is not called full, not to add choice where there is enough.
     let mut repaired = vec![false; windows.len()];
     if let Some(facts) = repair {
         let mut days: Vec<(usize, Option<RepairDay>)> = Vec::new();
+        let mut offerable = best.iter().filter(|b| b.is_some()).count();
         for j in 0..windows.len() {
+            if offerable >= ctx.policy.max_slots {
+                break;
+            }
             if best[j].is_some() {
                 continue;
             }
@@ -1219,6 +1230,7 @@ fn search_inner(
             if let Some(r) = engine.try_repair(day, d, (secs(w.start), secs(w.end))) {
                 best[j] = Some((r.cost, r.tech, r.added));
                 repaired[j] = true;
+                offerable += 1;
             }
         }
     }

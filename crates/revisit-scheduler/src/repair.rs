@@ -70,9 +70,41 @@ fn with(route: &Route, v: u32, k: usize) -> Vec<u32> {
     seq
 }
 
+/// Each route of a solution without each of its movable visits: what every repair of that date
+/// starts from, whatever the window, so it is computed once per date.
+pub(crate) struct Prepared {
+    minus: Vec<Vec<(u32, Option<Without>)>>,
+}
+
+impl Prepared {
+    pub fn new(m: &Model, sol: &Sol) -> Self {
+        let minus = (0..sol.routes.len() as u32)
+            .map(|r| {
+                let base = &sol.routes[r as usize];
+                if !m.routes[r as usize].open {
+                    return Vec::new();
+                }
+                base.seq
+                    .iter()
+                    .copied()
+                    .filter(|&x| m.nodes[x as usize].fixed.is_none())
+                    .map(|x| (x, without(m, r, base, &[x])))
+                    .collect()
+            })
+            .collect();
+        Prepared { minus }
+    }
+}
+
 /// Finds the cheapest repair that places node `job` (not in `sol`), within `budget` insertion
 /// checks.
-pub(crate) fn find(m: &Model, sol: &Sol, job: u32, budget: usize) -> Option<Found> {
+pub(crate) fn find(
+    m: &Model,
+    sol: &Sol,
+    prepared: &Prepared,
+    job: u32,
+    budget: usize,
+) -> Option<Found> {
     let mut count = Counter { left: budget };
     let open = |r: u32| m.routes[r as usize].open;
     let movable = |x: u32| m.nodes[x as usize].fixed.is_none();
@@ -83,23 +115,7 @@ pub(crate) fn find(m: &Model, sol: &Sol, job: u32, budget: usize) -> Option<Foun
         .filter(|&r| open(r))
         .collect();
     let n_routes = sol.routes.len() as u32;
-
-    // Each route without each of its movable visits, once.
-    let mut minus: Vec<Vec<(u32, Option<Without>)>> = Vec::with_capacity(n_routes as usize);
-    for r in 0..n_routes {
-        let base = &sol.routes[r as usize];
-        let list = if open(r) {
-            base.seq
-                .iter()
-                .copied()
-                .filter(|&x| movable(x))
-                .map(|x| (x, without(m, r, base, &[x])))
-                .collect()
-        } else {
-            Vec::new()
-        };
-        minus.push(list);
-    }
+    let minus = &prepared.minus;
     let ins = |count: &mut Counter, r: u32, route: &Route, v: u32| -> Option<(i64, usize)> {
         if !open(r) || !m.can(v, r) || !count.spend(route.seq.len() + 1) {
             return None;
