@@ -263,6 +263,8 @@ struct Run {
     refused: Vec<usize>,
     repaired: usize,
     book_ms: f64,
+    /// The slowest search + plan of one booking.
+    slowest_ms: f64,
 }
 
 fn book_all(a: &Args, c: &City, customer: Customer) -> Run {
@@ -273,7 +275,9 @@ fn book_all(a: &Args, c: &City, customer: Customer) -> Run {
     let mut refused = Vec::new();
     let mut repaired = 0;
     let started = Instant::now();
+    let mut slowest = 0f64;
     for (j, &loc) in c.jobs.iter().enumerate() {
+        let one = Instant::now();
         let job = job_at(loc);
         let snap = Snapshot {
             work_centers: &wcs,
@@ -293,6 +297,7 @@ fn book_all(a: &Args, c: &City, customer: Customer) -> Run {
                 .min_by(|x, y| x.cost.total_cmp(&y.cost).then(x.window.cmp(&y.window))),
         };
         let Some(offer) = chosen else {
+            slowest = slowest.max(one.elapsed().as_secs_f64());
             refused.push(j);
             continue;
         };
@@ -309,6 +314,7 @@ fn book_all(a: &Args, c: &City, customer: Customer) -> Run {
                 Err(e) => panic!("offered window cannot be planned: {e}"),
             }
         };
+        slowest = slowest.max(one.elapsed().as_secs_f64());
         if !moved.is_empty() {
             repaired += 1;
         }
@@ -359,6 +365,7 @@ fn book_all(a: &Args, c: &City, customer: Customer) -> Run {
         refused,
         repaired,
         book_ms: started.elapsed().as_secs_f64() * 1e3,
+        slowest_ms: slowest * 1e3,
     }
 }
 
@@ -446,7 +453,7 @@ fn main() {
         if a.repair { ", repair" } else { "" }
     );
     println!(
-        "| offers | customer | booked | refused | repaired | travel booked (min) | after re-opt (min) | saved | re-opt time | booking time |"
+        "| offers | customer | booked | refused | repaired | travel booked (min) | after re-opt (min) | saved | re-opt time | booking time (slowest) |"
     );
     println!("|---|---|---|---|---|---|---|---|---|---|");
     for &order in &a.orders {
@@ -481,7 +488,7 @@ fn main() {
                 Customer::Best => "best",
             };
             println!(
-                "| {name_order} | {name_customer} | {} | {} | {} | {before} | {after_min} | {:.1} % | {:.2} s ({} it) | {:.0} ms |",
+                "| {name_order} | {name_customer} | {} | {} | {} | {before} | {after_min} | {:.1} % | {:.2} s ({} it) | {:.0} ms ({:.1} ms) |",
                 booked.len(),
                 run.refused.len(),
                 run.repaired,
@@ -489,6 +496,7 @@ fn main() {
                 reopt_s,
                 out.iterations,
                 run.book_ms,
+                run.slowest_ms,
             );
             if let Some(dir) = &a.export {
                 export(
