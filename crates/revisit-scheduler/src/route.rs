@@ -23,6 +23,7 @@
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 
 use crate::model::GeoPoint;
 use crate::travel::Travel;
@@ -93,7 +94,26 @@ pub(crate) struct Model<'t> {
 /// repair over 500 technicians' day touches a few thousand of its millions of pairs).
 enum Memo {
     Dense(Vec<Cell<i64>>),
-    Sparse(RefCell<HashMap<u64, i64>>),
+    Sparse(RefCell<HashMap<u64, i64, BuildHasherDefault<PairHasher>>>),
+}
+
+/// A multiplicative hash for the memo's (from, to) keys: SipHash's protection against chosen
+/// keys buys nothing here and costs most of a lookup.
+#[derive(Default)]
+struct PairHasher(u64);
+
+impl Hasher for PairHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 ^ u64::from(b)).wrapping_mul(0x0100_0000_01B3);
+        }
+    }
+    fn write_u64(&mut self, x: u64) {
+        self.0 = (x ^ (x >> 29)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+    fn finish(&self) -> u64 {
+        self.0 ^ (self.0 >> 32)
+    }
 }
 
 const UNKNOWN: i64 = -1;
@@ -106,7 +126,7 @@ impl<'t> Model<'t> {
         let memo = if n <= DENSE_LOCATIONS {
             Memo::Dense(vec![Cell::new(UNKNOWN); n * n])
         } else {
-            Memo::Sparse(RefCell::new(HashMap::new()))
+            Memo::Sparse(RefCell::new(HashMap::default()))
         };
         Model {
             nodes: Vec::new(),
@@ -115,6 +135,19 @@ impl<'t> Model<'t> {
             memo,
             locs,
             travel,
+        }
+    }
+
+    /// Travel seconds from location `a` to `b`, not memoised (for one-off questions).
+    fn tt_once(&self, a: u32, b: u32) -> i64 {
+        match &self.memo {
+            Memo::Dense(_) => self.tt(a, b),
+            Memo::Sparse(_) => {
+                i64::from(
+                    self.travel
+                        .minutes(self.locs[a as usize], self.locs[b as usize]),
+                ) * 60
+            }
         }
     }
 
@@ -589,11 +622,20 @@ pub(crate) struct Searcher<'m, 't> {
     movable: Vec<u32>,
     /// For each node, the movable nodes nearest to it (both ways), nearest first.
     near: Vec<Vec<u32>>,
+    /// With many routes: for each movable node, its open routes whose home is nearest.
+    near_homes: Vec<Vec<u32>>,
+    /// Reinsert into the routes near a visit only (many routes), or into every route.
+    granular: bool,
     seq_a: Vec<u32>,
     seq_b: Vec<u32>,
 }
 
 const NEAR: usize = 40;
+/// Beyond this many open routes a removed visit is reinserted only into the routes of its
+/// nearest visits and of its nearest homes: trying all 200 routes of a large work center for
+/// every visit made an iteration ~10x slower for no better plans.
+const GRANULAR_ROUTES: usize = 40;
+const NEAR_HOMES: usize = 8;
 
 impl<'m, 't> Searcher<'m, 't> {
     pub fn new(m: &'m Model<'t>, seed: u64) -> Self {
@@ -611,18 +653,36 @@ impl<'m, 't> Searcher<'m, 't> {
                 .filter(|&&u| u != v)
                 .map(|&u| {
                     let lu = m.nodes[u as usize].loc;
-                    (m.tt(lv, lu) + m.tt(lu, lv), u)
+                    (m.tt_once(lv, lu) + m.tt_once(lu, lv), u)
                 })
                 .collect();
             others.sort_unstable();
             others.truncate(NEAR);
             near[v as usize] = others.into_iter().map(|(_, u)| u).collect();
         }
+        let granular = m.routes.iter().filter(|r| r.open).count() > GRANULAR_ROUTES;
+        let mut near_homes = vec![Vec::new(); m.nodes.len()];
+        if granular {
+            for &v in &movable {
+                let lv = m.nodes[v as usize].loc;
+                let mut homes: Vec<(i64, u32)> = m.nodes[v as usize]
+                    .routes
+                    .iter()
+                    .filter(|&&r| m.routes[r as usize].open)
+                    .map(|&r| (m.tt_once(m.routes[r as usize].home, lv), r))
+                    .collect();
+                homes.sort_unstable();
+                homes.truncate(NEAR_HOMES);
+                near_homes[v as usize] = homes.into_iter().map(|(_, r)| r).collect();
+            }
+        }
         Searcher {
             m,
             rng: Rng::new(seed),
             movable,
             near,
+            near_homes,
+            granular,
             seq_a: Vec::new(),
             seq_b: Vec::new(),
         }
@@ -743,9 +803,26 @@ impl<'m, 't> Searcher<'m, 't> {
             _ => removed.sort_by_key(|&v| m.nodes[v as usize].allowed.first().map_or(0, |x| x.0)),
         }
         const BLINK: f64 = 0.01;
+        let mut cands: Vec<u32> = Vec::new();
         for &v in &removed {
             let mut best: Option<(i64, u32, usize)> = None;
-            for &r in &m.nodes[v as usize].routes {
+            cands.clear();
+            if self.granular {
+                for &u in &self.near[v as usize] {
+                    let r = sol.route_of[u as usize];
+                    if r != NONE && !cands.contains(&r) && m.can(v, r) {
+                        cands.push(r);
+                    }
+                }
+                for &r in &self.near_homes[v as usize] {
+                    if !cands.contains(&r) {
+                        cands.push(r);
+                    }
+                }
+            } else {
+                cands.extend_from_slice(&m.nodes[v as usize].routes);
+            }
+            for &r in &cands {
                 if !m.routes[r as usize].open {
                     continue;
                 }

@@ -355,3 +355,64 @@ fn an_unknown_time_zone_is_an_error() {
     .unwrap_err();
     assert!(err.contains("Mars/Olympus"), "{err}");
 }
+
+#[test]
+fn a_large_work_center_is_reoptimised_near_each_visit_and_keeps_every_rule() {
+    // 45 technicians (beyond 40 routes a removed visit is reinserted only near it) and 150
+    // one-hour visits booked through search + plan, each in the first window offered.
+    use revisit_scheduler::{Snapshot, plan, search};
+    let mut x = 0x2545_F491_4F6C_DD1Du64;
+    let mut next = move |lo: f64, hi: f64| {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        lo + (hi - lo) * (x >> 11) as f64 / (1u64 << 53) as f64
+    };
+    let policy = Policy {
+        horizon_days: 1,
+        ..Policy::default()
+    };
+    let wcs = [work_center("CHI-N", policy)];
+    let techs: Vec<Technician> = (0..45)
+        .map(|i| tech(&format!("t{i}"), near(next(-15.0, 15.0), next(-15.0, 15.0))))
+        .collect();
+    let mut cal: HashMap<String, Vec<Visit>> = HashMap::new();
+    let now = at(MON, "05:00");
+    for j in 0..150 {
+        let loc = near(next(-15.0, 15.0), next(-15.0, 15.0));
+        let s = Snapshot {
+            work_centers: &wcs,
+            technicians: &techs,
+            visits: &cal,
+        };
+        let job = job(loc, 60);
+        let Some(offer) = search(&s, &job, now).offers.first().cloned() else {
+            continue;
+        };
+        let p = plan(&s, &job, offer.window, now).unwrap();
+        let list = cal.entry(p.tech.clone()).or_default();
+        for sh in &p.shifted {
+            let v = list
+                .iter_mut()
+                .find(|v| v.order_num == sh.order_num)
+                .unwrap();
+            v.start = sh.start;
+            v.end = sh.end;
+        }
+        list.push(visit(&format!("J{j}"), p.start, 60, loc, offer.window));
+        list.sort_by_key(|v| v.start);
+    }
+    let visits: Vec<BookedVisit> = cal
+        .iter()
+        .flat_map(|(t, list)| list.iter().map(move |v| booked(t, v.clone())))
+        .collect();
+    assert!(visits.len() > 100);
+    let out = run(&wcs[0], &techs, &visits, now, 3);
+    assert!(out.travel_after_minutes < out.travel_before_minutes);
+    let after = days_after(&out, &visits);
+    assert_eq!(after.values().map(Vec::len).sum::<usize>(), visits.len());
+    for v in after.values().flatten() {
+        assert!(v.window.start <= v.start && v.start <= v.window.end);
+    }
+    check_all(&techs, &after);
+}
