@@ -36,7 +36,19 @@ pub struct WindowDef {
     pub end: String,
 }
 
-/// A work center's arrival-window policy (scheduler.md §2–§4).
+/// How slot search orders the offers it returns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub enum OfferOrder {
+    /// By window start (the default).
+    #[default]
+    Chronological,
+    /// Cheapest first (the grading cost: added travel and penalties), then by window start: the
+    /// customer who takes the first offer books the window that costs least.
+    Cost,
+}
+
+/// A work center's arrival-window policy (scheduler.md §2–§4; the offer order, best offers and
+/// freeze horizon: `REOPTIMISE.md`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase", default)]
 pub struct Policy {
@@ -50,6 +62,13 @@ pub struct Policy {
     pub parts_default_lead_days: u32,
     pub non_original_penalty_minutes: f64,
     pub per_day_penalty_minutes: f64,
+    /// The order of the offers (default chronological).
+    pub offer_order: OfferOrder,
+    /// How many of the cheapest offers are flagged `best`.
+    pub best_offers: usize,
+    /// Re-optimisation leaves alone visits starting within this many minutes from now, and moves
+    /// no visit to start before then.
+    pub freeze_minutes: u32,
 }
 
 impl Default for Policy {
@@ -78,6 +97,9 @@ impl Default for Policy {
             parts_default_lead_days: 2,
             non_original_penalty_minutes: 30.0,
             per_day_penalty_minutes: 5.0,
+            offer_order: OfferOrder::Chronological,
+            best_offers: 3,
+            freeze_minutes: 120,
         }
     }
 }
@@ -462,9 +484,16 @@ mod tests {
             "PartsDefaultLeadDays",
             "NonOriginalPenaltyMinutes",
             "PerDayPenaltyMinutes",
+            "OfferOrder",
+            "BestOffers",
+            "FreezeMinutes",
         ] {
             assert!(json.get(key).is_some(), "{key} missing");
         }
+        assert_eq!(json["OfferOrder"], "Chronological");
+        let p: Policy = serde_json::from_str(r#"{"OfferOrder":"Cost"}"#).unwrap();
+        assert_eq!(p.offer_order, OfferOrder::Cost);
+        assert!(serde_json::from_str::<Policy>(r#"{"OfferOrder":"Random"}"#).is_err());
     }
 
     #[test]

@@ -11,8 +11,9 @@
 //!   travel otherwise, and fits the customer's availability;
 //! - it finishes within that shift segment, and, when last, has time to drive home before it ends;
 //! - every later visit is pushed later only as much as needed (never earlier), and a pushed visit
-//!   must still arrive inside its own promised window, finish within the shift, and, when last,
-//!   reach home before the shift ends.
+//!   must still arrive inside its own promised window, lie wholly inside one shift segment (a
+//!   visit is never pushed into a break between two segments), and, when last, reach home before
+//!   that segment ends.
 //!
 //! Visits the insertion leaves untouched are accepted as they are booked (a CRM may have put one
 //! outside the rules); only what we add or move is checked. Taking the earliest arrival is optimal:
@@ -36,8 +37,12 @@ use jiff::civil::Date;
 use jiff::tz::TimeZone;
 
 use crate::model::{
-    GeoPoint, Policy, Skill, Technician, WorkCenter, parse_date, parse_hhmm, weekday_mask,
+    GeoPoint, OfferOrder, Policy, Skill, Technician, WorkCenter, parse_date, parse_hhmm,
+    weekday_mask,
 };
+use crate::reopt::{FactsSource, STRANGER, minutes_to_secs};
+use crate::repair;
+use crate::route::{Model, Node, RouteDef, Sol};
 use crate::travel::{GreatCircle, Travel, great_circle_km};
 use crate::windows::{LocalDays, Window, describe, describe_instant, offer_id, windows_by_day};
 
@@ -123,11 +128,19 @@ pub struct Offer {
     pub cost: f64,
     /// The technician the cheapest insertion uses (booking re-decides).
     pub tech: String,
+    /// Added travel minutes of that insertion (the travel part of `cost`; with a repair, the
+    /// change of the whole repair's travel).
+    pub added_travel_minutes: i64,
+    /// Among the policy's `BestOffers` cheapest offers (by `cost`, earlier first on ties).
+    pub best: bool,
+    /// Only possible by moving one or two booked visits to other technicians: book it with
+    /// [`plan_with_repair`]. Always false from [`search`].
+    pub repair: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct SearchOutcome {
-    /// At most `max_slots`, chronological.
+    /// At most `max_slots`, in the policy's `OfferOrder` (chronological by default).
     pub offers: Vec<Offer>,
     /// Empty when there are offers, unless parts pushed the first slot out; otherwise says why
     /// there is nothing to offer.
@@ -150,6 +163,29 @@ pub struct Placement {
     pub end: Timestamp,
     pub shifted: Vec<Shifted>,
     pub cost: f64,
+}
+
+/// A booked visit a repair gives to another technician, or whose time it changes on a day it
+/// touches (then `from_tech == to_tech`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Moved {
+    pub order_num: String,
+    pub from_tech: String,
+    pub to_tech: String,
+    pub start: Timestamp,
+    pub end: Timestamp,
+}
+
+/// Where a booking goes when a repair may be needed ([`plan_with_repair`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Repaired {
+    /// The new visit as from [`plan`]: `shifted` lists the booking technician's visits whose
+    /// times change (with a repair they may also move earlier, within their windows); `cost`
+    /// includes the travel the repair changes.
+    pub placement: Placement,
+    /// Visits the repair moves to other technicians, and time changes on those technicians'
+    /// days. Empty when plain insertion was enough. Commit them with the booking, atomically.
+    pub moved: Vec<Moved>,
 }
 
 /// Why a window cannot be booked. `Display` gives a sentence for `StatusMsg` / problem details.
@@ -327,6 +363,42 @@ impl<'a> Ctx<'a> {
                 None => return (a <= latest).then_some(a),
             }
         }
+    }
+
+    /// The arrivals in window `w` at which the customer is available for the whole visit, as
+    /// sorted disjoint inclusive intervals: the same rule as [`Ctx::customer_earliest`].
+    fn arrival_intervals(&self, w: (i64, i64)) -> Vec<(i64, i64)> {
+        let mut ivs: Vec<(i64, i64)> = if self.avail.is_empty() {
+            vec![w]
+        } else {
+            self.avail
+                .iter()
+                .map(|p| (p.0.max(w.0), (p.1 - self.dur).min(w.1)))
+                .filter(|iv| iv.0 <= iv.1)
+                .collect()
+        };
+        ivs.sort_unstable();
+        let mut merged: Vec<(i64, i64)> = Vec::with_capacity(ivs.len());
+        for iv in ivs {
+            match merged.last_mut() {
+                Some(last) if iv.0 <= last.1 => last.1 = last.1.max(iv.1),
+                _ => merged.push(iv),
+            }
+        }
+        // A 1003 period (u0, u1) rules out the arrivals in the open interval (u0 - dur, u1).
+        for &(u0, u1) in &self.unavail {
+            let (cut_lo, cut_hi) = (u0 - self.dur, u1);
+            merged = merged
+                .into_iter()
+                .flat_map(|(lo, hi)| {
+                    let before = (lo, hi.min(cut_lo));
+                    let after = (lo.max(cut_hi), hi);
+                    [before, after].into_iter().filter(|iv| iv.0 <= iv.1)
+                })
+                .collect();
+            merged.dedup();
+        }
+        merged
     }
 
     fn eligible(&self, t: &Technician) -> bool {
@@ -552,15 +624,15 @@ impl<'t> Day<'t> {
     }
 }
 
-/// Tries the new visit at position `k` of `day`, inside shift segment `seg`, arriving in `w`.
-/// `day_end` bounds the finish of pushed visits (the day's last shift end). Returns the arrival, and
-/// records pushed visits (index, new start) in `shifted` when given.
+/// Tries the new visit at position `k` of `day`, inside shift segment `seg` (one of `segs`, the
+/// day's segments), arriving in `w`. Returns the arrival, and records pushed visits (index, new
+/// start) in `shifted` when given.
 fn try_insert(
     ctx: &Ctx,
     day: &Day,
     k: usize,
     seg: (i64, i64),
-    day_end: i64,
+    segs: &[(i64, i64)],
     w: (i64, i64),
     mut shifted: Option<&mut Vec<(usize, i64)>>,
 ) -> Option<(i64, usize)> {
@@ -584,10 +656,13 @@ fn try_insert(
             break; // no push here, so none after either
         }
         let fin = arrive + (day.end[i] - day.start[i]);
-        if arrive > day.promised_end[i]
-            || fin > day_end
-            || (i + 1 == n && fin + day.last_to_home() > day_end)
-        {
+        if arrive > day.promised_end[i] {
+            return None;
+        }
+        // A pushed visit stays inside one shift block: with a split shift, pushing it past the
+        // end of its block would put it in the break, even when the day's last block ends later.
+        let block = segs.iter().find(|s| s.0 <= arrive && fin <= s.1)?;
+        if i + 1 == n && fin + day.last_to_home() > block.1 {
             return None;
         }
         if let Some(out) = shifted.as_deref_mut() {
@@ -610,7 +685,6 @@ fn best_insertion(
     w: (i64, i64),
 ) -> Option<(i64, i64, usize, usize)> {
     let n = day.len();
-    let day_end = segs.iter().map(|s| s.1).max()?;
     // (added travel, pushed visits, arrival, position, segment)
     let mut best: Option<(i64, usize, i64, usize, usize)> = None;
     for (si, &seg) in segs.iter().enumerate() {
@@ -629,7 +703,7 @@ fn best_insertion(
             if best.is_some_and(|b| b.0 < added || (b.0 == added && b.1 == 0)) {
                 continue;
             }
-            if let Some((arrival, pushed)) = try_insert(ctx, day, k, seg, day_end, w, None) {
+            if let Some((arrival, pushed)) = try_insert(ctx, day, k, seg, segs, w, None) {
                 let cand = (added, pushed, arrival, k, si);
                 if best.is_none_or(|b| (cand.0, cand.1, cand.2) < (b.0, b.1, b.2)) {
                     best = Some(cand);
@@ -729,6 +803,245 @@ impl<'a> Engine<'a> {
     }
 }
 
+// =============================================================================================
+// Bounded repair: one local date as a route model (see `crate::repair`).
+
+/// Insertion checks one repair may spend (per window): a few milliseconds.
+const REPAIR_BUDGET: usize = 60_000;
+
+/// A local date of the work center as a route model, the new job as its last node.
+struct RepairDay<'a> {
+    model: Model<'a>,
+    sol: Sol,
+    prepared: repair::Prepared,
+    /// For each node but the job: its technician (index) and the visit.
+    visits: Vec<(usize, Visit)>,
+    job: u32,
+}
+
+/// A repair found for one window.
+struct RepairFound {
+    /// As graded: added travel and penalties (minutes) + the per-day penalty.
+    cost: f64,
+    /// The technician (index) who takes the job.
+    tech: usize,
+    /// Added travel seconds of the whole repair.
+    added: i64,
+    found: repair::Found,
+}
+
+impl<'a> Engine<'a> {
+    /// Day `d` with every active technician of the work center (a moved visit may go to one
+    /// without the job's skills) and their visits; `None` when nobody works for the center.
+    fn repair_day(&self, d: usize, facts: &dyn FactsSource, now: i64) -> Option<RepairDay<'a>> {
+        let ctx = &self.ctx;
+        let snap = ctx.snap;
+        let crew: Vec<usize> = (0..snap.technicians.len())
+            .filter(|&i| {
+                let t = &snap.technicians[i];
+                t.active && t.service_area_ids.contains(&ctx.wc.service_area_id)
+            })
+            .collect();
+        if crew.is_empty() {
+            return None;
+        }
+        let tech_id: HashMap<&str, u32> = snap
+            .technicians
+            .iter()
+            .enumerate()
+            .map(|(i, t)| (t.user_name.as_str(), i as u32))
+            .collect();
+        let mut locs: Vec<GeoPoint> = crew.iter().map(|&i| snap.technicians[i].home).collect();
+        let mut visits: Vec<(usize, Visit)> = Vec::new();
+        let mut routes = Vec::with_capacity(crew.len());
+        let mut seqs: Vec<Vec<u32>> = Vec::with_capacity(crew.len());
+        let mut segs = Vec::new();
+        for (r, &ti) in crew.iter().enumerate() {
+            let run = self.run(ti);
+            segs.clear();
+            let mut seq = Vec::new();
+            if d < run.local.days.len() {
+                run.pattern.segments(run.local, d, &mut segs);
+                let bounds = &run.local.days[d];
+                let lo = run.visits.partition_point(|v| secs(v.start) < bounds.start);
+                let hi = run.visits.partition_point(|v| secs(v.start) < bounds.end);
+                for v in &run.visits[lo..hi] {
+                    seq.push(visits.len() as u32);
+                    locs.push(v.location.unwrap_or(run.tech.home));
+                    visits.push((ti, v.clone()));
+                }
+            }
+            routes.push(RouteDef {
+                tech: ti as u32,
+                home: r as u32,
+                segs: segs.clone(),
+                open: true,
+            });
+            seqs.push(seq);
+        }
+        locs.push(ctx.job.location);
+        let mut model = Model::new(
+            ctx.travel,
+            locs,
+            minutes_to_secs(ctx.policy.non_original_penalty_minutes),
+        );
+        model.routes = routes;
+        let freeze_until = now + i64::from(ctx.policy.freeze_minutes) * MINUTE;
+        let told = |u: Option<&str>| u.map(|u| tech_id.get(u).copied().unwrap_or(STRANGER));
+        let route_of: HashMap<usize, u32> = crew
+            .iter()
+            .enumerate()
+            .map(|(r, &ti)| (ti, r as u32))
+            .collect();
+        for (k, (ti, v)) in visits.iter().enumerate() {
+            let own = route_of[ti];
+            let f = facts.facts_of(&v.order_num);
+            let lo = secs(v.window.start).max(freeze_until);
+            let hi = secs(v.window.end);
+            let moves = f.is_some_and(|f| !f.started && !f.pinned)
+                && secs(v.start) >= freeze_until
+                && v.location.is_some()
+                && lo <= hi;
+            let routes: Vec<u32> = match f {
+                Some(f) if moves => (0..crew.len() as u32)
+                    .filter(|&r| snap.technicians[crew[r as usize]].has_skills(&f.skills))
+                    .collect(),
+                _ => vec![own],
+            };
+            model.nodes.push(Node {
+                loc: (crew.len() + k) as u32,
+                dur: (secs(v.end) - secs(v.start)).max(0),
+                allowed: vec![(lo, hi)],
+                fixed: (!moves).then_some(secs(v.start)),
+                routes,
+                told: told(f.and_then(|f| f.told_tech.as_deref())),
+            });
+        }
+        let job = model.nodes.len() as u32;
+        model.nodes.push(Node {
+            loc: (crew.len() + visits.len()) as u32,
+            dur: ctx.dur,
+            allowed: Vec::new(),
+            fixed: None,
+            routes: (0..crew.len() as u32)
+                .filter(|&r| ctx.eligible(&snap.technicians[crew[r as usize]]))
+                .collect(),
+            told: told(ctx.job.preferred_tech.as_deref()),
+        });
+        // A day that already breaks a rule as booked is left alone (plain insertion accepts
+        // it as it is; a repair does not build on it).
+        let sol = loop {
+            match Sol::new(&model, seqs.clone()) {
+                Ok(sol) => break sol,
+                Err(r) => {
+                    model.routes[r].open = false;
+                    for &k in &seqs[r] {
+                        let node = &mut model.nodes[k as usize];
+                        node.fixed = Some(secs(visits[k as usize].1.start));
+                        node.routes = vec![r as u32];
+                    }
+                }
+            }
+        };
+        let prepared = repair::Prepared::new(&model, &sol);
+        Some(RepairDay {
+            model,
+            sol,
+            prepared,
+            visits,
+            job,
+        })
+    }
+
+    /// The cheapest bounded repair that fits the job in window `w` of day `d`.
+    fn try_repair(&self, day: &mut RepairDay, d: usize, w: (i64, i64)) -> Option<RepairFound> {
+        let allowed = self.ctx.arrival_intervals(w);
+        if allowed.is_empty() {
+            return None;
+        }
+        day.model.nodes[day.job as usize].allowed = allowed;
+        let found = repair::find(&day.model, &day.sol, &day.prepared, day.job, REPAIR_BUDGET)?;
+        let m = &day.model;
+        let travel_of = |r: u32, seq: &[u32]| -> i64 {
+            m.cost(r, seq) - seq.iter().map(|&v| m.pen(v, r)).sum::<i64>()
+        };
+        let added = found
+            .seqs
+            .iter()
+            .map(|(r, seq)| travel_of(*r, seq) - travel_of(*r, &day.sol.routes[*r as usize].seq))
+            .sum();
+        Some(RepairFound {
+            cost: found.cost as f64 / MINUTE as f64
+                + self.ctx.policy.per_day_penalty_minutes * d as f64,
+            tech: m.routes[found.job_route as usize].tech as usize,
+            added,
+            found,
+        })
+    }
+
+    /// The booking a repair gives: times for every route it changes (booked times kept where
+    /// the route allows), checked again against the rules.
+    fn repaired(&self, day: &RepairDay, r: &RepairFound) -> Option<Repaired> {
+        let snap = self.ctx.snap;
+        let m = &day.model;
+        let name = |ti: usize| snap.technicians[ti].user_name.clone();
+        let mut placement: Option<(i64, i64)> = None;
+        let mut shifted = Vec::new();
+        let mut moved = Vec::new();
+        for (route, seq) in &r.found.seqs {
+            let keep: Vec<i64> = seq
+                .iter()
+                .map(|&k| {
+                    if k != day.job && day.sol.route_of[k as usize] == *route {
+                        secs(day.visits[k as usize].1.start)
+                    } else {
+                        i64::MIN
+                    }
+                })
+                .collect();
+            let times = m.times(*route, seq, &keep)?;
+            let to = m.routes[*route as usize].tech as usize;
+            for (&k, &t) in seq.iter().zip(&times) {
+                if k == day.job {
+                    placement = Some((t, t + self.ctx.dur));
+                    continue;
+                }
+                let (from, v) = &day.visits[k as usize];
+                let dur = secs(v.end) - secs(v.start);
+                if *from == to && t == secs(v.start) {
+                    continue;
+                }
+                if *from == to && *route == r.found.job_route {
+                    shifted.push(Shifted {
+                        order_num: v.order_num.clone(),
+                        start: ts(t),
+                        end: ts(t + dur),
+                    });
+                } else {
+                    moved.push(Moved {
+                        order_num: v.order_num.clone(),
+                        from_tech: name(*from),
+                        to_tech: name(to),
+                        start: ts(t),
+                        end: ts(t + dur),
+                    });
+                }
+            }
+        }
+        let (start, end) = placement?;
+        Some(Repaired {
+            placement: Placement {
+                tech: name(r.tech),
+                start: ts(start),
+                end: ts(end),
+                shifted,
+                cost: r.cost,
+            },
+            moved,
+        })
+    }
+}
+
 fn tech_zone<'s>(snap: &Snapshot<'s>, tech: &Technician) -> Option<&'s str> {
     let first = tech.service_area_ids.first()?;
     snap.work_centers
@@ -740,8 +1053,9 @@ fn tech_zone<'s>(snap: &Snapshot<'s>, tech: &Technician) -> Option<&'s str> {
 // =============================================================================================
 // Public entry points
 
-/// Offers the best `max_slots` windows for `job`, chronologically, with the reason when none.
-/// Travel is the work center's great-circle estimate.
+/// Offers the best `max_slots` windows for `job`, in the policy's `OfferOrder` (chronological by
+/// default), the `BestOffers` cheapest flagged, with the reason when none. Travel is the work
+/// center's great-circle estimate.
 pub fn search(snap: &Snapshot, job: &Job, now: Timestamp) -> SearchOutcome {
     search_with(snap, job, now, None)
 }
@@ -753,6 +1067,32 @@ pub fn search_with(
     job: &Job,
     now: Timestamp,
     travel: Option<&dyn Travel>,
+) -> SearchOutcome {
+    search_inner(snap, job, now, travel, None)
+}
+
+/// [`search_with`] that also offers windows no technician can take as their days stand but a
+/// bounded repair makes possible (moving one or two booked visits to other technicians within
+/// their promises, see [`plan_with_repair`]); those offers have `repair` set and a cost that
+/// includes the repair's travel. Repairs are tried on the earliest full windows first, only
+/// while fewer than `max_slots` windows can be offered. Visits without [`crate::VisitFacts`] in
+/// `facts` never move.
+pub fn search_with_repair(
+    snap: &Snapshot,
+    job: &Job,
+    now: Timestamp,
+    travel: Option<&dyn Travel>,
+    facts: &dyn FactsSource,
+) -> SearchOutcome {
+    search_inner(snap, job, now, travel, Some(facts))
+}
+
+fn search_inner(
+    snap: &Snapshot,
+    job: &Job,
+    now: Timestamp,
+    travel: Option<&dyn Travel>,
+    repair: Option<&dyn FactsSource>,
 ) -> SearchOutcome {
     let none = |msg: String| SearchOutcome {
         offers: Vec::new(),
@@ -831,8 +1171,8 @@ pub fn search_with(
         ));
     }
 
-    // best[j] = (cost, technician) for windows[j].
-    let mut best: Vec<Option<(f64, usize)>> = vec![None; windows.len()];
+    // best[j] = (cost, technician, added travel seconds) for windows[j].
+    let mut best: Vec<Option<(f64, usize, i64)>> = vec![None; windows.len()];
     let mut on_shift = false;
     let mut day = Day::new(ctx.travel, job.location);
     let mut segs = Vec::with_capacity(4);
@@ -858,18 +1198,47 @@ pub fn search_with(
                     best_insertion(ctx, &day, &segs, (secs(w.start), secs(w.end)))
                 {
                     let cost = engine.cost(run.tech, added, d);
-                    if best[j].is_none_or(|(c, _)| cost < c) {
-                        best[j] = Some((cost, ti));
+                    if best[j].is_none_or(|(c, ..)| cost < c) {
+                        best[j] = Some((cost, ti, added));
                     }
                 }
             }
         }
     }
 
-    let mut found: Vec<(f64, usize, usize)> = best
+    // Windows no technician can take: try a bounded repair (one day model per date), earliest
+    // first, until `max_slots` windows can be offered: a repair is there so that a work center
+    // is not called full, not to add choice where there is enough.
+    let mut repaired = vec![false; windows.len()];
+    if let Some(facts) = repair {
+        let mut days: Vec<(usize, Option<RepairDay>)> = Vec::new();
+        let mut offerable = best.iter().filter(|b| b.is_some()).count();
+        for j in 0..windows.len() {
+            if offerable >= ctx.policy.max_slots {
+                break;
+            }
+            if best[j].is_some() {
+                continue;
+            }
+            let (d, w) = (windows[j].0, windows[j].1);
+            if !days.iter().any(|(dd, _)| *dd == d) {
+                days.push((d, engine.repair_day(d, facts, secs(now))));
+            }
+            let Some((_, Some(day))) = days.iter_mut().find(|(dd, _)| *dd == d) else {
+                continue;
+            };
+            if let Some(r) = engine.try_repair(day, d, (secs(w.start), secs(w.end))) {
+                best[j] = Some((r.cost, r.tech, r.added));
+                repaired[j] = true;
+                offerable += 1;
+            }
+        }
+    }
+
+    let mut found: Vec<(f64, usize, usize, i64)> = best
         .iter()
         .enumerate()
-        .filter_map(|(j, b)| b.map(|(c, t)| (c, j, t)))
+        .filter_map(|(j, b)| b.map(|(c, t, added)| (c, j, t, added)))
         .collect();
     if found.is_empty() {
         let skills = if job.skills.is_empty() {
@@ -890,23 +1259,32 @@ pub fn search_with(
         };
         return none(format!("{prefix}{msg}"));
     }
-    // Best by cost (earlier first on ties), then chronological.
+    // Best by cost (earlier first on ties), then in the policy's order.
     found.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
     found.truncate(ctx.policy.max_slots);
-    found.sort_by_key(|f| f.1);
-    let offers: Vec<Offer> = found
+    let best_few = ctx.policy.best_offers;
+    let mut offers: Vec<(usize, Offer)> = found
         .into_iter()
-        .map(|(cost, j, t)| {
+        .enumerate()
+        .map(|(rank, (cost, j, t, added))| {
             let window = windows[j].1;
-            Offer {
+            let offer = Offer {
                 window,
                 id: offer_id(&wc.service_area_id, &window),
                 desc: describe(&window, &ctx.tz),
                 cost,
                 tech: snap.technicians[t].user_name.clone(),
-            }
+                added_travel_minutes: added / MINUTE,
+                best: rank < best_few,
+                repair: repaired[j],
+            };
+            (j, offer)
         })
         .collect();
+    if ctx.policy.offer_order == OfferOrder::Chronological {
+        offers.sort_by_key(|o| o.0);
+    }
+    let offers: Vec<Offer> = offers.into_iter().map(|(_, o)| o).collect();
     let status_msg = match offers.first() {
         Some(first) if parts_pushed => {
             format!("{}; first slot from {}.", parts_note(), first.desc)
@@ -996,9 +1374,8 @@ pub fn plan_with(
     day.prime(run.tech.home);
     engine.load_day(&run, d, &mut day, &mut segs);
     let (_, arrival, k, si) = best_insertion(ctx, &day, &segs, w).ok_or(Unavailable::Booked)?;
-    let day_end = segs.iter().map(|s| s.1).max().unwrap_or(segs[si].1);
     let mut pushed = Vec::new();
-    try_insert(ctx, &day, k, segs[si], day_end, w, Some(&mut pushed)).ok_or(Unavailable::Booked)?;
+    try_insert(ctx, &day, k, segs[si], &segs, w, Some(&mut pushed)).ok_or(Unavailable::Booked)?;
     let shifted = pushed
         .into_iter()
         .map(|(i, start)| {
@@ -1017,6 +1394,48 @@ pub fn plan_with(
         shifted,
         cost,
     })
+}
+
+/// [`plan_with`], and when no technician can take the window as their days stand, a bounded
+/// repair: one or two booked visits move to other technicians (each keeping its date, promised
+/// window and the rules of [`crate::reopt`]) to make room. Visits without facts in `facts`,
+/// started or pinned ones and those inside the freeze horizon never move. Every window
+/// [`search_with_repair`] offers at the same `now` and snapshot is plannable.
+pub fn plan_with_repair(
+    snap: &Snapshot,
+    job: &Job,
+    window: Window,
+    now: Timestamp,
+    travel: Option<&dyn Travel>,
+    facts: &dyn FactsSource,
+) -> Result<Repaired, Unavailable> {
+    match plan_with(snap, job, window, now, travel) {
+        Ok(placement) => {
+            return Ok(Repaired {
+                placement,
+                moved: Vec::new(),
+            });
+        }
+        Err(Unavailable::Booked) => {}
+        Err(e) => return Err(e),
+    }
+    let wc = resolve_work_center(snap, job).map_err(Unavailable::WorkCenter)?;
+    let gc = GreatCircle::from_policy(&wc.policy);
+    let travel = travel.unwrap_or(&gc);
+    let ctx = Ctx::new(snap, job, now, travel, wc).map_err(Unavailable::WorkCenter)?;
+    let engine = Engine::new(ctx);
+    let (d, _) = windows_by_day(engine.ctx.policy, &engine.ctx.local)
+        .into_iter()
+        .find(|(_, w)| *w == window)
+        .ok_or(Unavailable::NotOffered)?;
+    let w = (secs(window.start), secs(window.end));
+    let mut day = engine
+        .repair_day(d, facts, secs(now))
+        .ok_or(Unavailable::Booked)?;
+    let found = engine
+        .try_repair(&mut day, d, w)
+        .ok_or(Unavailable::Booked)?;
+    engine.repaired(&day, &found).ok_or(Unavailable::Booked)
 }
 
 /// Checks a technician's visits for the invariants the scheduler keeps: sorted by start, each

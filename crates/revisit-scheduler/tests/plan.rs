@@ -7,8 +7,8 @@ use std::collections::HashMap;
 use common::*;
 use jiff::SignedDuration;
 use revisit_scheduler::{
-    Availability, GreatCircle, PartEta, Policy, ShiftException, Snapshot, Technician, Unavailable,
-    Visit, WorkCenter, check_day, check_shift_bounds, plan, search,
+    Availability, GreatCircle, PartEta, Policy, ShiftDef, ShiftException, Snapshot, Technician,
+    Travel, Unavailable, Visit, WorkCenter, check_day, check_shift_bounds, plan, search,
 };
 
 const MON: &str = "2026-11-30";
@@ -326,7 +326,6 @@ fn existing_visits_are_pushed_later_within_their_windows_and_reported() {
     let s = snap(&wcs, &techs, &v);
     let j = job(p_loc, 60);
     let travel = GreatCircle::from_policy(&Policy::default());
-    use revisit_scheduler::Travel;
     let pq = travel.minutes(p_loc, q_loc) as i64;
 
     let p = plan(&s, &j, win(MON, "12:00", "16:00"), now()).unwrap();
@@ -365,6 +364,83 @@ fn existing_visits_are_pushed_later_within_their_windows_and_reported() {
     assert!(p.shifted.is_empty());
     assert_eq!(p.start, at(MON, "13:30") + SignedDuration::from_mins(pq));
     assert!(p.cost > 0.0);
+}
+
+#[test]
+fn a_booking_never_pushes_a_visit_into_the_technicians_break() {
+    let policy = Policy {
+        horizon_days: 1,
+        ..Policy::default()
+    };
+    let wcs = [work_center("CHI-N", policy)];
+    // Ann works 08:00-12:00 and 13:00-17:00: lunch is a break, not working time.
+    let mut ann = tech("ann", near(0.0, 0.0));
+    ann.shifts = vec![
+        ShiftDef {
+            days: days(&WEEKDAYS),
+            start: "08:00".into(),
+            end: "12:00".into(),
+        },
+        ShiftDef {
+            days: days(&WEEKDAYS),
+            start: "13:00".into(),
+            end: "17:00".into(),
+        },
+    ];
+    let techs = [ann];
+    // V (10:30-11:30, promised 08:00-12:00) is 7 minutes' drive from the new job.
+    let (job_loc, v_loc) = (near(0.0, 0.0), near(3.5, 0.0));
+    assert_eq!(gc().minutes(job_loc, v_loc), 7);
+    let v_visit = visit("V", at(MON, "10:30"), 60, v_loc, win(MON, "08:00", "12:00"));
+    let v = visits(vec![("ann", vec![v_visit.clone()])]);
+    let s = snap(&wcs, &techs, &v);
+    // The customer is there 10:00-11:10: a one-hour visit must start by 10:10.
+    let mut j = job(job_loc, 60);
+    j.customer = vec![Availability {
+        available: true,
+        start: at(MON, "10:00"),
+        end: at(MON, "11:10"),
+    }];
+    // Before V it ends at 11:00 and V would move to 11:07-12:07, into the break; after V it
+    // would start at 11:37. Neither keeps the rules, so the window is full.
+    let placed = plan(&s, &j, win(MON, "08:00", "12:00"), now());
+    if let Ok(p) = &placed {
+        let mut day = vec![
+            visit("NEW", p.start, 60, job_loc, win(MON, "08:00", "12:00")),
+            v_visit.clone(),
+        ];
+        for sh in &p.shifted {
+            day[1].start = sh.start;
+            day[1].end = sh.end;
+        }
+        let bounds = check_shift_bounds(&techs[0], &chicago(), &day, &gc());
+        panic!("planned {p:?}; shift bounds: {bounds:?}");
+    }
+    assert_eq!(placed, Err(Unavailable::Booked));
+    let out = search(&s, &j, now());
+    assert!(
+        out.offers
+            .iter()
+            .all(|o| o.window != win(MON, "08:00", "12:00")),
+        "{out:?}"
+    );
+
+    // A 30-minute V moves to 11:07-11:37 and stays inside the morning block: that is allowed.
+    let short = visit("V", at(MON, "10:30"), 30, v_loc, win(MON, "08:00", "12:00"));
+    let v = visits(vec![("ann", vec![short])]);
+    let p = plan(
+        &snap(&wcs, &techs, &v),
+        &j,
+        win(MON, "08:00", "12:00"),
+        now(),
+    )
+    .unwrap();
+    assert_eq!((p.start, p.end), (at(MON, "10:00"), at(MON, "11:00")));
+    assert_eq!(p.shifted.len(), 1);
+    assert_eq!(
+        (p.shifted[0].start, p.shifted[0].end),
+        (at(MON, "11:07"), at(MON, "11:37"))
+    );
 }
 
 #[test]

@@ -9,8 +9,9 @@ use common::*;
 use jiff::{SignedDuration, Timestamp};
 use proptest::prelude::*;
 use revisit_scheduler::{
-    Availability, GreatCircle, Job, Policy, Snapshot, Technician, Travel, Visit, Window,
-    candidate_windows, check_day, check_shift_bounds, plan, search,
+    Availability, GreatCircle, Job, Policy, Snapshot, Technician, Travel, Unavailable, Visit,
+    VisitFacts, Window, candidate_windows, check_day, check_shift_bounds, plan, plan_with_repair,
+    search, search_with_repair,
 };
 
 const DATES: [&str; 2] = ["2026-11-30", "2026-12-01"];
@@ -24,6 +25,8 @@ struct TechSeed {
     home: (f64, f64),
     shift_start: u8, // half-hours after 07:00
     shift_end: u8,   // half-hours after 15:00
+    /// A split shift: off from 12:00 for this many half-hours (0 = one block).
+    lunch: u8,
     days: [Vec<VisitSeed>; 2],
 }
 
@@ -44,13 +47,15 @@ fn tech_seed() -> impl Strategy<Value = TechSeed> {
         (-15.0..15.0f64, -15.0..15.0f64),
         0u8..5,
         0u8..9,
+        prop_oneof![Just(0u8), 1u8..4],
         prop::collection::vec(visit_seed(), 0..7),
         prop::collection::vec(visit_seed(), 0..7),
     )
-        .prop_map(|(home, shift_start, shift_end, d0, d1)| TechSeed {
+        .prop_map(|(home, shift_start, shift_end, lunch, d0, d1)| TechSeed {
             home,
             shift_start,
             shift_end,
+            lunch,
             days: [d0, d1],
         })
 }
@@ -66,15 +71,29 @@ fn build(i: usize, seed: &TechSeed, travel: &GreatCircle) -> (Technician, Vec<Vi
     let end_min = 15 * 60 + 30 * i64::from(seed.shift_end);
     t.shifts[0].start = hhmm(start_min);
     t.shifts[0].end = hhmm(end_min);
+    let lunch = 30 * i64::from(seed.lunch);
+    if lunch > 0 {
+        let mut afternoon = t.shifts[0].clone();
+        afternoon.start = hhmm(12 * 60 + lunch);
+        t.shifts[0].end = "12:00".into();
+        t.shifts.push(afternoon);
+    }
     let mut out = Vec::new();
     for (date, seeds) in DATES.iter().zip(&seed.days) {
         let shift_start = at(date, &t.shifts[0].start);
-        let shift_end = at(date, &t.shifts[0].end);
+        let shift_end = at(date, &hhmm(end_min));
+        let (noon, back) = (at(date, "12:00"), at(date, &hhmm(12 * 60 + lunch)));
         let (mut free, mut from) = (shift_start, t.home);
+        let first = out.len();
         for (n, &(gap, dur, kn, ke, before, after)) in seeds.iter().enumerate() {
             let loc = near(kn, ke);
-            let start =
+            let mut start =
                 free + SignedDuration::from_mins(i64::from(travel.minutes(from, loc)) + gap);
+            if lunch > 0 && start < back && start + SignedDuration::from_mins(dur) > noon {
+                // It would run into the break: after it instead (driving after the break too,
+                // so a first visit of the day leaves time to come from home).
+                start = back + SignedDuration::from_mins(i64::from(travel.minutes(from, loc)));
+            }
             let end = start + SignedDuration::from_mins(dur);
             if end + SignedDuration::from_mins(i64::from(travel.minutes(loc, t.home))) > shift_end {
                 break;
@@ -92,6 +111,19 @@ fn build(i: usize, seed: &TechSeed, travel: &GreatCircle) -> (Technician, Vec<Vi
             ));
             free = end;
             from = loc;
+        }
+        // The day's last visit must leave time to drive home before its own block ends.
+        while out.len() > first {
+            let last: &Visit = out.last().unwrap();
+            let home_by = last.end
+                + SignedDuration::from_mins(i64::from(
+                    travel.minutes(last.location.unwrap(), t.home),
+                ));
+            if lunch > 0 && last.end <= noon && home_by > noon {
+                out.pop();
+            } else {
+                break;
+            }
         }
     }
     (t, out)
@@ -223,6 +255,119 @@ proptest! {
             }
             if let Err(e) = check_shift_bounds(tech, &chicago(), &after, &travel) {
                 return Err(TestCaseError::fail(format!("check_shift_bounds: {e}")));
+            }
+        }
+    }
+
+    #[test]
+    fn every_repair_offer_is_plannable_and_booking_it_keeps_every_invariant(
+        techs in prop::collection::vec(tech_seed(), 2..5),
+        job_seed in job_seed(),
+        gas in any::<bool>(),
+        fact_seed in prop::collection::vec(0u8..10, 16),
+    ) {
+        let policy = Policy {
+            horizon_days: 3,
+            max_slots: 100,
+            ..Policy::default()
+        };
+        let travel = GreatCircle::from_policy(&policy);
+        let wcs = [work_center("CHI-N", policy)];
+        let mut built: Vec<(Technician, Vec<Visit>)> =
+            techs.iter().enumerate().map(|(i, s)| build(i, s, &travel)).collect();
+        let mut job = make_job(&job_seed);
+        if gas {
+            // Only t0 can do the job: its full windows are where repairs help.
+            built[0].0.skills.push(skill("GAS", 1));
+            job.skills = vec![skill("GAS", 1)];
+        }
+        let technicians: Vec<Technician> = built.iter().map(|(t, _)| t.clone()).collect();
+        let visits: HashMap<String, Vec<Visit>> =
+            built.iter().map(|(t, v)| (t.user_name.clone(), v.clone())).collect();
+        // Facts: none (never moves), pinned, or an ordinary movable HVAC visit.
+        let mut facts: HashMap<String, VisitFacts> = HashMap::new();
+        for (k, v) in built.iter().flat_map(|(_, v)| v).enumerate() {
+            match fact_seed[k % fact_seed.len()] {
+                0 => {}
+                1 => {
+                    facts.insert(v.order_num.clone(), VisitFacts { pinned: true, ..VisitFacts::default() });
+                }
+                _ => {
+                    facts.insert(v.order_num.clone(), VisitFacts { skills: vec![skill("HVAC", 1)], ..VisitFacts::default() });
+                }
+            }
+        }
+        let snap = Snapshot { work_centers: &wcs, technicians: &technicians, visits: &visits };
+        let now = at(DATES[0], "05:00");
+
+        let plain = search(&snap, &job, now);
+        let out = search_with_repair(&snap, &job, now, None, &facts);
+        // Repair only adds offers: every plain offer is there unchanged.
+        for o in &plain.offers {
+            let same = out.offers.iter().find(|x| x.window == o.window);
+            prop_assert_eq!(same.map(|x| (x.cost, x.repair)), Some((o.cost, false)));
+        }
+        for window in candidate_windows(&wcs[0], &chicago(), now, 3) {
+            let offer = out.offers.iter().find(|o| o.window == window);
+            let placed = plan_with_repair(&snap, &job, window, now, None, &facts);
+            prop_assert_eq!(offer.is_some(), placed.is_ok(), "window {:?}: {:?}", window, placed);
+            let Ok(r) = placed else {
+                prop_assert!(plan(&snap, &job, window, now).is_err());
+                continue;
+            };
+            let offer = offer.unwrap();
+            prop_assert_eq!(r.placement.cost, offer.cost);
+            prop_assert_eq!(offer.repair, !r.moved.is_empty() || plan(&snap, &job, window, now) == Err(Unavailable::Booked));
+            prop_assert!(window.start <= r.placement.start && r.placement.start <= window.end);
+            prop_assert!(inside_customer(&job, r.placement.start, r.placement.end));
+            prop_assert!(technicians.iter().find(|t| t.user_name == r.placement.tech).unwrap().has_skills(&job.skills));
+
+            // Apply the booking, the pushes and the moves, and re-check every day.
+            let mut after = visits.clone();
+            for m in &r.moved {
+                let f = facts.get(&m.order_num);
+                prop_assert!(f.is_some_and(|f| !f.pinned), "{} moved without leave", m.order_num);
+                let from = after.get_mut(&m.from_tech).unwrap();
+                let k = from.iter().position(|v| v.order_num == m.order_num).unwrap();
+                let mut v = from.remove(k);
+                prop_assert!(v.window.start <= m.start && m.start <= v.window.end, "{} left its window", m.order_num);
+                prop_assert_eq!(m.end.duration_since(m.start), v.end.duration_since(v.start));
+                v.start = m.start;
+                v.end = m.end;
+                after.entry(m.to_tech.clone()).or_default().push(v);
+            }
+            let list = after.entry(r.placement.tech.clone()).or_default();
+            for sh in &r.placement.shifted {
+                let v = list.iter_mut().find(|v| v.order_num == sh.order_num).unwrap();
+                prop_assert!(v.window.start <= sh.start && sh.start <= v.window.end);
+                v.start = sh.start;
+                v.end = sh.end;
+            }
+            list.push(Visit {
+                order_num: "NEW".into(),
+                start: r.placement.start,
+                end: r.placement.end,
+                location: Some(job.location),
+                window,
+            });
+            prop_assert_eq!(after.values().map(Vec::len).sum::<usize>(), visits.values().map(Vec::len).sum::<usize>() + 1);
+            for t in &technicians {
+                let list = after.entry(t.user_name.clone()).or_default();
+                list.sort_by_key(|v| v.start);
+                // Visits that may not move did not.
+                for v in list.iter() {
+                    let f = facts.get(&v.order_num);
+                    if v.order_num != "NEW" && f.is_none_or(|f| f.pinned) {
+                        let was = visits[&t.user_name].iter().find(|x| x.order_num == v.order_num);
+                        prop_assert!(was.is_some_and(|x| x.start <= v.start), "{} moved", v.order_num);
+                    }
+                }
+                if let Err(e) = check_day(t, &chicago(), list, &travel) {
+                    return Err(TestCaseError::fail(format!("check_day {}: {e}", t.user_name)));
+                }
+                if let Err(e) = check_shift_bounds(t, &chicago(), list, &travel) {
+                    return Err(TestCaseError::fail(format!("check_shift_bounds {}: {e}", t.user_name)));
+                }
             }
         }
     }
