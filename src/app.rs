@@ -38,6 +38,8 @@ pub struct AppState {
     pub config: Arc<Config>,
     /// Slot search and booking (the built-in and pass-through schedulers behind them).
     pub followups: Arc<Followups>,
+    /// Re-optimisation of booked days: on demand, after bookings, nightly.
+    pub reoptimizer: Arc<crate::reoptimize::Reoptimizer>,
     /// The one outbound client (pass-through calls).
     pub gateway: Arc<Gateway>,
     pub metrics: Arc<Metrics>,
@@ -65,7 +67,10 @@ impl AppState {
             Builtin::new(store.clone(), config.booking_queue_wait),
             Passthrough::new(gateway.clone()),
         ));
+        let reoptimizer =
+            crate::reoptimize::Reoptimizer::new(store.clone(), config.reoptimize.clone());
         Ok(Self {
+            reoptimizer,
             store,
             keys: Arc::new(keys),
             config: Arc::new(config),
@@ -132,6 +137,7 @@ pub async fn serve(
         header_read_timeout: config.header_read_timeout,
         idle_timeout: config.idle_timeout,
     };
+    state.reoptimizer.start();
     let draining = state.draining.clone();
     let shutdown = async move {
         shutdown.await;

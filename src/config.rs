@@ -60,6 +60,8 @@ pub struct Config {
     pub body_read_timeout: Duration,
     /// A connection on which nothing is received or sent for this long is closed.
     pub idle_timeout: Duration,
+    /// The re-optimiser's background runs (`[reoptimize]`, `REVISIT_REOPTIMIZE_*`).
+    pub reoptimize: crate::reoptimize::Settings,
 }
 
 /// Settings of the outbound client (`[outbound]` in the file, `REVISIT_OUTBOUND_*` variables).
@@ -114,6 +116,15 @@ impl Default for Config {
             header_read_timeout: Duration::from_secs(15),
             body_read_timeout: Duration::from_secs(30),
             idle_timeout: Duration::from_secs(180),
+            reoptimize: crate::reoptimize::Settings {
+                after_booking: true,
+                debounce: Duration::from_secs(2),
+                max_delay: Duration::from_secs(10),
+                iterations_after_booking: 3_000,
+                nightly_at: Some(jiff::civil::time(2, 0, 0, 0)),
+                nightly_days: 7,
+                nightly_iterations: 20_000,
+            },
         }
     }
 }
@@ -134,6 +145,7 @@ struct FileConfig {
     shutdown_grace_ms: Option<u64>,
     booking_queue_wait_ms: Option<u64>,
     outbound: Option<FileOutbound>,
+    reoptimize: Option<FileReoptimize>,
     max_connections: Option<usize>,
     max_connections_per_client: Option<usize>,
     header_read_timeout_ms: Option<u64>,
@@ -151,6 +163,20 @@ struct FileOutbound {
     allow_private_networks: Option<bool>,
     breaker_failures: Option<u32>,
     breaker_cooldown_ms: Option<u64>,
+}
+
+/// `[reoptimize]` in the file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileReoptimize {
+    after_booking: Option<bool>,
+    debounce_ms: Option<u64>,
+    max_delay_ms: Option<u64>,
+    iterations_after_booking: Option<u64>,
+    /// `HH:MM` local time of each work center, or `off`.
+    nightly_at: Option<String>,
+    nightly_days: Option<u32>,
+    nightly_iterations: Option<u64>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -231,6 +257,38 @@ impl Config {
                     fc.idle_timeout_ms =
                         Some(value.parse().map_err(|_| bad("expected milliseconds"))?)
                 }
+                "REOPTIMIZE_AFTER_BOOKING" => {
+                    fc.reoptimize.get_or_insert_default().after_booking =
+                        Some(parse_bool(&value).ok_or_else(|| bad("expected true or false"))?)
+                }
+                "REOPTIMIZE_DEBOUNCE_MS" => {
+                    fc.reoptimize.get_or_insert_default().debounce_ms =
+                        Some(value.parse().map_err(|_| bad("expected milliseconds"))?)
+                }
+                "REOPTIMIZE_MAX_DELAY_MS" => {
+                    fc.reoptimize.get_or_insert_default().max_delay_ms =
+                        Some(value.parse().map_err(|_| bad("expected milliseconds"))?)
+                }
+                "REOPTIMIZE_ITERATIONS_AFTER_BOOKING" => {
+                    fc.reoptimize
+                        .get_or_insert_default()
+                        .iterations_after_booking =
+                        Some(value.parse().map_err(|_| bad("expected a number"))?)
+                }
+                "REOPTIMIZE_NIGHTLY_AT" => {
+                    fc.reoptimize.get_or_insert_default().nightly_at = Some(value.clone())
+                }
+                "REOPTIMIZE_NIGHTLY_DAYS" => {
+                    fc.reoptimize.get_or_insert_default().nightly_days = Some(
+                        value
+                            .parse()
+                            .map_err(|_| bad("expected a number of days"))?,
+                    )
+                }
+                "REOPTIMIZE_NIGHTLY_ITERATIONS" => {
+                    fc.reoptimize.get_or_insert_default().nightly_iterations =
+                        Some(value.parse().map_err(|_| bad("expected a number"))?)
+                }
                 "OUTBOUND_CONNECT_TIMEOUT_MS" => {
                     fc.outbound.get_or_insert_default().connect_timeout_ms =
                         Some(value.parse().map_err(|_| bad("expected milliseconds"))?)
@@ -308,6 +366,38 @@ impl Config {
         }
         if let Some(ms) = fc.idle_timeout_ms {
             c.idle_timeout = Duration::from_millis(ms);
+        }
+        if let Some(r) = fc.reoptimize {
+            let re = &mut c.reoptimize;
+            if let Some(b) = r.after_booking {
+                re.after_booking = b;
+            }
+            if let Some(ms) = r.debounce_ms {
+                re.debounce = Duration::from_millis(ms);
+            }
+            if let Some(ms) = r.max_delay_ms {
+                re.max_delay = Duration::from_millis(ms);
+            }
+            if let Some(n) = r.iterations_after_booking {
+                re.iterations_after_booking = n;
+            }
+            if let Some(at) = r.nightly_at {
+                re.nightly_at = if at.eq_ignore_ascii_case("off") {
+                    None
+                } else {
+                    Some(at.parse::<jiff::civil::Time>().map_err(|_| {
+                        ConfigError(format!(
+                            "reoptimize.nightly_at (REVISIT_REOPTIMIZE_NIGHTLY_AT): expected HH:MM or off, got {at:?}"
+                        ))
+                    })?)
+                };
+            }
+            if let Some(d) = r.nightly_days {
+                re.nightly_days = d.clamp(1, 28);
+            }
+            if let Some(n) = r.nightly_iterations {
+                re.nightly_iterations = n;
+            }
         }
         if let Some(o) = fc.outbound {
             let out = &mut c.outbound;

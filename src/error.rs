@@ -209,6 +209,18 @@ impl ApiError {
         }
     }
 
+    /// Another re-optimisation of the work center is under way (this process or another node).
+    pub fn reoptimization_running(service_area_id: &str) -> Self {
+        let mut e = Self::new(
+            StatusCode::CONFLICT,
+            "urn:revisit:error:reoptimization-running",
+            "Conflict",
+            format!("work center {service_area_id} is being re-optimised; retry in a moment"),
+        );
+        e.retry_after = Some(2);
+        e
+    }
+
     /// A server fault: logged in full (with the request id of the current span), answered opaquely.
     pub fn internal(err: impl std::fmt::Display) -> Self {
         tracing::error!(error = %err, "internal error");
@@ -345,6 +357,16 @@ impl From<ScheduleError> for ApiError {
             ScheduleError::Store(s) => s.into(),
             ScheduleError::Gateway(g) => g.into(),
             ScheduleError::Fault(f) => ApiError::internal(f),
+        }
+    }
+}
+
+impl From<crate::reoptimize::ReoptError> for ApiError {
+    fn from(e: crate::reoptimize::ReoptError) -> Self {
+        match e {
+            crate::reoptimize::ReoptError::Domain(d) => d.into(),
+            crate::reoptimize::ReoptError::Store(s) => s.into(),
+            crate::reoptimize::ReoptError::Schedule(s) => s.into(),
         }
     }
 }

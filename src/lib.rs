@@ -25,6 +25,7 @@ pub mod error;
 pub mod gateway;
 pub mod import;
 pub mod metrics;
+pub mod reoptimize;
 pub mod schedule;
 pub mod server;
 pub mod store;

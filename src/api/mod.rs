@@ -7,6 +7,7 @@ pub mod health;
 pub mod iface;
 pub mod metrics;
 pub mod openapi;
+pub mod reoptimize;
 pub mod scheduling;
 pub mod session;
 pub mod sysconfig;
@@ -26,6 +27,7 @@ pub fn routes() -> Router<AppState> {
         .merge(followup::routes())
         .merge(openapi::routes())
         .merge(scheduling::routes())
+        .merge(reoptimize::routes())
         .merge(iface::routes())
         .merge(metrics::routes())
 }

@@ -33,6 +33,7 @@ impl Modify for TokenScheme {
         super::followup::open_slots, super::followup::book_followup, super::followup::list_followups,
         super::iface::open_slots, super::iface::book,
         super::scheduling::list, super::scheduling::get_one, super::scheduling::put_one, super::scheduling::delete_one,
+        super::reoptimize::reoptimize, super::reoptimize::moves,
     ),
     components(schemas(crate::error::ErrorBody, crate::error::InvalidParam)),
     modifiers(&TokenScheme)

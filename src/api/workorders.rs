@@ -135,11 +135,17 @@ async fn write(
                     "technicians cannot reassign work orders".into(),
                 ));
             }
-            // The follow-up rule is the office's decision (§5.3), not the technician's.
+            // The follow-up rule is the office's decision, not the technician's.
             let rule = |o: Option<&WorkOrder>| o.and_then(WorkOrder::followup_rule_as_given);
             if rule(Some(&next)) != rule(prev.as_ref()) {
                 return Err(DomainError::Forbidden(
                     "technicians cannot change the CanScheduleFollowup rule".into(),
+                ));
+            }
+            // So is pinning a visit (the re-optimiser leaves it where it is).
+            if prev.as_ref().is_some_and(|p| p.pinned() != next.pinned()) {
+                return Err(DomainError::Forbidden(
+                    "technicians cannot pin or unpin a visit".into(),
                 ));
             }
         }

@@ -102,6 +102,14 @@ impl Db {
 }
 
 impl Tx {
+    /// A PostgreSQL transaction begun elsewhere (`Store::exclusive`).
+    pub(crate) fn postgres(t: sqlx::Transaction<'static, Postgres>) -> Tx {
+        Tx {
+            inner: TxInner::Postgres(t),
+            _turn: None,
+        }
+    }
+
     pub(crate) fn conn(&mut self) -> Conn<'_> {
         match &mut self.inner {
             TxInner::Sqlite(t) => Conn::Sqlite(t),

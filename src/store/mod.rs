@@ -9,7 +9,8 @@
 //!
 //! - `entities.rs`: entities, users, configuration, categories, the scheduler's set-up;
 //! - `orders.rs`: work orders, the visits the scheduler reads, and the changes its cache follows;
-//! - `followups.rs`: the follow-up ledger and the built-in scheduler's booking transaction.
+//! - `followups.rs`: the follow-up ledger and the built-in scheduler's booking transaction;
+//! - `moves.rs`: the re-optimiser's reads, its commits of moved visits, and their history.
 
 use std::{str::FromStr, time::Duration};
 
@@ -27,9 +28,11 @@ use crate::domain::{
 pub(crate) mod db;
 mod entities;
 mod followups;
+mod moves;
 mod orders;
 
 use db::Db;
+pub use moves::{Exclusive, MoveCommit, MoveFilter, MoveRecord, PlannedMove, PlannedVisit};
 
 /// Why a storage call failed. Each cause is its own variant, so that the layers above never
 /// mistake one for another (a server fault is never answered as a client's conflict).

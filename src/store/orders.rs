@@ -27,7 +27,7 @@ pub(super) fn tech_key(user: &str) -> String {
 }
 
 /// The visit columns of a work order, as its first statement selects them.
-const VISIT_COLUMNS: &str =
+pub(super) const VISIT_COLUMNS: &str =
     "order_num, user_name, order_type, planned_start, busy_end, lat, lon, window_start, window_end";
 
 /// Inserts or replaces a work order with its indexed columns and the next visit sequence

@@ -246,6 +246,10 @@ pub async fn spawn_app_with(backend: Backend, tweak: impl FnOnce(&mut Config)) -
     // Tests send requests one at a time; a small pool keeps many parallel tests within
     // PostgreSQL's connection limit.
     config.database_max_connections = 4;
+    // Re-optimisation in the background would move visits under the tests that check where a
+    // booking put them; the tests of re-optimisation run it on demand or turn it on.
+    config.reoptimize.after_booking = false;
+    config.reoptimize.nightly_at = None;
     tweak(&mut config);
     let state = AppState::build(config).await.expect("build the app");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")

@@ -13,6 +13,7 @@ mod hardening;
 mod listing;
 mod openapi;
 mod passthrough;
+mod reoptimize;
 mod scheduler;
 mod session;
 mod tenancy;

@@ -56,6 +56,9 @@ pub struct WorkOrder {
     reason_code: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     can_schedule_followup: Option<bool>,
+    /// [Revisit] A dispatcher pinned the visit: the re-optimiser leaves it where it is.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pinned: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
     original_order_num: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -332,6 +335,7 @@ impl WorkOrder {
             }),
             reason_code: r.string("ReasonCode"),
             can_schedule_followup: r.boolean("CanScheduleFollowup"),
+            pinned: r.boolean("Pinned"),
             original_order_num: r.string("OriginalOrderNum"),
             user_name: r.string("UserName"),
             description: r.string("Description"),
@@ -393,6 +397,11 @@ impl WorkOrder {
     pub fn notes(&self) -> Option<&str> {
         self.notes.as_deref()
     }
+    /// Whether a dispatcher pinned the visit (`Pinned`: the re-optimiser does not move it).
+    pub fn pinned(&self) -> bool {
+        self.pinned == Some(true)
+    }
+
     /// The order's own `CanScheduleFollowup` (the rule itself is [`Self::can_schedule_followup`]).
     pub fn followup_rule(&self) -> Option<bool> {
         self.can_schedule_followup

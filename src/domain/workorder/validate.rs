@@ -410,6 +410,7 @@ pub(super) fn work_order(
         c.string(&format!("$.{k}"), m.get(k));
     }
     c.boolean("$.CanScheduleFollowup", m.get("CanScheduleFollowup"));
+    c.boolean("$.Pinned", m.get("Pinned"));
     if let Some(code) = c.integer("$.OrderStatus", m.get("OrderStatus"))
         && OrderStatus::from_code(code).is_none()
     {
