@@ -20,7 +20,7 @@ use super::{
 };
 use crate::{
     domain::EntityId,
-    store::{Store, VisitQuery},
+    store::{Store, VisitChange, VisitQuery},
 };
 
 const DAY_MS: i64 = 86_400_000;
@@ -54,8 +54,27 @@ struct Entry {
     from_ms: i64,
     to_ms: i64,
     visits: Arc<VisitMap>,
-    /// Which technician each cached order belongs to, to remove it when it changes.
-    tech_of: Arc<HashMap<String, String>>,
+    /// Which technician each cached order belongs to, to remove it when it changes. It moves
+    /// from an entry to the one brought up to date from it (so it is changed in place, never
+    /// copied); an entry whose map has moved on rebuilds one from its visits when it is brought
+    /// up to date again (a rare race of two updates from the same entry).
+    tech_of: Mutex<Option<HashMap<String, String>>>,
+}
+
+impl Entry {
+    /// Takes the order-to-technician map out of this entry, or builds one from its visits.
+    fn take_tech_of(&self) -> HashMap<String, String> {
+        if let Some(m) = self.tech_of.lock().ok().and_then(|mut t| t.take()) {
+            return m;
+        }
+        let mut m = HashMap::with_capacity(self.visits.values().map(|l| l.len()).sum());
+        for (tech, list) in self.visits.iter() {
+            for v in list.iter() {
+                m.insert(v.order_num.clone(), tech.clone());
+            }
+        }
+        m
+    }
 }
 
 #[derive(Default)]
@@ -116,7 +135,7 @@ impl SchedCache {
         if let Some(view) = self.current(entity, versions, now) {
             return Ok(view);
         }
-        self.refresh(store, entity, now).await
+        self.refresh(store, entity, versions, now).await
     }
 
     /// The cached view as it is, without asking the database whether it is current: for a
@@ -146,14 +165,15 @@ impl SchedCache {
             })
     }
 
+    /// Brings the cache up to `versions` (read before the refresh lock was taken: whatever
+    /// commits later is read too, and seen again by the next version read).
     async fn refresh(
         &self,
         store: &Store,
         entity: &EntityId,
+        (setup_version, visit_seq): (i64, i64),
         now: Timestamp,
     ) -> Result<View, ScheduleError> {
-        // Read again under the lock: the refresh this call waited for may have done the work.
-        let (setup_version, visit_seq) = store.sched_versions(entity).await?;
         let cur = self.get(entity);
         let (setup, same_setup) = match &cur {
             Some(c) if c.setup_version == setup_version => (c.setup.clone(), true),
@@ -170,36 +190,7 @@ impl SchedCache {
                 });
             }
             let changes = store.visit_changes(entity, c.visit_seq).await?;
-            let mut visits = (*c.visits).clone();
-            let mut tech_of = (*c.tech_of).clone();
-            let mut seq = visit_seq;
-            for ch in changes {
-                seq = seq.max(ch.seq);
-                if let Some(tech) = tech_of.remove(&ch.order_num)
-                    && let Some(list) = visits.get_mut(&tech)
-                {
-                    Arc::make_mut(list).retain(|v| v.order_num != ch.order_num);
-                }
-                if let Some(row) = ch
-                    .row
-                    .filter(|r| (c.from_ms..c.to_ms).contains(&r.start_ms))
-                {
-                    let (tech, visit) = to_visit(&setup, row);
-                    let list = Arc::make_mut(visits.entry(tech.clone()).or_default());
-                    let at = list.partition_point(|v| v.start <= visit.start);
-                    list.insert(at, visit);
-                    tech_of.insert(list[at].order_num.clone(), tech);
-                }
-            }
-            let entry = Arc::new(Entry {
-                setup_version,
-                setup: setup.clone(),
-                visit_seq: seq,
-                from_ms: c.from_ms,
-                to_ms: c.to_ms,
-                visits: Arc::new(visits),
-                tech_of: Arc::new(tech_of),
-            });
+            let entry = apply(&c, visit_seq, changes);
             self.put(entity, entry.clone());
             return Ok(View {
                 setup,
@@ -236,7 +227,7 @@ impl SchedCache {
             from_ms,
             to_ms,
             visits: Arc::new(visits),
-            tech_of: Arc::new(tech_of),
+            tech_of: Mutex::new(Some(tech_of)),
         });
         self.put(entity, entry.clone());
         Ok(View {
@@ -244,4 +235,39 @@ impl SchedCache {
             visits: entry.visits.clone(),
         })
     }
+}
+
+/// The entry `c` with `changes` (the orders written after its sequence number, each as it is
+/// now) applied, at sequence number `visit_seq` at least.
+fn apply(c: &Entry, visit_seq: i64, changes: Vec<VisitChange>) -> Arc<Entry> {
+    let mut visits = (*c.visits).clone();
+    let mut tech_of = c.take_tech_of();
+    let mut seq = visit_seq;
+    for ch in changes {
+        seq = seq.max(ch.seq);
+        if let Some(tech) = tech_of.remove(&ch.order_num)
+            && let Some(list) = visits.get_mut(&tech)
+        {
+            Arc::make_mut(list).retain(|v| v.order_num != ch.order_num);
+        }
+        if let Some(row) = ch
+            .row
+            .filter(|r| (c.from_ms..c.to_ms).contains(&r.start_ms))
+        {
+            let (tech, visit) = to_visit(&c.setup, row);
+            let list = Arc::make_mut(visits.entry(tech.clone()).or_default());
+            let at = list.partition_point(|v| v.start <= visit.start);
+            list.insert(at, visit);
+            tech_of.insert(list[at].order_num.clone(), tech);
+        }
+    }
+    Arc::new(Entry {
+        setup_version: c.setup_version,
+        setup: c.setup.clone(),
+        visit_seq: seq,
+        from_ms: c.from_ms,
+        to_ms: c.to_ms,
+        visits: Arc::new(visits),
+        tech_of: Mutex::new(Some(tech_of)),
+    })
 }
