@@ -325,6 +325,19 @@ pub struct BookingTx {
     pub lock_key: String,
 }
 
+/// A booking prepared on a cached schedule, as of `since` (set-up version, visit sequence
+/// number). On SQLite, whose write transaction shuts out every other writer, its transaction
+/// reads only what changed since, and `decide` decides on the cache brought up to date with it
+/// (or answers [`Decision::ReadVisits`]).
+pub struct FromCache<'a> {
+    pub since: (i64, i64),
+    pub decide: ChangesFn<'a>,
+}
+
+/// Decides a booking on the versions now and the orders written after [`FromCache::since`]
+/// (each as it is now).
+pub type ChangesFn<'a> = &'a (dyn Fn((i64, i64), &[VisitChange]) -> Decision + Send + Sync);
+
 /// What `decide` wants written.
 #[derive(Debug, Clone)]
 pub struct BookingWrite {
@@ -339,6 +352,9 @@ pub enum Decision {
     Write(Box<BookingWrite>),
     /// Nothing fits any more; the string says why.
     Unavailable(String),
+    /// The changes cannot be applied to the cache the booking was prepared on (it moved on, or
+    /// does not cover the day): decide on the day's visits instead.
+    ReadVisits,
 }
 
 /// Decides a booking on the visits as read in its transaction. Called again, in the same
