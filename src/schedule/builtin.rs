@@ -24,8 +24,8 @@ use crate::{
         workorder::{Carried, WorkOrder},
     },
     store::{
-        BookingResult, BookingTx, BookingWrite, Decision, SchedKind, Store, StoreError, VisitQuery,
-        VisitRow,
+        BookingResult, BookingTx, BookingWrite, Decision, FromCache, SchedKind, Store, StoreError,
+        VisitChange, VisitQuery, VisitRow,
     },
 };
 
@@ -357,6 +357,8 @@ impl Builtin {
         if let Err(refusal) = booking.check(&view, now) {
             return Ok(refusal);
         }
+        // The schedule the booking was last checked on.
+        let mut since = view.versions;
         // One lock per entity and local day: a technician may serve several work centers, so a
         // per-work-center lock would let two bookings plan the same day at once.
         let lock_key = format!("book:{}", booking.local_day);
@@ -381,15 +383,36 @@ impl Builtin {
                 if let Err(refusal) = booking.check(&view, now) {
                     return Ok(refusal);
                 }
+                since = view.versions;
                 turn
             }
         };
         let order = booking.follow_up(original, req)?;
         let answer = booking.answer(&order, req);
-        let decide = |visits: &[VisitRow]| booking.decide(visits, &order, &answer, now);
+        let tx = booking.transaction(claim, lock_key);
+        let need = (tx.visits.from_ms, tx.visits.to_ms);
+        let decide = |rows: &[VisitRow]| {
+            let visits = visits_by_tech(&booking.setup, rows.to_vec());
+            booking.decide(&visits, &order, &answer, now)
+        };
+        // SQLite: the cache brought up to date in the transaction, every visit of the entity
+        // as the booking commits on them.
+        let on_changes = |versions, changes: &[VisitChange]| match self
+            .cache
+            .advance(entity, since, versions, changes, need)
+        {
+            Some(view) if Arc::ptr_eq(&view.setup, &booking.setup) => {
+                booking.decide(view.visits.as_ref(), &order, &answer, now)
+            }
+            _ => Decision::ReadVisits,
+        };
+        let cached = FromCache {
+            since,
+            decide: &on_changes,
+        };
         let result = self
             .store
-            .commit_booking(entity, &booking.transaction(claim, lock_key), &decide)
+            .commit_booking_cached(entity, &tx, Some(&cached), &decide)
             .await;
         drop(turn);
         let why = match result {
@@ -544,16 +567,15 @@ impl Booking {
     /// Places the visit on the technicians' days as the transaction read them.
     fn decide(
         &self,
-        visits: &[VisitRow],
+        visits: &dyn sched::VisitSource,
         order: &WorkOrder,
         done: &FollowupDone,
         now: Timestamp,
     ) -> Decision {
-        let visits = visits_by_tech(&self.setup, visits.to_vec());
         let snap = Snapshot {
             work_centers: &self.setup.work_centers,
             technicians: &self.setup.technicians,
-            visits: &visits,
+            visits,
         };
         let placed = match sched::plan(&snap, &self.job, self.window, now) {
             Ok(p) => p,

@@ -5,10 +5,12 @@ use serde_json::Value;
 use sqlx::types::Json;
 
 use super::{
-    BookingResult, BookingTx, DecideFn, Decision, Store, StoreError, VisitQuery, VisitRow,
+    BookingResult, BookingTx, DecideFn, Decision, FromCache, Store, StoreError, VisitQuery,
+    VisitRow,
     db::{Conn, Tx, sql},
+    entities::versions_in,
     now_ms,
-    orders::{order_key, read_order, tech_key, upsert_order, visits_in},
+    orders::{changes_since, order_key, read_order, tech_key, upsert_order, visits_in},
 };
 use crate::domain::{
     EntityId, WorkOrderNum,
@@ -246,8 +248,8 @@ impl Store {
     }
 
     /// The built-in scheduler's booking, in one write transaction: takes the claim's locks and
-    /// the booking lock, lets the ledger answer if it can, reads the technicians' visits, lets
-    /// `decide` place the visit, and writes the new order, the orders it moved, the part order
+    /// the booking lock, lets the ledger answer if it can, reads the technicians' visits (on
+    /// SQLite, what changed since the booking's cached schedule), lets `decide` place the visit, and writes the new order, the orders it moved, the part order
     /// and the follow-up record together, or nothing. A lost deadlock is retried, and a decision
     /// whose technicians' days changed before they were locked is taken again, within one budget
     /// of [`MAX_DECISIONS`].
@@ -257,9 +259,25 @@ impl Store {
         req: &BookingTx,
         decide: DecideFn<'_>,
     ) -> Result<BookingResult, StoreError> {
+        self.commit_booking_cached(entity, req, None, decide).await
+    }
+
+    /// [`Store::commit_booking`] of a booking prepared on a cached schedule: on SQLite it is
+    /// decided by `cached` on what changed since, unless that answers
+    /// [`Decision::ReadVisits`].
+    pub async fn commit_booking_cached(
+        &self,
+        entity: &EntityId,
+        req: &BookingTx,
+        cached: Option<&FromCache<'_>>,
+        decide: DecideFn<'_>,
+    ) -> Result<BookingResult, StoreError> {
         let mut decisions = 0;
         loop {
-            match self.try_booking(entity, req, decide, &mut decisions).await {
+            match self
+                .try_booking(entity, req, cached, decide, &mut decisions)
+                .await
+            {
                 Err(StoreError::Retry(why)) if decisions < MAX_DECISIONS => {
                     tracing::debug!(%why, decisions, "booking transaction retried");
                 }
@@ -272,6 +290,7 @@ impl Store {
         &self,
         entity: &EntityId,
         req: &BookingTx,
+        cached: Option<&FromCache<'_>>,
         decide: DecideFn<'_>,
         decisions: &mut u32,
     ) -> Result<BookingResult, StoreError> {
@@ -287,10 +306,33 @@ impl Store {
         };
         let write = loop {
             *decisions += 1;
-            let visits = visits_in(&self.db, tx.conn(), entity, &req.visits).await?;
-            let write = match decide(&visits) {
+            let mut decision = Decision::ReadVisits;
+            // SQLite: no one else writes until this transaction ends, so what changed since the
+            // booking's cached schedule, applied to it, is the schedule this booking commits on.
+            if let Some(cached) = cached.filter(|_| !tx.is_postgres()) {
+                let versions = versions_in(tx.conn(), entity).await?;
+                if versions.0 == cached.since.0 {
+                    let changes = if versions.1 > cached.since.1 {
+                        changes_since(tx.conn(), entity, cached.since.1).await?
+                    } else {
+                        Vec::new()
+                    };
+                    decision = (cached.decide)(versions, &changes);
+                }
+            }
+            let mut visits = Vec::new();
+            if let Decision::ReadVisits = decision {
+                visits = visits_in(&self.db, tx.conn(), entity, &req.visits).await?;
+                decision = decide(&visits);
+            }
+            let write = match decision {
                 Decision::Write(w) => w,
                 Decision::Unavailable(why) => return Ok(BookingResult::Unavailable(why)),
+                Decision::ReadVisits => {
+                    return Err(StoreError::Other(anyhow::anyhow!(
+                        "the booking could not be decided on its technicians' visits"
+                    )));
+                }
             };
             if self
                 .confirm(&mut tx, entity, &req.visits, &visits, &write)
