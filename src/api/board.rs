@@ -225,7 +225,7 @@ pub async fn board(
         .await?
         .into_iter()
         .filter_map(|v| serde_json::from_value::<Technician>(v).ok())
-        .filter(|t| t.service_area_ids.iter().any(|a| *a == p.area))
+        .filter(|t| t.service_area_ids.contains(&p.area))
         .collect();
     techs.sort_by(|a, b| a.user_name.cmp(&b.user_name));
     let names: Vec<String> = techs.iter().map(|t| t.user_name.clone()).collect();
