@@ -240,7 +240,8 @@ function boardBody() {
   const b = state.board;
   if (!b) return h('p', { class: 'notice notice--warning', role: 'alert' }, state.error || 'The board could not be read.');
   const zone = b.TimeZone;
-  const techs = b.Technicians || [];
+  // By name as people read it (Technician 2 before Technician 10).
+  const techs = (b.Technicians || []).sort((p, q) => (p.Name || p.UserName).localeCompare(q.Name || q.UserName, 'en', { numeric: true }));
   const colours = new Map(techs.map((x, i) => [x.UserName, techColour(i)]));
   const out = h('div', { class: 'layout' },
     h('section', { class: 'layout__board', 'aria-labelledby': 'day-title' },
@@ -327,7 +328,7 @@ function timeline(b, zone, colours) {
     ? () => { const l = h('div', { class: 'now', 'aria-hidden': 'true' }); l.style.left = x(now); return l; } : null;
   const head = h('div', { class: 'tl-row tl-head', 'aria-hidden': 'true' },
     h('div', { class: 'tl-name' }, 'Technician'),
-    h('div', { class: 'tl-track' }, ax.ticks.map((k) => { const e = h('span', { class: 'tick' }, k.label); e.style.left = x(k.at); return e; }),
+    h('div', { class: 'tl-track' }, ax.ticks.filter((k) => k.at !== ax.from && k.at !== ax.to).map((k) => { const e = h('span', { class: 'tick' }, k.label); e.style.left = x(k.at); return e; }),
       nowLine ? nowLine() : null));
   const rows = b.Technicians.map((tech) => {
     const selected = state.selTech === tech.UserName;
@@ -442,7 +443,7 @@ function panel(b, zone) {
   });
   return [
     h('h2', { id: 'panel-title' }, `Visit ${v.OrderNum}`),
-    h('button', { type: 'button', class: 'linkish panel-close', onclick: () => select({ tech: state.selTech, visit: null }) }, 'Close the visit'),
+    h('p', {}, h('button', { type: 'button', class: 'linkish', onclick: () => select({ tech: state.selTech, visit: null }) }, 'Close the visit (Esc)')),
     facts,
     body,
   ];

@@ -54,8 +54,13 @@ async function config(params = {}) {
     }
     const rulesText = form.querySelector('#cfg-rules').value.trim();
     const local = {};
+    // Rules sent only when changed: the configuration is merged, and an untouched field must
+    // not rewrite what is stored.
     if (rulesText) {
-      try { next.WorkOrderRules = JSON.parse(rulesText); } catch { local['$.WorkOrderRules'] = 'Enter the rules as JSON, for example {"Default": {"CanScheduleFollowup": true}}'; }
+      try {
+        const rules = JSON.parse(rulesText);
+        if (JSON.stringify(rules) !== JSON.stringify((r.body || {}).WorkOrderRules || {})) next.WorkOrderRules = rules;
+      } catch { local['$.WorkOrderRules'] = 'Enter the rules as JSON, for example {"Default": {"CanScheduleFollowup": true}}'; }
     }
     if (Object.keys(local).length) return show({ errors: local, cfg: { ...cfg, ...next, WorkOrderRules: rulesText } });
     const res = await api('POST', CONFIG, { body: next });
