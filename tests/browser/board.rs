@@ -180,6 +180,15 @@ async fn the_demo_board_draws_every_visit_of_the_day_where_the_api_says_and_open
             )
             .await;
             b.shot_doc("panel", Some("board-panel")).await;
+            // Arrow keys move along the day: the second visit, then its panel.
+            let second = want["Technicians"][0]["Visits"][1]["OrderNum"]
+                .as_str()
+                .unwrap()
+                .to_string();
+            b.tab_to(&format!("[data-order=\"{first}\"]")).await;
+            b.keys(fantoccini::key::Key::Right.to_string()).await;
+            b.keys(fantoccini::key::Key::Enter.to_string()).await;
+            b.until_text("#panel-title", &second).await;
             b.check_accessibility("the board with a visit open").await;
         }
     })
@@ -285,6 +294,7 @@ async fn a_booking_made_over_the_api_appears_on_the_open_board_within_two_second
                 .await;
             assert!(label.as_str().unwrap().contains("follow-up of WO-X"), "{label}");
             b.until_text("#day-totals", "Follow-up visits1").await;
+            b.shot_doc("tablet", Some("board-tablet")).await;
             b.check_accessibility("the board on a tablet").await;
         }
     })

@@ -7,7 +7,7 @@ import { request, describe, NetworkError } from '../shared/api.js';
 import * as session from '../shared/session.js';
 import { h, mount, announce, errorSummary, field } from '../shared/dom.js';
 import * as t from '../shared/time.js';
-import { drawMap, techColour } from './map.js';
+import { drawMap, highlight, techColour } from './map.js';
 import { viewSettings } from './settings.js';
 
 const main = document.getElementById('main');
@@ -379,19 +379,67 @@ function timeline(b, zone, colours) {
     return h('div', { class: 'tl-row' + (selected ? ' tl-row--sel' : ''), role: 'group', 'aria-label': tech.Name || tech.UserName, 'data-row': tech.UserName },
       h('div', { class: 'tl-name' },
         h('button', { type: 'button', class: 'tech', 'data-key': 't:' + tech.UserName, 'aria-pressed': selected ? 'true' : 'false',
-          onclick: () => select({ tech: selected ? null : tech.UserName, visit: null }) }, dot, tech.Name || tech.UserName),
+          onclick: () => select({ tech: state.selTech === tech.UserName ? null : tech.UserName, visit: null }) }, dot, tech.Name || tech.UserName),
         h('span', { class: 'tl-totals', 'data-totals': tech.UserName },
           `${tt.Visits} visit${tt.Visits === 1 ? '' : 's'} · ${duration(tt.WorkMinutes)} work · ${tt.TravelMinutes} min travel · ${pct(tt.Utilisation)}`,
           tt.Followups ? ` · ${tt.Followups} follow-up${tt.Followups === 1 ? '' : 's'}` : '')),
       track);
   });
-  return h('div', { class: 'timeline', tabindex: '0', role: 'region', 'aria-label': 'Day board', 'data-from': ax.from, 'data-to': ax.to }, head, rows);
+  return h('div', { class: 'timeline', tabindex: '0', role: 'region', 'aria-label': 'Day board. Arrow keys move between visits.', 'data-from': ax.from, 'data-to': ax.to, onkeydown: arrows }, head, rows);
 }
 
+/** Arrow keys on a visit: left and right along the technician's day, up and down to the
+ * nearest visit of the row above or below. */
+function arrows(e) {
+  const v = e.target.closest && e.target.closest('.visit');
+  if (!v || !['ArrowLeft', 'ArrowRight', 'ArrowUp', 'ArrowDown'].includes(e.key)) return;
+  let to = null;
+  if (e.key === 'ArrowLeft' || e.key === 'ArrowRight') {
+    const own = [...v.parentElement.querySelectorAll('.visit')];
+    to = own[own.indexOf(v) + (e.key === 'ArrowRight' ? 1 : -1)];
+  } else {
+    const rows = [...e.currentTarget.querySelectorAll('[data-row]')];
+    const x = v.getBoundingClientRect().left;
+    const step = e.key === 'ArrowDown' ? 1 : -1;
+    for (let i = rows.indexOf(v.closest('[data-row]')) + step; i >= 0 && i < rows.length && !to; i += step) {
+      const cands = [...rows[i].querySelectorAll('.visit')];
+      to = cands.sort((a, b) => Math.abs(a.getBoundingClientRect().left - x) - Math.abs(b.getBoundingClientRect().left - x))[0] || null;
+    }
+  }
+  if (to) {
+    e.preventDefault();
+    to.focus();
+    to.scrollIntoView({ block: 'nearest', inline: 'nearest' });
+  }
+}
+
+/** Chooses a technician and a visit: the highlight moves on the board and the map in place
+ * (nothing is drawn again, so a choice is instant on a board of hundreds), the panel is drawn. */
 function select({ tech, visit }) {
   state.selTech = tech;
   state.selVisit = visit;
-  redrawBoard();
+  const host = document.getElementById('board-body');
+  if (!host || !state.board) return;
+  const sel = (el, on, cls) => { el.classList.toggle(cls, on); if (el.hasAttribute('aria-pressed')) el.setAttribute('aria-pressed', on ? 'true' : 'false'); };
+  for (const el of host.querySelectorAll('.visit--sel')) sel(el, false, 'visit--sel');
+  for (const el of host.querySelectorAll('.win--sel')) el.classList.remove('win--sel');
+  for (const el of host.querySelectorAll('.tl-row--sel')) el.classList.remove('tl-row--sel');
+  for (const el of host.querySelectorAll('.tech[aria-pressed="true"]')) el.setAttribute('aria-pressed', 'false');
+  if (tech) {
+    const row = host.querySelector(`[data-row="${CSS.escape(tech)}"]`);
+    if (row) {
+      row.classList.add('tl-row--sel');
+      row.querySelector('.tech').setAttribute('aria-pressed', 'true');
+    }
+  }
+  if (visit) {
+    const block = host.querySelector(`.visit[data-order="${CSS.escape(visit)}"]`);
+    if (block) sel(block, true, 'visit--sel');
+    const win = host.querySelector(`.win[data-window="${CSS.escape(visit)}"]`);
+    if (win) win.classList.add('win--sel');
+  }
+  highlight(host.querySelector('#map'), { tech, visit });
+  mount(document.getElementById('panel'), panel(state.board, state.board.TimeZone));
   if (visit) {
     const p = document.getElementById('panel');
     if (p && matchMedia('(max-width: 69.99rem)').matches) p.scrollIntoView({ block: 'nearest' });

@@ -66,13 +66,12 @@ export function drawMap(b, colours, sel) {
   }
   for (const r of drawn) {
     const colour = colours.get(r.tech.UserName);
-    const g = s('g', { class: 'stops' + faded(r) });
+    const g = s('g', { class: 'stops' + faded(r), 'data-stops-of': r.tech.UserName });
     for (const v of r.stops) {
       const [x, y] = px(v.Lat, v.Lon);
       const on = sel.visit === v.OrderNum;
       const m = s('g', { class: 'stop' + (on ? ' is-selected' : ''), 'data-stop': v.OrderNum, 'data-tech': r.tech.UserName, 'data-n': v.Stop },
         s('title', {}, `${v.Stop}. ${v.OrderNum}, ${v.Customer || ''} (${r.tech.Name || r.tech.UserName})`),
-        on ? s('circle', { cx: x, cy: y, r: 15, class: 'stop__ring' }) : null,
         s('circle', { cx: x, cy: y, r: 10, fill: colour }),
         s('text', { x, y: y + 4, 'text-anchor': 'middle', class: 'stop__n' }, v.Stop));
       m.addEventListener('click', (e) => { e.stopPropagation(); sel.onSelect({ tech: r.tech.UserName, visit: v.OrderNum }); });
@@ -81,4 +80,22 @@ export function drawMap(b, colours, sel) {
     svg.append(g);
   }
   return svg;
+}
+
+/** Moves the highlight on a drawn map without drawing it again (a choice on a large board is
+ * instant). */
+export function highlight(svg, sel) {
+  if (!svg) return;
+  for (const g of svg.querySelectorAll('.route')) {
+    g.classList.toggle('is-selected', sel.tech === g.dataset.route);
+    g.classList.toggle('is-faded', !!sel.tech && sel.tech !== g.dataset.route);
+  }
+  for (const g of svg.querySelectorAll('.stops')) g.classList.toggle('is-faded', !!sel.tech && sel.tech !== g.dataset.stopsOf);
+  for (const g of svg.querySelectorAll('.stop.is-selected')) g.classList.remove('is-selected');
+  const on = sel.visit && svg.querySelector(`.stop[data-stop="${CSS.escape(sel.visit)}"]`);
+  if (on) {
+    on.classList.add('is-selected');
+    on.parentElement.append(on); // drawn above its neighbours
+    svg.append(on.parentElement);
+  }
 }
