@@ -1,4 +1,4 @@
-//! The two interfaces of a third-party scheduler (seiapi.md §8), served by the built-in
+//! The two interfaces of a third-party scheduler (docs/api.md §8), served by the built-in
 //! scheduler over HTTP, so that a platform, or another Revisit, can use this one as its
 //! third-party scheduler:
 //!

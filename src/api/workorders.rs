@@ -1,4 +1,4 @@
-//! Work orders (seiapi.md §5): `GET | PUT | POST | PATCH | DELETE
+//! Work orders (docs/api.md §5): `GET | PUT | POST | PATCH | DELETE
 //! /seiapi/v3/trans/WorkOrder/{WorkOrderNum}` and the list `GET /seiapi/v3/trans/WorkOrders`.
 
 use std::collections::HashMap;

@@ -49,7 +49,13 @@ pub struct Builtin {
     gates: Box<[Mutex<()>]>,
     /// How long a booking waits at its gate before it gives up (`booking_queue_wait`).
     max_wait: Duration,
+    /// Told of every committed booking: its work center and local date (the re-optimiser's
+    /// debounced runs after bookings).
+    on_booked: Option<OnBooked>,
 }
+
+/// See [`Builtin::on_booked`].
+pub type OnBooked = Arc<dyn Fn(&EntityId, &str, Date) + Send + Sync>;
 
 impl Builtin {
     pub fn new(store: Arc<Store>, max_wait: Duration) -> Self {
@@ -58,7 +64,14 @@ impl Builtin {
             cache: Default::default(),
             gates: (0..GATES).map(|_| Mutex::new(())).collect(),
             max_wait,
+            on_booked: None,
         }
+    }
+
+    /// Calls `f` with the work center and local date of every booking this scheduler commits.
+    pub fn on_booked(mut self, f: OnBooked) -> Self {
+        self.on_booked = Some(f);
+        self
     }
 
     fn gate(&self, entity: &EntityId, key: &str) -> &Mutex<()> {
@@ -285,12 +298,17 @@ pub fn to_visit(setup: &Setup, r: VisitRow) -> (String, Visit) {
     )
 }
 
+/// An offered window as a TimeConstraints item, with what it costs ([Revisit] extension
+/// properties, docs/api.md): the added travel of its cheapest insertion, and whether it is among
+/// the policy's `BestOffers` cheapest.
 fn offer_json(o: &sched::Offer) -> Value {
     json!({
         "ID": o.id,
         "Desc": o.desc,
         "Type": "1001",
         "Period": {"Start": time::format(o.window.start), "End": time::format(o.window.end)},
+        "AddedTravelMinutes": o.added_travel_minutes,
+        "Best": o.best,
     })
 }
 
@@ -375,7 +393,12 @@ impl Builtin {
             .await;
         drop(turn);
         let why = match result {
-            Ok(BookingResult::Booked(done)) => return Ok(Outcome::Booked(done)),
+            Ok(BookingResult::Booked(done)) => {
+                if let (Some(f), Some(area)) = (&self.on_booked, &booking.service_area_id) {
+                    f(entity, area, booking.local_day);
+                }
+                return Ok(Outcome::Booked(done));
+            }
             Ok(BookingResult::Answered(a)) => return Ok(Outcome::Answered(a)),
             Ok(BookingResult::Unavailable(why)) => why,
             // The database's own check refused an overlap the code did not see: the window is

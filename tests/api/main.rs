@@ -1,4 +1,4 @@
-//! HTTP integration tests of the seiapi v3 contract (/work/shared/spec/seiapi.md), each run on
+//! HTTP integration tests of the seiapi v3 contract (docs/api.md), each run on
 //! SQLite and, when `REVISIT_TEST_POSTGRES_URL` is set, on PostgreSQL. One binary, many modules,
 //! to keep link time low.
 

@@ -5,7 +5,9 @@
 //! - `search`: slot-search latency and throughput (`search.rs`);
 //! - `book`: follow-up bookings by concurrent clients, contended or `--spread`, then a
 //!   double-booking check (`book.rs`, `check.rs`);
-//! - `passthrough`: the latency pass-through adds (`passthrough.rs`).
+//! - `passthrough`: the latency pass-through adds (`passthrough.rs`);
+//! - `quality`: route quality of follow-ups booked one at a time, then re-optimised
+//!   (`quality.rs`; `bench/vroom_compare.py` compares with VROOM).
 //!
 //! The server is configured as `revisit` is (`--config FILE`, `REVISIT_*` variables); the bench
 //! then sets the database, a signing key and a pool of at least 32 connections itself.
@@ -19,6 +21,7 @@ mod book;
 mod check;
 mod harness;
 mod passthrough;
+mod quality;
 mod report;
 mod search;
 
@@ -26,7 +29,7 @@ mod search;
 #[command(
     name = "revisit-bench",
     version,
-    about = "Measures Revisit on seeded data: slot search, follow-up booking, pass-through latency."
+    about = "Measures Revisit on seeded data: slot search, follow-up booking, pass-through latency, route quality."
 )]
 struct Cli {
     /// Optional TOML configuration file of the server; REVISIT_* environment variables override it.
@@ -45,6 +48,8 @@ enum Command {
     Book(book::BookArgs),
     /// Latency added by pass-through: one receiver called directly and through Revisit.
     Passthrough(passthrough::PassthroughArgs),
+    /// Route quality: follow-ups booked one at a time over HTTP, then re-optimised.
+    Quality(quality::QualityArgs),
 }
 
 fn main() -> ExitCode {
@@ -73,6 +78,7 @@ fn main() -> ExitCode {
             Command::Search(a) => search::run(a, config).await,
             Command::Book(a) => book::run(a, config).await,
             Command::Passthrough(a) => passthrough::run(a, config).await,
+            Command::Quality(a) => quality::run(a, config).await,
         }
     });
     match result {
