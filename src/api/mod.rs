@@ -1,5 +1,6 @@
 //! Where requests enter: one module per seiapi resource, each exporting its routes.
 
+pub mod board;
 pub mod categories;
 pub mod extract;
 pub mod followup;
@@ -28,6 +29,7 @@ pub fn routes() -> Router<AppState> {
         .merge(openapi::routes())
         .merge(scheduling::routes())
         .merge(reoptimize::routes())
+        .merge(board::routes())
         .merge(iface::routes())
         .merge(metrics::routes())
 }

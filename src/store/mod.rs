@@ -25,12 +25,14 @@ use crate::domain::{
     workorder::WorkOrder,
 };
 
+mod board;
 pub(crate) mod db;
 mod entities;
 mod followups;
 mod moves;
 mod orders;
 
+pub use board::BoardOrder;
 use db::Db;
 pub use moves::{Exclusive, MoveCommit, MoveFilter, MoveRecord, PlannedMove, PlannedVisit};
 

@@ -5,6 +5,7 @@
 mod helpers;
 
 mod bad_input;
+mod board;
 mod booking;
 mod categories;
 mod configuration;
