@@ -1,5 +1,6 @@
 //! Where requests enter: one module per seiapi resource, each exporting its routes.
 
+pub mod admin;
 pub mod categories;
 pub mod extract;
 pub mod followup;
@@ -30,4 +31,5 @@ pub fn routes() -> Router<AppState> {
         .merge(reoptimize::routes())
         .merge(iface::routes())
         .merge(metrics::routes())
+        .merge(admin::routes())
 }

@@ -34,6 +34,8 @@ impl Modify for TokenScheme {
         super::iface::open_slots, super::iface::book,
         super::scheduling::list, super::scheduling::get_one, super::scheduling::put_one, super::scheduling::delete_one,
         super::reoptimize::reoptimize, super::reoptimize::moves,
+        super::admin::entity, super::admin::list_users, super::admin::create_user,
+        super::admin::get_user, super::admin::update_user, super::admin::technicians,
     ),
     components(schemas(crate::error::ErrorBody, crate::error::InvalidParam)),
     modifiers(&TokenScheme)
