@@ -30,6 +30,7 @@ mod entities;
 mod followups;
 mod moves;
 mod orders;
+pub mod schema;
 mod users;
 
 use db::Db;
