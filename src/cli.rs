@@ -165,11 +165,11 @@ pub fn check_new_entity(s: &str) -> anyhow::Result<EntityId> {
 }
 
 /// The entity named on the command line: it must exist, unless `create` (then its name is
-/// checked and it is created).
-async fn entity_arg(store: &Store, raw: &str, create: bool) -> anyhow::Result<EntityId> {
+/// checked, and [`create_if_new`] creates it once everything else has been checked).
+async fn entity_arg(store: &Store, raw: &str, create: bool) -> anyhow::Result<(EntityId, bool)> {
     let entity = EntityId::parse(raw).map_err(anyhow::Error::msg)?;
     if store.entity_exists(&entity).await? {
-        return Ok(entity);
+        return Ok((entity, false));
     }
     if !create {
         anyhow::bail!(
@@ -177,10 +177,15 @@ async fn entity_arg(store: &Store, raw: &str, create: bool) -> anyhow::Result<En
              --admin NAME`, or pass --create-entity"
         );
     }
-    let entity = check_new_entity(raw)?;
-    store.ensure_entity(&entity).await?;
-    eprintln!("created entity {entity}");
-    Ok(entity)
+    Ok((check_new_entity(raw)?, true))
+}
+
+async fn create_if_new(store: &Store, (entity, new): &(EntityId, bool)) -> anyhow::Result<()> {
+    if *new {
+        store.ensure_entity(entity).await?;
+        println!("created entity {entity}");
+    }
+    Ok(())
 }
 
 /// A new password: asked for twice on a terminal without echo, else read from standard input
@@ -257,7 +262,9 @@ async fn run(command: Command, mut config: Config) -> anyhow::Result<()> {
             file,
         } => {
             let (store, _) = open_store(&config).await?;
-            let entity = entity_arg(&store, &entity, create_entity).await?;
+            let arg = entity_arg(&store, &entity, create_entity).await?;
+            create_if_new(&store, &arg).await?;
+            let entity = arg.0;
             let done = crate::import::import(&store, &entity, &file, kind.as_deref()).await?;
             println!("imported {} objects into entity {entity}", done.written);
             if !done.without_login.is_empty() {
@@ -280,9 +287,11 @@ async fn run(command: Command, mut config: Config) -> anyhow::Result<()> {
             let role = Role::parse(&role).map_err(anyhow::Error::msg)?;
             let name = UserName::parse(&name).map_err(anyhow::Error::msg)?;
             let (store, _) = open_store(&config).await?;
-            let entity = entity_arg(&store, &entity, create_entity).await?;
+            let arg = entity_arg(&store, &entity, create_entity).await?;
             let pw = read_password(&name)?;
             let hash = tokio::task::spawn_blocking(move || password::hash(&pw)).await??;
+            create_if_new(&store, &arg).await?;
+            let entity = arg.0;
             match store.add_user(&entity, &name, role, &hash).await {
                 Ok(AddUser::Created) => {
                     println!("created user {name} ({}) in entity {entity}", role.as_str())
