@@ -10,6 +10,7 @@ pub mod metrics;
 pub mod openapi;
 pub mod reoptimize;
 pub mod scheduling;
+pub mod schemas;
 pub mod session;
 pub mod sysconfig;
 pub mod workorders;

@@ -13,6 +13,7 @@ mod followup;
 mod hardening;
 mod listing;
 mod openapi;
+mod ops_details;
 mod passthrough;
 mod reoptimize;
 mod scheduler;
