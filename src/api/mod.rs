@@ -1,6 +1,7 @@
 //! Where requests enter: one module per seiapi resource, each exporting its routes.
 
 pub mod board;
+pub mod admin;
 pub mod categories;
 pub mod extract;
 pub mod followup;
@@ -10,6 +11,7 @@ pub mod metrics;
 pub mod openapi;
 pub mod reoptimize;
 pub mod scheduling;
+pub mod schemas;
 pub mod session;
 pub mod sysconfig;
 pub mod workorders;
@@ -32,4 +34,5 @@ pub fn routes() -> Router<AppState> {
         .merge(board::routes())
         .merge(iface::routes())
         .merge(metrics::routes())
+        .merge(admin::routes())
 }

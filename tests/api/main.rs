@@ -4,6 +4,7 @@
 
 mod helpers;
 
+mod admin;
 mod bad_input;
 mod board;
 mod booking;
@@ -13,6 +14,7 @@ mod followup;
 mod hardening;
 mod listing;
 mod openapi;
+mod ops_details;
 mod passthrough;
 mod reoptimize;
 mod scheduler;
