@@ -39,7 +39,10 @@ pub async fn get_config(
     PathText(system): PathText,
 ) -> Result<Json<Map<String, Value>>, ApiError> {
     check_system(&system)?;
-    Ok(Json(caller.settings.config.clone()))
+    // Secrets of ExportNotifications read back redacted.
+    Ok(Json(crate::notify::config::redacted(
+        caller.settings.config.clone(),
+    )))
 }
 
 /// Creates or updates the configuration (admin). Absent properties keep their value; `null`
@@ -78,11 +81,14 @@ pub async fn post_config(
         .update_config(
             &caller.entity,
             Box::new(move |mut current| {
+                let mut body = body;
+                // A redacted secret written back as read keeps its stored value.
+                crate::notify::config::keep_redacted(&mut body, &current);
                 sysconfig::merge(&mut current, body);
                 sysconfig::validate(&current)?;
                 Ok(current)
             }),
         )
         .await?;
-    Ok(Json(merged))
+    Ok(Json(crate::notify::config::redacted(merged)))
 }

@@ -10,7 +10,8 @@
 //! - `entities.rs`: entities, users, configuration, categories, the scheduler's set-up;
 //! - `orders.rs`: work orders, the visits the scheduler reads, and the changes its cache follows;
 //! - `followups.rs`: the follow-up ledger and the built-in scheduler's booking transaction;
-//! - `moves.rs`: the re-optimiser's reads, its commits of moved visits, and their history.
+//! - `moves.rs`: the re-optimiser's reads, its commits of moved visits, and their history;
+//! - `outbox.rs`: the events of outbound notifications, recorded by the transactions above.
 
 use std::{str::FromStr, time::Duration};
 
@@ -30,9 +31,13 @@ mod entities;
 mod followups;
 mod moves;
 mod orders;
+mod outbox;
 
 use db::Db;
 pub use moves::{Exclusive, MoveCommit, MoveFilter, MoveRecord, PlannedMove, PlannedVisit};
+pub use outbox::{
+    AttemptEnd, AttemptRecord, ClaimedEvent, EventFilter, EventKind, EventRecord, SigningSecrets,
+};
 
 /// Why a storage call failed. Each cause is its own variant, so that the layers above never
 /// mistake one for another (a server fault is never answered as a client's conflict).
@@ -111,6 +116,8 @@ pub struct StoreOptions {
 /// The database, SQLite or PostgreSQL.
 pub struct Store {
     db: Db,
+    /// Wakes this process's notification worker after a commit that recorded events.
+    outbox: outbox::OutboxSignal,
 }
 
 /// A pooled PostgreSQL connection idle for longer than this is pinged before it is used.
@@ -166,7 +173,10 @@ impl Store {
             sqlx::migrate!("./migrations/postgres").run(&pool).await?;
             Db::Postgres { pool }
         };
-        Ok(Self { db })
+        Ok(Self {
+            db,
+            outbox: Default::default(),
+        })
     }
 
     /// Cheap liveness check of the database.

@@ -11,6 +11,7 @@ mod configuration;
 mod followup;
 mod hardening;
 mod listing;
+mod notify;
 mod openapi;
 mod passthrough;
 mod reoptimize;
