@@ -378,14 +378,22 @@ impl Notifier {
     }
 }
 
-/// `Retry-After` of an answer: seconds, or an HTTP date.
+/// `Retry-After` of an answer.
 fn retry_after(a: &PlainAnswer) -> Option<Duration> {
-    let v = a.headers.get("retry-after")?.to_str().ok()?.trim();
+    parse_retry_after(
+        a.headers.get("retry-after")?.to_str().ok()?,
+        jiff::Timestamp::now(),
+    )
+}
+
+/// A `Retry-After` value: seconds, or an HTTP date (RFC 9110), as a delay from `now`.
+fn parse_retry_after(v: &str, now: jiff::Timestamp) -> Option<Duration> {
+    let v = v.trim();
     if let Ok(secs) = v.parse::<u64>() {
         return Some(Duration::from_secs(secs));
     }
     let at = jiff::fmt::rfc2822::parse(v).ok()?.timestamp();
-    let ms = at.as_millisecond() - jiff::Timestamp::now().as_millisecond();
+    let ms = at.as_millisecond() - now.as_millisecond();
     Some(Duration::from_millis(ms.max(0) as u64))
 }
 
@@ -408,5 +416,24 @@ pub(crate) fn describe(e: &GatewayError) -> String {
         GatewayError::CircuitOpen { host, .. } => {
             format!("calls to {host} are suspended after repeated failures")
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_is_read_as_seconds_or_as_an_http_date() {
+        let now: jiff::Timestamp = "2015-10-21T07:27:30Z".parse().unwrap();
+        assert_eq!(
+            parse_retry_after(" 120 ", now),
+            Some(Duration::from_secs(120))
+        );
+        assert_eq!(
+            parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT", now),
+            Some(Duration::from_secs(30))
+        );
+        assert_eq!(parse_retry_after("soon", now), None);
     }
 }

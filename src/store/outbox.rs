@@ -75,8 +75,7 @@ pub(super) async fn enabled(
          config #> ARRAY['ExportNotifications', 'Notifications', $2, 'Enabled'] = 'true'::jsonb"
     } else {
         "SELECT COUNT(*) FROM entities WHERE id = $1 AND \
-         json_extract(config, '$.ExportNotifications.Notifications.' || $2 || '.Enabled') IS 1 \
-         AND json_type(config, '$.ExportNotifications.Notifications.' || $2 || '.Enabled') = 'true'"
+         json_type(config, '$.ExportNotifications.Notifications.' || $2 || '.Enabled') = 'true'"
     };
     Ok(sql!(tx.conn(), statement, entity.as_str(), kind.as_str(); scalar i64)? > 0)
 }

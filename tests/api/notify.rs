@@ -491,9 +491,29 @@ notify_test!(
                 m.body["WorkOrder"]["UserName"]
             );
         }
-        // Every event is listed as delivered.
+        // Every event is listed as delivered, and counted.
         let listed = events(&app, &f.dispatcher, "?State=delivered").await;
         assert_eq!(listed.len(), expected);
+        let metrics = app
+            .request(reqwest::Method::GET, "/metrics", None, None)
+            .await
+            .expect(200);
+        let text = metrics.body.as_str().unwrap_or_default().to_string();
+        let created = text
+            .lines()
+            .find(|l| {
+                l.starts_with("revisit_notify_events_delivered_total{")
+                    && l.contains("event=\"WorkOrderCreated\"")
+            })
+            .unwrap_or_else(|| panic!("no delivered counter in {text}"));
+        assert!(created.ends_with(" 6"), "{created}");
+        for name in [
+            "revisit_notify_events_pending ",
+            "revisit_notify_delivery_latency_seconds_count ",
+            "revisit_notify_oldest_pending_age_seconds ",
+        ] {
+            assert!(text.contains(name), "{name} missing");
+        }
     }
 );
 
@@ -731,6 +751,22 @@ notify_test!(
         assert_eq!(good[0].body["EntityID"], "beta");
         // Each entity sees only its own events, and signs with its own secret.
         assert!(events(&app, &beta, "").await.len() == 1);
+        let acme_event = events(&app, &acme, "").await[0]["EventID"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        for path in [
+            format!("/notifications/v1/events/{acme_event}"),
+            format!("/notifications/v1/events/{acme_event}/replay"),
+        ] {
+            let method = if path.ends_with("replay") {
+                reqwest::Method::POST
+            } else {
+                reqwest::Method::GET
+            };
+            let r = app.request(method, &path, Some(&beta), None).await;
+            crate::helpers::assert_error(&r, 404);
+        }
         let beta_secret = secret(&app, &beta).await;
         assert_ne!(beta_secret, secret(&app, &acme).await);
         assert!(verifies(&beta_secret, &good[0]));
@@ -1013,4 +1049,26 @@ async fn two_postgresql_nodes_deliver_every_event_once() {
     ids.dedup();
     assert_eq!(ids.len(), got.len(), "an event was delivered twice");
     assert_eq!(got.len(), 30);
+}
+
+/// The outbound policy applies when the configuration is written: with private networks
+/// refused (the default), a loopback target is a 400 naming the setting.
+#[tokio::test]
+async fn a_target_the_outbound_policy_refuses_is_refused_when_configured() {
+    let app = crate::helpers::spawn_app(Backend::Sqlite).await.unwrap();
+    let admin = app.user("acme", "ada", Role::Admin).await.token;
+    let r = app
+        .post_config(
+            &admin,
+            &json!({"ExportNotifications": {
+                "Authentication": {"Type": "OAuth2", "URL": "http://127.0.0.1:9/token"},
+                "Notifications": {"WorkOrderCreated": {"Enabled": true, "URL": "http://10.0.0.7/hook"}}}}),
+        )
+        .await;
+    crate::helpers::assert_invalid(&r, 400, "$.ExportNotifications.Authentication.URL");
+    crate::helpers::assert_invalid(
+        &r,
+        400,
+        "$.ExportNotifications.Notifications.WorkOrderCreated.URL",
+    );
 }
