@@ -43,6 +43,8 @@ pub struct AppState {
     /// The one outbound client (pass-through calls).
     pub gateway: Arc<Gateway>,
     pub metrics: Arc<Metrics>,
+    /// Delivers outbound notifications from the outbox.
+    pub notifier: Arc<crate::notify::Notifier>,
     /// Set when shutdown begins: `/readyz` then fails so a load balancer stops sending work.
     pub draining: Arc<std::sync::atomic::AtomicBool>,
 }
@@ -73,7 +75,14 @@ impl AppState {
             builtin,
             Passthrough::new(gateway.clone()),
         ));
+        let notifier = crate::notify::Notifier::new(
+            store.clone(),
+            gateway.clone(),
+            metrics.clone(),
+            config.notify.clone(),
+        );
         Ok(Self {
+            notifier,
             reoptimizer,
             store,
             keys: Arc::new(keys),
@@ -92,6 +101,7 @@ pub fn router(state: AppState) -> Router {
     let body_limit = state.config.body_limit;
     let metrics = state.metrics.clone();
     crate::api::routes()
+        .merge(crate::notify::api::routes())
         .merge(crate::web::routes())
         .fallback(|| async { ApiError::not_found("no such route; the API is described at /seiapi/v3/openapi.json") })
         .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() })
@@ -142,6 +152,7 @@ pub async fn serve(
         idle_timeout: config.idle_timeout,
     };
     state.reoptimizer.start();
+    state.notifier.start();
     let draining = state.draining.clone();
     let shutdown = async move {
         shutdown.await;

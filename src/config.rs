@@ -62,6 +62,8 @@ pub struct Config {
     pub idle_timeout: Duration,
     /// The re-optimiser's background runs (`[reoptimize]`, `REVISIT_REOPTIMIZE_*`).
     pub reoptimize: crate::reoptimize::Settings,
+    /// Delivery of outbound notifications (`[notify]`, `REVISIT_NOTIFY_*`).
+    pub notify: crate::notify::Settings,
 }
 
 /// Settings of the outbound client (`[outbound]` in the file, `REVISIT_OUTBOUND_*` variables).
@@ -125,6 +127,7 @@ impl Default for Config {
                 nightly_days: 7,
                 nightly_iterations: 20_000,
             },
+            notify: crate::notify::Settings::default(),
         }
     }
 }
@@ -146,6 +149,7 @@ struct FileConfig {
     booking_queue_wait_ms: Option<u64>,
     outbound: Option<FileOutbound>,
     reoptimize: Option<FileReoptimize>,
+    notify: Option<FileNotify>,
     max_connections: Option<usize>,
     max_connections_per_client: Option<usize>,
     header_read_timeout_ms: Option<u64>,
@@ -163,6 +167,19 @@ struct FileOutbound {
     allow_private_networks: Option<bool>,
     breaker_failures: Option<u32>,
     breaker_cooldown_ms: Option<u64>,
+}
+
+/// `[notify]` in the file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileNotify {
+    deliver: Option<bool>,
+    poll_ms: Option<u64>,
+    lease_ms: Option<u64>,
+    backoff_base_ms: Option<u64>,
+    backoff_max_ms: Option<u64>,
+    retry_hours: Option<u64>,
+    concurrency: Option<usize>,
 }
 
 /// `[reoptimize]` in the file.
@@ -289,6 +306,34 @@ impl Config {
                     fc.reoptimize.get_or_insert_default().nightly_iterations =
                         Some(value.parse().map_err(|_| bad("expected a number"))?)
                 }
+                "NOTIFY_DELIVER" => {
+                    fc.notify.get_or_insert_default().deliver =
+                        Some(parse_bool(&value).ok_or_else(|| bad("expected true or false"))?)
+                }
+                "NOTIFY_POLL_MS" => {
+                    fc.notify.get_or_insert_default().poll_ms =
+                        Some(value.parse().map_err(|_| bad("expected milliseconds"))?)
+                }
+                "NOTIFY_LEASE_MS" => {
+                    fc.notify.get_or_insert_default().lease_ms =
+                        Some(value.parse().map_err(|_| bad("expected milliseconds"))?)
+                }
+                "NOTIFY_BACKOFF_BASE_MS" => {
+                    fc.notify.get_or_insert_default().backoff_base_ms =
+                        Some(value.parse().map_err(|_| bad("expected milliseconds"))?)
+                }
+                "NOTIFY_BACKOFF_MAX_MS" => {
+                    fc.notify.get_or_insert_default().backoff_max_ms =
+                        Some(value.parse().map_err(|_| bad("expected milliseconds"))?)
+                }
+                "NOTIFY_RETRY_HOURS" => {
+                    fc.notify.get_or_insert_default().retry_hours =
+                        Some(value.parse().map_err(|_| bad("expected hours"))?)
+                }
+                "NOTIFY_CONCURRENCY" => {
+                    fc.notify.get_or_insert_default().concurrency =
+                        Some(value.parse().map_err(|_| bad("expected a number"))?)
+                }
                 "OUTBOUND_CONNECT_TIMEOUT_MS" => {
                     fc.outbound.get_or_insert_default().connect_timeout_ms =
                         Some(value.parse().map_err(|_| bad("expected milliseconds"))?)
@@ -399,6 +444,30 @@ impl Config {
                 re.nightly_iterations = n;
             }
         }
+        if let Some(n) = fc.notify {
+            let no = &mut c.notify;
+            if let Some(b) = n.deliver {
+                no.deliver = b;
+            }
+            if let Some(ms) = n.poll_ms {
+                no.poll = Duration::from_millis(ms.max(10));
+            }
+            if let Some(ms) = n.lease_ms {
+                no.lease = Duration::from_millis(ms);
+            }
+            if let Some(ms) = n.backoff_base_ms {
+                no.backoff_base = Duration::from_millis(ms.max(1));
+            }
+            if let Some(ms) = n.backoff_max_ms {
+                no.backoff_max = Duration::from_millis(ms.max(1));
+            }
+            if let Some(h) = n.retry_hours {
+                no.retry_window = Duration::from_secs(h * 3600);
+            }
+            if let Some(k) = n.concurrency {
+                no.concurrency = k.clamp(1, 1024);
+            }
+        }
         if let Some(o) = fc.outbound {
             let out = &mut c.outbound;
             if let Some(ms) = o.connect_timeout_ms {
@@ -480,6 +549,13 @@ impl Config {
         if o.breaker_failures == 0 {
             return Err(ConfigError(
                 "outbound breaker_failures must be at least 1".into(),
+            ));
+        }
+        // A lease shorter than a delivery (token request, then the event) would let a second
+        // process send an event still being sent.
+        if self.notify.lease < o.timeout * 2 + Duration::from_secs(1) {
+            return Err(ConfigError(
+                "notify lease_ms must exceed twice outbound timeout_ms by a second at least".into(),
             ));
         }
         Ok(())

@@ -7,6 +7,7 @@
 //! - `gateway/`: the one outbound HTTP client (pass-through to third-party schedulers);
 //! - `store/`: the storage contract and its SQLite and PostgreSQL implementations;
 //! - `auth/`: tokens, passwords and the extractor that yields the caller;
+//! - `notify/`: outbound notifications (ExportNotifications) from the outbox;
 //! - `web`: the browser apps (files of `web/` compiled in), clients of the same API;
 //! - `config`, `cli`, `app`: process set-up.
 
@@ -25,6 +26,7 @@ pub mod error;
 pub mod gateway;
 pub mod import;
 pub mod metrics;
+pub mod notify;
 pub mod reoptimize;
 pub mod schedule;
 pub mod server;

@@ -63,6 +63,8 @@ pub struct Metrics {
     outbound_calls: Family<OutboundLabels, Counter>,
     outbound_latency: HistogramFamily<EndpointLabels>,
     breaker_state: Family<CircuitLabels, Gauge>,
+    /// Outbound notifications (`crate::notify`).
+    pub notify: crate::notify::metrics::NotifyMetrics,
 }
 
 impl Default for Metrics {
@@ -106,7 +108,9 @@ impl Metrics {
             "Circuit breaker per entity, endpoint host and interface: 0 closed, 1 open, 2 half-open",
             breaker_state.clone(),
         );
+        let notify = crate::notify::metrics::NotifyMetrics::register(&mut registry);
         Self {
+            notify,
             registry,
             http_requests,
             http_latency,

@@ -43,7 +43,9 @@ pub async fn get_config(
     PathText(system): PathText,
 ) -> Result<Json<Map<String, Value>>, ApiError> {
     check_system(&system)?;
-    let config = caller.settings.config.clone();
+    // Secrets of ExportNotifications read back redacted for everyone; technicians see no
+    // third-party targets at all.
+    let config = crate::notify::config::redacted(caller.settings.config.clone());
     if caller.role == Role::Technician {
         return Ok(Json(redacted(config)));
     }
@@ -122,11 +124,14 @@ pub async fn post_config(
         .update_config(
             &caller.entity,
             Box::new(move |mut current| {
+                let mut body = body;
+                // A redacted secret written back as read keeps its stored value.
+                crate::notify::config::keep_redacted(&mut body, &current);
                 sysconfig::merge(&mut current, body);
                 sysconfig::validate(&current)?;
                 Ok(current)
             }),
         )
         .await?;
-    Ok(Json(merged))
+    Ok(Json(crate::notify::config::redacted(merged)))
 }

@@ -131,6 +131,7 @@ pub fn validate(cfg: &Map<String, Value>) -> Result<(), DomainError> {
             &mut errs,
         );
     }
+    crate::notify::config::validate(cfg, &mut errs);
     if errs.is_empty() {
         Ok(())
     } else {
@@ -245,6 +246,7 @@ pub fn endpoints(body: &Map<String, Value>) -> Vec<(String, String)> {
             out.push((format!("$.{section}.{prop}"), uri.to_string()));
         }
     }
+    out.extend(crate::notify::config::endpoints(body));
     out
 }
 

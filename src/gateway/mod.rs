@@ -17,6 +17,7 @@
 //!   the URI's path, query or credentials, nor the caller's token.
 
 pub mod breaker;
+pub mod plain;
 pub mod ssrf;
 
 use std::{

@@ -349,19 +349,16 @@ impl Store {
         // Moved visits only move later: writing the latest first never overlaps transiently.
         let mut moves = write.shifted.clone();
         moves.sort_by_key(|m| std::cmp::Reverse(m.1));
+        let mut shifted = Vec::with_capacity(moves.len());
         for (num, start, end) in &moves {
             let num = WorkOrderNum::parse(num).map_err(super::corrupt)?;
             // The visit was read in this transaction under its technician's lock: it is there.
             let order = read_order(tx.conn(), entity, &num)
                 .await?
                 .ok_or_else(|| StoreError::Retry(format!("work order {num} vanished")))?;
-            upsert_order(
-                &mut tx,
-                entity,
-                &order.moved(*start, *end),
-                Some("scheduler"),
-            )
-            .await?;
+            let moved = order.clone().moved(*start, *end);
+            upsert_order(&mut tx, entity, &moved, Some("scheduler")).await?;
+            shifted.push((order, moved));
         }
         upsert_order(&mut tx, entity, &write.new_order, Some("scheduler")).await?;
         if let Some((num, parts)) = &write.part_order {
@@ -369,6 +366,8 @@ impl Store {
                  VALUES ($1, $2, $3, $4, $5)",
                 entity.as_str(), num, write.new_order.order_num().as_str(), Json(parts), now_ms(); execute)?;
         }
+        let notify =
+            super::outbox::booked(&mut tx, entity, &req.claim.original, &write, &shifted).await?;
         record_claim(
             &mut tx,
             entity,
@@ -378,6 +377,9 @@ impl Store {
         )
         .await?;
         tx.commit().await?;
+        if notify {
+            self.outbox.wake();
+        }
         Ok(BookingResult::Booked(write.done))
     }
 

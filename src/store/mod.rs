@@ -10,7 +10,8 @@
 //! - `entities.rs`: entities, users, configuration, categories, the scheduler's set-up;
 //! - `orders.rs`: work orders, the visits the scheduler reads, and the changes its cache follows;
 //! - `followups.rs`: the follow-up ledger and the built-in scheduler's booking transaction;
-//! - `moves.rs`: the re-optimiser's reads, its commits of moved visits, and their history.
+//! - `moves.rs`: the re-optimiser's reads, its commits of moved visits, and their history;
+//! - `outbox.rs`: the events of outbound notifications, recorded by the transactions above.
 
 use std::{str::FromStr, time::Duration};
 
@@ -33,11 +34,15 @@ mod moves;
 mod orders;
 pub mod schema;
 mod users;
+mod outbox;
 
 pub use board::BoardOrder;
 use db::Db;
 pub use moves::{Exclusive, MoveCommit, MoveFilter, MoveRecord, PlannedMove, PlannedVisit};
 pub use users::{EntityInfo, UserChange, UserInfo};
+pub use outbox::{
+    AttemptEnd, AttemptRecord, ClaimedEvent, EventFilter, EventKind, EventRecord, SigningSecrets,
+};
 
 /// Why a storage call failed. Each cause is its own variant, so that the layers above never
 /// mistake one for another (a server fault is never answered as a client's conflict).
@@ -116,6 +121,8 @@ pub struct StoreOptions {
 /// The database, SQLite or PostgreSQL.
 pub struct Store {
     db: Db,
+    /// Wakes this process's notification worker after a commit that recorded events.
+    outbox: outbox::OutboxSignal,
 }
 
 /// How much of a SQLite database file is read through a memory map.
@@ -177,7 +184,10 @@ impl Store {
             sqlx::migrate!("./migrations/postgres").run(&pool).await?;
             Db::Postgres { pool }
         };
-        Ok(Self { db })
+        Ok(Self {
+            db,
+            outbox: Default::default(),
+        })
     }
 
     /// Cheap liveness check of the database.

@@ -200,6 +200,7 @@ impl Store {
         );
         sql!(tx.conn(), &statement, entity.as_str(), Json(&nums); execute)?;
         let moved_at = now_ms();
+        let mut moved_orders = Vec::with_capacity(commit.moves.len());
         for m in &commit.moves {
             let num = WorkOrderNum::parse(&m.order_num).map_err(corrupt)?;
             let order = read_order(tx.conn(), entity, &num)
@@ -207,6 +208,7 @@ impl Store {
                 .ok_or_else(|| StoreError::Retry(format!("work order {num} vanished")))?;
             let moved = order.assigned(&m.to_tech, m.to.0.to_timestamp(), m.to.1.to_timestamp());
             upsert_order(&mut tx, entity, &moved, Some("scheduler")).await?;
+            moved_orders.push((m, moved));
             sql!(tx.conn(), "INSERT INTO visit_moves (entity_id, id, run_id, reason, order_num, moved_at, \
                  from_tech, to_tech, from_start, from_end, to_start, to_end, travel_saved_minutes) \
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
@@ -215,7 +217,18 @@ impl Store {
                 m.from.1.as_millis(), m.to.0.as_millis(), m.to.1.as_millis(),
                 commit.travel_saved_minutes; execute)?;
         }
+        let notify = super::outbox::moved(
+            &mut tx,
+            entity,
+            commit.reason,
+            &commit.run_id,
+            &moved_orders,
+        )
+        .await?;
         tx.commit().await?;
+        if notify {
+            self.outbox.wake();
+        }
         Ok(true)
     }
 

@@ -12,6 +12,7 @@ use super::{
     corrupt,
     db::{Conn, Tx, sql},
     millis, now_ms,
+    outbox::{self, EventKind},
 };
 use crate::domain::{EntityId, WorkOrderNum, status::OrderStatus, workorder::WorkOrder};
 
@@ -246,14 +247,41 @@ impl Store {
         tx.lock(entity, &[order_key(num.as_str())]).await?;
         let prev = read_order(tx.conn(), entity, num).await?;
         let created = prev.is_none();
-        let order = f(prev)?;
+        let order = f(prev.clone())?;
         if let Some(user) = order.user_name() {
             // A booking for this technician decided on their day as it was before this write:
             // it reads the day again under this lock before it commits.
             tx.lock(entity, &[tech_key(user)]).await?;
         }
         upsert_order(&mut tx, entity, &order, None).await?;
+        let notify = match &prev {
+            None => {
+                outbox::record(
+                    &mut tx,
+                    entity,
+                    EventKind::WorkOrderCreated,
+                    &order,
+                    Map::new,
+                )
+                .await?
+            }
+            Some(before) if *before != order => {
+                let changes = || outbox::changes(before, &order);
+                outbox::record(
+                    &mut tx,
+                    entity,
+                    EventKind::WorkOrderChanged,
+                    &order,
+                    changes,
+                )
+                .await?
+            }
+            Some(_) => false,
+        };
         tx.commit().await?;
+        if notify {
+            self.outbox.wake();
+        }
         Ok(Written { created, order })
     }
 
@@ -276,14 +304,29 @@ impl Store {
         let mut tx = self.db.begin().await?;
         // The sequence number before the row, as every other writer takes them.
         let seq = next_visit_seq(&mut tx, entity).await?;
-        let deleted = sql!(tx.conn(), "DELETE FROM work_orders WHERE entity_id = $1 AND order_num = $2",
-            entity.as_str(), num.as_str(); execute)?;
-        if deleted == 0 {
+        let deleted = sql!(tx.conn(), "DELETE FROM work_orders WHERE entity_id = $1 AND order_num = $2 RETURNING body",
+            entity.as_str(), num.as_str(); optional_scalar Json<Map<String, Value>>)?;
+        let Some(Json(body)) = deleted else {
             return Ok(false);
-        }
+        };
         sql!(tx.conn(), "INSERT INTO work_order_tombstones (entity_id, order_num, seq) VALUES ($1, $2, $3)",
             entity.as_str(), num.as_str(), seq; execute)?;
+        let notify = outbox::enabled(&mut tx, entity, EventKind::WorkOrderDeleted).await?;
+        if notify {
+            let order = WorkOrder::from_stored(num, body).map_err(corrupt)?;
+            outbox::insert(
+                &mut tx,
+                entity,
+                EventKind::WorkOrderDeleted,
+                &order,
+                Map::new(),
+            )
+            .await?;
+        }
         tx.commit().await?;
+        if notify {
+            self.outbox.wake();
+        }
         Ok(true)
     }
 

@@ -13,6 +13,7 @@ mod configuration;
 mod followup;
 mod hardening;
 mod listing;
+mod notify;
 mod openapi;
 mod ops_details;
 mod passthrough;

@@ -1,0 +1,320 @@
+//! Outbound notifications survive `kill -9` (issue 16): the real `revisit serve`, on SQLite and
+//! on PostgreSQL, killed with SIGKILL once after an event was committed but before any attempt
+//! (its worker is off), and once in the middle of the event's delivery (the receiver holds the
+//! request). Started again, it delivers the event, with the id it had.
+//!
+//! The PostgreSQL run is skipped (with a message) when `REVISIT_TEST_POSTGRES_URL` is not set.
+
+use std::{
+    net::TcpListener,
+    process::{Child, Command, Stdio},
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::{Duration, Instant},
+};
+
+use axum::{Router, body::Bytes, extract::State, http::HeaderMap};
+use revisit::{
+    auth::password,
+    domain::{EntityId, Role, UserName},
+    store::{Store, StoreOptions},
+};
+use serde_json::{Value, json};
+use sqlx::Connection;
+
+const SECRET: &str = "notify-crash-secret-0123456789abcdef0123456789";
+
+/// A `revisit serve` process, killed with SIGKILL when dropped.
+struct Server {
+    child: Child,
+    base: String,
+}
+
+impl Server {
+    fn kill(&mut self) {
+        let _ = self.child.kill(); // SIGKILL
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Starts the server (its notification worker on or off) and waits until it is ready.
+async fn start(db_url: &str, deliver: bool, client: &reqwest::Client) -> Server {
+    let port = free_port();
+    let child = Command::new(env!("CARGO_BIN_EXE_revisit"))
+        .arg("serve")
+        .env("REVISIT_LISTEN", format!("127.0.0.1:{port}"))
+        .env("REVISIT_DATABASE_URL", db_url)
+        .env("REVISIT_JWT_SECRET", SECRET)
+        .env("REVISIT_DATABASE_MAX_CONNECTIONS", "4")
+        .env("REVISIT_OUTBOUND_ALLOW_PRIVATE_NETWORKS", "true")
+        .env("REVISIT_OUTBOUND_TIMEOUT_MS", "1000")
+        .env(
+            "REVISIT_NOTIFY_DELIVER",
+            if deliver { "true" } else { "false" },
+        )
+        .env("REVISIT_NOTIFY_POLL_MS", "50")
+        .env("REVISIT_NOTIFY_LEASE_MS", "3000")
+        .env("REVISIT_NOTIFY_BACKOFF_BASE_MS", "50")
+        .env("REVISIT_REOPTIMIZE_AFTER_BOOKING", "false")
+        .env("REVISIT_REOPTIMIZE_NIGHTLY_AT", "off")
+        .env("REVISIT_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start revisit");
+    let mut server = Server {
+        child,
+        base: format!("http://127.0.0.1:{port}"),
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Ok(r) = client.get(format!("{}/readyz", server.base)).send().await
+            && r.status() == 200
+        {
+            return server;
+        }
+        if let Ok(Some(status)) = server.child.try_wait() {
+            panic!("revisit exited before it was ready: {status}");
+        }
+        assert!(Instant::now() < deadline, "revisit did not become ready");
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+/// A receiver that holds every request open while `hold` is set, and records what it got
+/// (webhook-id, body) and whether it answered.
+#[derive(Clone, Default)]
+struct Receiver {
+    hold: Arc<AtomicBool>,
+    seen: Arc<Mutex<Vec<(String, Value, bool)>>>,
+}
+
+async fn receive(State(rx): State<Receiver>, headers: HeaderMap, body: Bytes) -> &'static str {
+    let id = headers
+        .get("webhook-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    if rx.hold.load(Ordering::SeqCst) {
+        rx.seen.lock().unwrap().push((id, body, false));
+        tokio::time::sleep(Duration::from_secs(60)).await;
+        return "late";
+    }
+    rx.seen.lock().unwrap().push((id, body, true));
+    "ok"
+}
+
+struct TestDb {
+    url: String,
+    _dir: Option<tempfile::TempDir>,
+    pg_admin: Option<(String, String)>,
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        let Some((admin, name)) = self.pg_admin.take() else {
+            return;
+        };
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async {
+                if let Ok(mut c) = sqlx::PgConnection::connect(&admin).await {
+                    let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                        .execute(&mut c)
+                        .await;
+                }
+            })
+        })
+        .join();
+    }
+}
+
+async fn database(postgres: bool) -> Option<TestDb> {
+    if !postgres {
+        let dir = tempfile::tempdir().unwrap();
+        return Some(TestDb {
+            url: format!("sqlite:{}", dir.path().join("revisit.db").display()),
+            _dir: Some(dir),
+            pg_admin: None,
+        });
+    }
+    let Ok(admin) = std::env::var("REVISIT_TEST_POSTGRES_URL") else {
+        eprintln!("skipped: REVISIT_TEST_POSTGRES_URL is not set");
+        return None;
+    };
+    let name = format!("revisit_n_{}", uuid::Uuid::new_v4().simple());
+    let mut c = sqlx::PgConnection::connect(&admin).await.unwrap();
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&mut c)
+        .await
+        .unwrap();
+    let mut url = url::Url::parse(&admin).unwrap();
+    url.set_path(&format!("/{name}"));
+    Some(TestDb {
+        url: url.to_string(),
+        _dir: None,
+        pg_admin: Some((admin, name)),
+    })
+}
+
+async fn wait_until(what: &str, secs: u64, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+async fn run(postgres: bool) {
+    let Some(db) = database(postgres).await else {
+        return;
+    };
+    // An admin, seeded directly.
+    {
+        let store = Store::open(
+            &db.url,
+            &StoreOptions {
+                max_connections: 2,
+                statement_timeout: Duration::from_secs(5),
+            },
+        )
+        .await
+        .unwrap();
+        let e = EntityId::parse("acme").unwrap();
+        store.ensure_entity(&e).await.unwrap();
+        let hash = password::hash("admin-pw").unwrap();
+        store
+            .add_user(&e, &UserName::parse("ada").unwrap(), Role::Admin, &hash)
+            .await
+            .unwrap();
+        store.close().await;
+    }
+    let rx = Receiver::default();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let hook = format!("http://{}/hook", listener.local_addr().unwrap());
+    let app = Router::new().fallback(receive).with_state(rx.clone());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    // reqwest is built with `rustls-no-provider`: choose one before building a client.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let client = reqwest::Client::builder().no_proxy().build().unwrap();
+
+    // 1. Committed, never attempted: the worker is off, then the process dies.
+    let mut server = start(&db.url, false, &client).await;
+    let token: Value = client
+        .post(format!("{}/createjwt", server.base))
+        .json(&json!({"username": "ada", "password": "admin-pw"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = token["token"].as_str().unwrap().to_string();
+    let r = client
+        .post(format!("{}/seiapi/v3/SysConfig/mobility", server.base))
+        .header("x-access-token", &token)
+        .json(&json!({"ExportNotifications": {"Notifications": {
+            "WorkOrderCreated": {"Enabled": true, "URL": hook}}}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    let r = client
+        .put(format!("{}/seiapi/v3/trans/WorkOrder/A", server.base))
+        .header("x-access-token", &token)
+        .json(&json!({"OrderNum": "A", "OrderStatus": 1, "OrderType": "REPAIR"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    server.kill();
+    assert!(rx.seen.lock().unwrap().is_empty());
+
+    // 2. Started again, it sends the event; the receiver holds the request; the process dies
+    // in the middle of the delivery.
+    rx.hold.store(true, Ordering::SeqCst);
+    let mut server = start(&db.url, true, &client).await;
+    wait_until("the first attempt", 10, || {
+        !rx.seen.lock().unwrap().is_empty()
+    })
+    .await;
+    server.kill();
+    let first_id = rx.seen.lock().unwrap()[0].0.clone();
+    assert!(first_id.starts_with("msg_"), "{first_id}");
+
+    // 3. Started again, with the receiver answering: the event is delivered, with its id, once
+    // its lease has run out.
+    rx.hold.store(false, Ordering::SeqCst);
+    let server = start(&db.url, true, &client).await;
+    wait_until("the delivery after the restart", 20, || {
+        rx.seen.lock().unwrap().iter().any(|s| s.2)
+    })
+    .await;
+    let seen = rx.seen.lock().unwrap().clone();
+    let delivered: Vec<_> = seen.iter().filter(|s| s.2).collect();
+    assert_eq!(delivered.len(), 1);
+    assert_eq!(delivered[0].0, first_id, "the same webhook-id");
+    assert_eq!(delivered[0].1["WorkOrder"]["OrderNum"], "A");
+    assert!(
+        seen.iter().all(|s| s.0 == first_id),
+        "one event only: {seen:?}"
+    );
+    // Recorded as delivered.
+    let token: Value = client
+        .post(format!("{}/createjwt", server.base))
+        .json(&json!({"username": "ada", "password": "admin-pw"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let mut state = Value::Null;
+    for _ in 0..100 {
+        let listed: Value = client
+            .get(format!("{}/notifications/v1/events", server.base))
+            .header("x-access-token", token["token"].as_str().unwrap())
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        state = listed["Events"][0]["State"].clone();
+        if state == "delivered" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(state, "delivered");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_committed_event_is_delivered_after_kill_9_on_sqlite() {
+    run(false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_committed_event_is_delivered_after_kill_9_on_postgresql() {
+    run(true).await;
+}
