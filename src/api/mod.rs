@@ -1,7 +1,7 @@
 //! Where requests enter: one module per seiapi resource, each exporting its routes.
 
-pub mod board;
 pub mod admin;
+pub mod board;
 pub mod categories;
 pub mod extract;
 pub mod followup;

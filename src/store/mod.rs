@@ -32,17 +32,17 @@ mod entities;
 mod followups;
 mod moves;
 mod orders;
+mod outbox;
 pub mod schema;
 mod users;
-mod outbox;
 
 pub use board::BoardOrder;
 use db::Db;
 pub use moves::{Exclusive, MoveCommit, MoveFilter, MoveRecord, PlannedMove, PlannedVisit};
-pub use users::{EntityInfo, UserChange, UserInfo};
 pub use outbox::{
     AttemptEnd, AttemptRecord, ClaimedEvent, EventFilter, EventKind, EventRecord, SigningSecrets,
 };
+pub use users::{EntityInfo, UserChange, UserInfo};
 
 /// Why a storage call failed. Each cause is its own variant, so that the layers above never
 /// mistake one for another (a server fault is never answered as a client's conflict).
