@@ -186,10 +186,10 @@ impl Store {
     /// Marks a pending claim whose call may have reached the third party without a known
     /// outcome: its lease ends now, so the same request sends it again with the same key.
     pub async fn unknown_followup(&self, entity: &EntityId, id: &str) -> Result<(), StoreError> {
-        let mut tx = self.db.begin().await?;
-        sql!(tx.conn(), "UPDATE followups SET lease_until = $3 WHERE entity_id = $1 AND id = $2 AND state = 'pending'",
+        let (mut c, _turn) = self.db.write_one().await?;
+        sql!(c.conn(), "UPDATE followups SET lease_until = $3 WHERE entity_id = $1 AND id = $2 AND state = 'pending'",
             entity.as_str(), id, now_ms(); execute)?;
-        tx.commit().await
+        Ok(())
     }
 
     /// What the ledger would answer `claim`, without recording anything: `None` when it would
@@ -213,24 +213,26 @@ impl Store {
         id: &str,
         done: &FollowupDone,
     ) -> Result<(), StoreError> {
-        let mut tx = self.db.begin().await?;
-        let updated = sql!(tx.conn(), "UPDATE followups SET state = 'done', order_num = $3, status_code = $4, answer = $5, \
+        // One statement: it commits by itself (an explicit transaction would cost two more
+        // round trips on the pass-through booking's path).
+        let (mut c, _turn) = self.db.write_one().await?;
+        let updated = sql!(c.conn(), "UPDATE followups SET state = 'done', order_num = $3, status_code = $4, answer = $5, \
              answer_raw = $6 WHERE entity_id = $1 AND id = $2 AND state = 'pending'",
             entity.as_str(), id, done.order_num.as_deref(), i32::from(done.status_code),
             Json(&done.answer), done.answer_raw.as_deref(); execute)?;
         if updated != 1 {
             return Err(StoreError::ClaimLost);
         }
-        tx.commit().await
+        Ok(())
     }
 
     /// Drops a pending claim whose booking did not happen, so that a retry may try again.
     /// Harmless when the claim is gone already.
     pub async fn abandon_followup(&self, entity: &EntityId, id: &str) -> Result<(), StoreError> {
-        let mut tx = self.db.begin().await?;
-        sql!(tx.conn(), "DELETE FROM followups WHERE entity_id = $1 AND id = $2 AND state = 'pending'",
+        let (mut c, _turn) = self.db.write_one().await?;
+        sql!(c.conn(), "DELETE FROM followups WHERE entity_id = $1 AND id = $2 AND state = 'pending'",
             entity.as_str(), id; execute)?;
-        tx.commit().await
+        Ok(())
     }
 
     /// The follow-ups booked from an original order, oldest first.
