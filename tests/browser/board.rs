@@ -15,7 +15,8 @@ use serde_json::{Value, json};
 
 use crate::harness::{Browser, with_browser_at};
 use crate::helpers::{
-    AREA, Backend, TestApp, book_body, closed_order, fleet, spawn_app_with, window,
+    AREA, Backend, TestApp, book_body, closed_order, fleet, location, spawn_app_with,
+    technician_body, window,
 };
 
 const DESKTOP: (u32, u32, f64) = (1280, 900, 1.0);
@@ -383,6 +384,73 @@ async fn the_board_of_500_technicians_renders_and_stays_usable() {
             let last = last.as_str().unwrap().to_string();
             b.click(&format!("[data-order=\"{last}\"]")).await;
             b.until_text("#panel-title", &last).await;
+        }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn on_the_autumn_daylight_saving_day_hours_and_blocks_sit_at_their_local_times() {
+    let app = spawn_app_with(Backend::Sqlite, |_| {}).await.unwrap();
+    let f = fleet(&app).await;
+    // A night shift on 25 October 2026, when Paris clocks go back from 03:00 to 02:00: the hour
+    // from 01:00 to 02:00 lasts two hours.
+    let mut tom = technician_body("tom");
+    tom["Exceptions"] = json!([{"Date": "2026-10-25", "Start": "00:00", "End": "08:00"}]);
+    app.sched_put(&f.admin, "technicians", "tom", &tom)
+        .await
+        .expect(200);
+    for (num, start, end) in [
+        // 01:30-02:30 summer time, then 03:30-04:30 winter time.
+        (
+            "WO-N1",
+            "2026-10-24T23:30:00.000Z",
+            "2026-10-25T00:30:00.000Z",
+        ),
+        (
+            "WO-N2",
+            "2026-10-25T02:30:00.000Z",
+            "2026-10-25T03:30:00.000Z",
+        ),
+    ] {
+        let order = json!({
+            "OrderNum": num, "OrderType": "REPAIR", "OrderStatus": 1, "DispatchStatus": 3,
+            "UserName": "tom", "PlannedStartDate": start, "PlannedEndDate": end,
+            "Location": location(num),
+        });
+        app.put_order(&f.dispatcher, num, &order).await.expect(201);
+    }
+    app.user("acme", "dani", Role::Dispatcher).await;
+    let app = Arc::new(app);
+    with_browser_at("board_dst", DESKTOP, |b| {
+        let app = app.clone();
+        async move {
+            log_in(&b, &app.address, &format!("#/day/{AREA}/2026-10-25"), "dani", "dani-pw").await;
+            drawn(&b).await;
+            let got = b.js(DRAWN_VISITS).await;
+            let got = got.as_array().unwrap();
+            assert_eq!(got.len(), 2);
+            for g in got {
+                for edge in ["dl", "dr"] {
+                    let d = g[edge].as_f64().unwrap();
+                    assert!(d.abs() <= 1.0, "{g}: {edge} is {d} px off");
+                }
+            }
+            let label = |num: &str| {
+                format!("return document.querySelector('[data-order=\"{num}\"]').getAttribute('aria-label')")
+            };
+            let l1 = b.js(&label("WO-N1")).await;
+            assert!(l1.as_str().unwrap().contains("01:30 to 02:30"), "{l1}");
+            let l2 = b.js(&label("WO-N2")).await;
+            assert!(l2.as_str().unwrap().contains("03:30 to 04:30"), "{l2}");
+            let ticks = b
+                .js(r#"const o = {}; for (const t of document.querySelector('[data-row]').querySelectorAll('.grid')) {
+                         o[t.dataset.hour] = t.getBoundingClientRect().left; } return o"#)
+                .await;
+            let at = |k: &str| ticks[k].as_f64().unwrap_or_else(|| panic!("no hour line {k}: {ticks}"));
+            let ratio = (at("02:00") - at("01:00")) / (at("03:00") - at("02:00"));
+            assert!((ratio - 2.0).abs() < 0.05, "01:00 to 02:00 is {ratio} hours wide: {ticks}");
+            b.shot("dst").await;
         }
     })
     .await;
