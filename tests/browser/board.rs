@@ -455,3 +455,57 @@ async fn on_the_autumn_daylight_saving_day_hours_and_blocks_sit_at_their_local_t
     })
     .await;
 }
+
+#[tokio::test]
+async fn the_admin_imports_a_roster_file_and_the_server_refuses_a_bad_technician_in_place() {
+    let app = spawn_app_with(Backend::Sqlite, |_| {}).await.unwrap();
+    let f = fleet(&app).await;
+    // The CSV `revisit import` reads: ann is good; bob's home is off the globe.
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("roster.csv");
+    std::fs::write(
+        &file,
+        "UserName,Name,ServiceAreaIDs,Skills,HomeLat,HomeLon,Shifts\n\
+         ann,Ann Lee,LYON,HVAC:2;GEN,45.77,4.84,\"Mon-Fri,Sun 08:00-12:00; Sat 09:00-13:00\"\n\
+         bob,Bob Roy,LYON,HVAC,145.77,4.84,Mon-Fri 08:00-17:00\n",
+    )
+    .unwrap();
+    let app = Arc::new(app);
+    let admin = f.admin.clone();
+    with_browser_at("board_import", DESKTOP, |b| {
+        let (app, file) = (app.clone(), file.clone());
+        async move {
+            log_in(&b, &app.address, "#/settings/import", "ada", "ada-pw").await;
+            b.find("#roster")
+                .await
+                .send_keys(file.to_str().unwrap())
+                .await
+                .expect("choose the file");
+            b.click("form button[type=submit]").await;
+            b.until_text("[role=status]", "1 of 2 imported").await;
+            b.until_text("[role=status]", "$.Home.Lat").await;
+            b.check_accessibility("the import's results").await;
+            let ann = app.sched_get(&admin, "technicians", "ann").await.expect(200);
+            assert_eq!(
+                ann.body["Shifts"][0]["Days"],
+                json!(["Mon", "Tue", "Wed", "Thu", "Fri", "Sun"])
+            );
+            assert_eq!(ann.body["Skills"][0], json!({"Code": "HVAC", "Level": 2}));
+            app.sched_get(&admin, "technicians", "bob").await.expect(404);
+
+            // ann edited with a bad shift: the server's reason at the editor, nothing saved.
+            b.goto(&format!("{}/board/#/settings/technicians", app.address)).await;
+            b.click("[aria-label=\"Edit ann\"]").await;
+            b.find(".editor textarea").await;
+            b.js(r#"const t = document.querySelector('.editor textarea'); const o = JSON.parse(t.value);
+                    o.Shifts[0].End = '07:00'; t.value = JSON.stringify(o); return true"#)
+                .await;
+            b.click(".editor button[type=submit]").await;
+            b.until_text(".editor .error-message", "$.Shifts[0]").await;
+            b.check_accessibility("a technician refused").await;
+            let again = app.sched_get(&admin, "technicians", "ann").await.expect(200);
+            assert_eq!(again.body["Shifts"][0]["End"], "12:00");
+        }
+    })
+    .await;
+}
