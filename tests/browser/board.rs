@@ -15,7 +15,8 @@ use serde_json::{Value, json};
 
 use crate::harness::{Browser, with_browser_at};
 use crate::helpers::{
-    AREA, Backend, TestApp, book_body, closed_order, fleet, spawn_app_with, window,
+    AREA, Backend, TestApp, book_body, closed_order, fleet, location, spawn_app_with,
+    technician_body, window,
 };
 
 const DESKTOP: (u32, u32, f64) = (1280, 900, 1.0);
@@ -383,6 +384,127 @@ async fn the_board_of_500_technicians_renders_and_stays_usable() {
             let last = last.as_str().unwrap().to_string();
             b.click(&format!("[data-order=\"{last}\"]")).await;
             b.until_text("#panel-title", &last).await;
+        }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn on_the_autumn_daylight_saving_day_hours_and_blocks_sit_at_their_local_times() {
+    let app = spawn_app_with(Backend::Sqlite, |_| {}).await.unwrap();
+    let f = fleet(&app).await;
+    // A night shift on 25 October 2026, when Paris clocks go back from 03:00 to 02:00: the hour
+    // from 01:00 to 02:00 lasts two hours.
+    let mut tom = technician_body("tom");
+    tom["Exceptions"] = json!([{"Date": "2026-10-25", "Start": "00:00", "End": "08:00"}]);
+    app.sched_put(&f.admin, "technicians", "tom", &tom)
+        .await
+        .expect(200);
+    for (num, start, end) in [
+        // 01:30-02:30 summer time, then 03:30-04:30 winter time.
+        (
+            "WO-N1",
+            "2026-10-24T23:30:00.000Z",
+            "2026-10-25T00:30:00.000Z",
+        ),
+        (
+            "WO-N2",
+            "2026-10-25T02:30:00.000Z",
+            "2026-10-25T03:30:00.000Z",
+        ),
+    ] {
+        let order = json!({
+            "OrderNum": num, "OrderType": "REPAIR", "OrderStatus": 1, "DispatchStatus": 3,
+            "UserName": "tom", "PlannedStartDate": start, "PlannedEndDate": end,
+            "Location": location(num),
+        });
+        app.put_order(&f.dispatcher, num, &order).await.expect(201);
+    }
+    app.user("acme", "dani", Role::Dispatcher).await;
+    let app = Arc::new(app);
+    with_browser_at("board_dst", DESKTOP, |b| {
+        let app = app.clone();
+        async move {
+            log_in(&b, &app.address, &format!("#/day/{AREA}/2026-10-25"), "dani", "dani-pw").await;
+            drawn(&b).await;
+            let got = b.js(DRAWN_VISITS).await;
+            let got = got.as_array().unwrap();
+            assert_eq!(got.len(), 2);
+            for g in got {
+                for edge in ["dl", "dr"] {
+                    let d = g[edge].as_f64().unwrap();
+                    assert!(d.abs() <= 1.0, "{g}: {edge} is {d} px off");
+                }
+            }
+            let label = |num: &str| {
+                format!("return document.querySelector('[data-order=\"{num}\"]').getAttribute('aria-label')")
+            };
+            let l1 = b.js(&label("WO-N1")).await;
+            assert!(l1.as_str().unwrap().contains("01:30 to 02:30"), "{l1}");
+            let l2 = b.js(&label("WO-N2")).await;
+            assert!(l2.as_str().unwrap().contains("03:30 to 04:30"), "{l2}");
+            let ticks = b
+                .js(r#"const o = {}; for (const t of document.querySelector('[data-row]').querySelectorAll('.grid')) {
+                         o[t.dataset.hour] = t.getBoundingClientRect().left; } return o"#)
+                .await;
+            let at = |k: &str| ticks[k].as_f64().unwrap_or_else(|| panic!("no hour line {k}: {ticks}"));
+            let ratio = (at("02:00") - at("01:00")) / (at("03:00") - at("02:00"));
+            assert!((ratio - 2.0).abs() < 0.05, "01:00 to 02:00 is {ratio} hours wide: {ticks}");
+            b.shot("dst").await;
+        }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn the_admin_imports_a_roster_file_and_the_server_refuses_a_bad_technician_in_place() {
+    let app = spawn_app_with(Backend::Sqlite, |_| {}).await.unwrap();
+    let f = fleet(&app).await;
+    // The CSV `revisit import` reads: ann is good; bob's home is off the globe.
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("roster.csv");
+    std::fs::write(
+        &file,
+        "UserName,Name,ServiceAreaIDs,Skills,HomeLat,HomeLon,Shifts\n\
+         ann,Ann Lee,LYON,HVAC:2;GEN,45.77,4.84,\"Mon-Fri,Sun 08:00-12:00; Sat 09:00-13:00\"\n\
+         bob,Bob Roy,LYON,HVAC,145.77,4.84,Mon-Fri 08:00-17:00\n",
+    )
+    .unwrap();
+    let app = Arc::new(app);
+    let admin = f.admin.clone();
+    with_browser_at("board_import", DESKTOP, |b| {
+        let (app, file) = (app.clone(), file.clone());
+        async move {
+            log_in(&b, &app.address, "#/settings/import", "ada", "ada-pw").await;
+            b.find("#roster")
+                .await
+                .send_keys(file.to_str().unwrap())
+                .await
+                .expect("choose the file");
+            b.click("form button[type=submit]").await;
+            b.until_text("[role=status]", "1 of 2 imported").await;
+            b.until_text("[role=status]", "$.Home.Lat").await;
+            b.check_accessibility("the import's results").await;
+            let ann = app.sched_get(&admin, "technicians", "ann").await.expect(200);
+            assert_eq!(
+                ann.body["Shifts"][0]["Days"],
+                json!(["Mon", "Tue", "Wed", "Thu", "Fri", "Sun"])
+            );
+            assert_eq!(ann.body["Skills"][0], json!({"Code": "HVAC", "Level": 2}));
+            app.sched_get(&admin, "technicians", "bob").await.expect(404);
+
+            // ann edited with a bad shift: the server's reason at the editor, nothing saved.
+            b.goto(&format!("{}/board/#/settings/technicians", app.address)).await;
+            b.click("[aria-label=\"Edit ann\"]").await;
+            b.find(".editor textarea").await;
+            b.js(r#"const t = document.querySelector('.editor textarea'); const o = JSON.parse(t.value);
+                    o.Shifts[0].End = '07:00'; t.value = JSON.stringify(o); return true"#)
+                .await;
+            b.click(".editor button[type=submit]").await;
+            b.until_text(".editor .error-message", "$.Shifts[0]").await;
+            b.check_accessibility("a technician refused").await;
+            let again = app.sched_get(&admin, "technicians", "ann").await.expect(200);
+            assert_eq!(again.body["Shifts"][0]["End"], "12:00");
         }
     })
     .await;

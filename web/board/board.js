@@ -226,6 +226,8 @@ function redrawBoard(why) {
   const focused = document.activeElement && document.activeElement.dataset ? document.activeElement.dataset.key : null;
   const scroller = host.querySelector('.timeline');
   const scroll = scroller ? [scroller.scrollLeft, scroller.scrollTop] : null;
+  // A change may be a booking or a move of a visit whose panel is open: read its details again.
+  if (why === 'poll') details.clear();
   mount(host, boardBody());
   const s2 = host.querySelector('.timeline');
   if (scroll && s2) [s2.scrollLeft, s2.scrollTop] = scroll;
@@ -328,7 +330,7 @@ function timeline(b, zone, colours) {
     ? () => { const l = h('div', { class: 'now', 'aria-hidden': 'true' }); l.style.left = x(now); return l; } : null;
   const head = h('div', { class: 'tl-row tl-head', 'aria-hidden': 'true' },
     h('div', { class: 'tl-name' }, 'Technician'),
-    h('div', { class: 'tl-track' }, ax.ticks.filter((k) => k.at !== ax.from && k.at !== ax.to).map((k) => { const e = h('span', { class: 'tick' }, k.label); e.style.left = x(k.at); return e; }),
+    h('div', { class: 'tl-track' }, ax.ticks.filter((k, i) => k.at !== ax.from && k.at !== ax.to && (ax.ticks.length <= 15 || i % 2 === 0)).map((k) => { const e = h('span', { class: 'tick' }, k.label); e.style.left = x(k.at); return e; }),
       nowLine ? nowLine() : null));
   const rows = b.Technicians.map((tech) => {
     const selected = state.selTech === tech.UserName;
@@ -341,7 +343,7 @@ function timeline(b, zone, colours) {
       cursor = Math.max(cursor, e);
     }
     if (cursor < ax.to) track.append(place(h('div', { class: 'off' }), cursor, ax.to));
-    for (const k of ax.ticks) { const g = h('div', { class: 'grid' }); g.style.left = x(k.at); track.append(g); }
+    for (const k of ax.ticks) { const g = h('div', { class: 'grid', 'data-hour': k.label }); g.style.left = x(k.at); track.append(g); }
     for (const v of tech.Visits) {
       const s = t.parse(v.Start); const e = t.parse(v.End);
       const [stText, stClass] = STATUS[v.OrderStatus] || ['Unknown status', 'pending'];

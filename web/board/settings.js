@@ -209,26 +209,63 @@ async function objects(kind, params = {}) {
 
 // ---------------------------------------------------------------------------------------------
 
+/** CSV rows (RFC 4180: quoted fields may hold commas, quotes and line breaks). */
+function csvRows(text) {
+  const rows = [];
+  let row = [];
+  let cell = '';
+  let quoted = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (quoted) {
+      if (c === '"' && text[i + 1] === '"') { cell += '"'; i++; } else if (c === '"') quoted = false; else cell += c;
+    } else if (c === '"') quoted = true;
+    else if (c === ',') { row.push(cell.trim()); cell = ''; } else if (c === '\n' || c === '\r') {
+      if (c === '\r' && text[i + 1] === '\n') i++;
+      row.push(cell.trim()); cell = '';
+      if (row.some((x) => x !== '')) rows.push(row);
+      row = [];
+    } else cell += c;
+  }
+  row.push(cell.trim());
+  if (row.some((x) => x !== '')) rows.push(row);
+  return rows;
+}
+
+const DAYS = ['Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat', 'Sun'];
+const list = (v) => v.split(';').map((x) => x.trim()).filter(Boolean);
+
+/** `Mon-Fri 08:00-17:00; Sat 09:00-13:00`, as `revisit import` reads it. */
+function shiftsOf(v) {
+  return list(v).map((item) => {
+    const [days, hours = ''] = item.split(/\s+/, 2);
+    const [start, end] = hours.split('-');
+    const ds = days.split(',').flatMap((part) => {
+      const [a, b] = part.split('-');
+      const ia = DAYS.indexOf(a);
+      const ib = b === undefined ? ia : DAYS.indexOf(b);
+      if (ia < 0 || ib < 0) throw new Error(`unknown day in "${item}"`);
+      return DAYS.slice(ia, Math.max(ia, ib) + 1);
+    });
+    return { Days: ds, Start: start, End: end };
+  });
+}
+
 /** A roster file: JSON (`{"WorkCenters": [...], "Technicians": [...], "OrderTypes": [...]}` or an
- * array of technicians), or CSV of technicians with the columns `revisit import` reads. */
+ * array of technicians), or a CSV of technicians with the columns `revisit import` reads
+ * (`UserName, Name, ServiceAreaIDs, Skills, HomeLat, HomeLon, Shifts[, Active]`). */
 function parseRoster(name, text) {
-  if (/\.csv$/i.test(name) || /^\s*UserName\s*,/.test(text)) {
-    const rows = text.split(/\r?\n/).filter((l) => l.trim());
-    const cols = rows.shift().split(',').map((c) => c.trim());
-    const col = (cells, n) => { const i = cols.indexOf(n); return i < 0 ? '' : (cells[i] || '').trim(); };
-    return { technicians: rows.map((l) => {
-      const c = l.split(',');
-      return {
-        UserName: col(c, 'UserName'), Name: col(c, 'Name'),
-        ServiceAreaIDs: col(c, 'ServiceAreaIDs').split(/[;|]/).map((x) => x.trim()).filter(Boolean),
-        Skills: col(c, 'Skills').split(/[;|]/).filter((x) => x.trim()).map((x) => { const [code, lvl] = x.trim().split(/[: ]/); return { Code: code, Level: Number(lvl || 1) }; }),
-        Home: { Lat: Number(col(c, 'HomeLat')), Lon: Number(col(c, 'HomeLon')) },
-        Shifts: col(c, 'Shifts').split(/[;|]/).filter((x) => x.trim()).map((x) => {
-          const m = x.trim().match(/^([A-Za-z/]+)\s+(\d\d:\d\d)-(\d\d:\d\d)$/);
-          return m ? { Days: m[1].split('/'), Start: m[2], End: m[3] } : { Days: [], Start: x, End: '' };
-        }),
-      };
-    }) };
+  if (/\.csv$/i.test(name) || /^\s*"?UserName"?\s*,/.test(text)) {
+    const [cols, ...rows] = csvRows(text);
+    const col = (cells, n) => { const i = cols.indexOf(n); return i < 0 ? '' : (cells[i] || ''); };
+    return { technicians: rows.map((c) => ({
+      UserName: col(c, 'UserName'), Name: col(c, 'Name'),
+      ServiceAreaIDs: list(col(c, 'ServiceAreaIDs')),
+      Skills: list(col(c, 'Skills')).map((x) => { const [code, lvl] = x.split(':'); return { Code: code.trim(), Level: Number(lvl || 1) }; }),
+      Home: { Lat: Number(col(c, 'HomeLat')), Lon: Number(col(c, 'HomeLon')) },
+      Shifts: shiftsOf(col(c, 'Shifts')),
+      Active: !/^(false|no|0)$/i.test(col(c, 'Active')),
+    })) };
   }
   const v = JSON.parse(text);
   if (Array.isArray(v)) return { technicians: v };
