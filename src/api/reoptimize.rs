@@ -47,7 +47,7 @@ fn move_json(m: &PlannedMove) -> Value {
 /// Re-optimises a work center's coming days ([Revisit]): moves unstarted visits between
 /// technicians and positions to cut travel, keeping every promised day and window, skill, shift,
 /// pin and the freeze horizon. `DryRun` reports the moves without writing them.
-#[utoipa::path(post, path = "/scheduling/v1/reoptimize", tag = "scheduler set-up", request_body = Object,
+#[utoipa::path(post, path = "/scheduling/v1/reoptimize", tag = "scheduler set-up", request_body = super::schemas::ReoptimizeRequest,
     responses((status = 200, description = "The moves, the travel saved, the dates written", body = Object),
               (status = 400, body = crate::error::ErrorBody), (status = 401, body = crate::error::ErrorBody),
               (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody),
