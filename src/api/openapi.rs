@@ -12,7 +12,7 @@ struct TokenScheme;
 
 /// What every operation of a kind can answer, added where the handler's annotation does not say
 /// it already: a protected route 401 (no, bad or stale token) and 503 (the database
-/// unavailable: `Retry-After`); a route with a body 400 (malformed JSON), 413 (over the body
+/// unavailable: `Retry-After`) and 403 (a role that may not); a route with a body 400 (malformed JSON), 413 (over the body
 /// limit) and 415 (not `application/json`); a route with parameters 400, and with path
 /// parameters 404.
 struct CommonAnswers;
@@ -58,6 +58,7 @@ impl Modify for CommonAnswers {
                         "401",
                         "no token, or a token that is invalid, expired, or whose user is inactive or has another role: log in again",
                     );
+                    add("403", "the caller's role may not do this");
                     add(
                         "503",
                         "the database is unavailable: retry after Retry-After",

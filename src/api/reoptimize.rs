@@ -154,7 +154,7 @@ fn parse(body: &Map<String, Value>) -> Result<Request, DomainError> {
 /// The moves the re-optimiser made ([Revisit]), newest first: `OrderNum`, `From`/`To` (when
 /// moved, RFC 3339), `Limit` (1-1000, default 100).
 #[utoipa::path(get, path = "/scheduling/v1/moves", tag = "scheduler set-up",
-    params(("OrderNum" = Option<String>, Query), ("From" = Option<String>, Query), ("To" = Option<String>, Query), ("Limit" = Option<i64>, Query)),
+    params(("OrderNum" = Option<String>, Query), ("From" = Option<String>, Query), ("To" = Option<String>, Query), ("Limit" = Option<i64>, Query, minimum = 1, maximum = 1000)),
     responses((status = 200, description = "Moves", body = Object), (status = 400, body = crate::error::ErrorBody),
               (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody)),
     security(("token" = [])))]

@@ -298,13 +298,13 @@ pub struct ReoptimizeRequest {
     /// The first date, `YYYY-MM-DD` (default: today in the work center's zone).
     #[schema(rename = "From")]
     from: Option<String>,
-    #[schema(rename = "Days")]
+    #[schema(rename = "Days", minimum = 1, maximum = 28)]
     days: Option<i64>,
     #[schema(rename = "DryRun")]
     dry_run: Option<bool>,
-    #[schema(rename = "Seed")]
-    seed: Option<i64>,
-    #[schema(rename = "Iterations")]
+    #[schema(rename = "Seed", minimum = 1)]
+    seed: Option<u64>,
+    #[schema(rename = "Iterations", minimum = 1, maximum = 200000)]
     iterations: Option<i64>,
 }
 
