@@ -78,8 +78,10 @@ pub struct UserList {
 pub struct NewUser {
     pub user_name: String,
     /// `admin`, `dispatcher` or `technician`.
+    #[schema(pattern = "^(admin|dispatcher|technician)$")]
     pub role: String,
     /// 8 to 1024 characters; stored as an argon2id hash, never returned.
+    #[schema(min_length = 8, max_length = 1024)]
     pub password: String,
     /// For a technician: its built-in scheduler profile, as `PUT /scheduling/v1/technicians/{id}`
     /// takes it (`UserName` may be left out).
@@ -92,10 +94,12 @@ pub struct NewUser {
 #[serde(rename_all = "PascalCase", deny_unknown_fields)]
 #[schema(example = json!({"Active": false}))]
 pub struct UserPatch {
+    #[schema(pattern = "^(admin|dispatcher|technician)$")]
     pub role: Option<String>,
     /// `false` deactivates (log-in and existing tokens refused), `true` reactivates.
     pub active: Option<bool>,
     /// A new password (8 to 1024 characters).
+    #[schema(min_length = 8, max_length = 1024)]
     pub password: Option<String>,
 }
 

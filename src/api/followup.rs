@@ -72,7 +72,7 @@ pub async fn open_slots(
 
 /// Books the follow-up of `{WorkOrderID}` in the chosen slot.
 #[utoipa::path(post, path = "/seiapi/v3/trans/WorkOrder/{WorkOrderID}/Followup", tag = "follow-up",
-    params(("WorkOrderID" = String, Path, description = "the original order"), ("Idempotency-Key" = Option<String>, Header, description = "Replays the first answer for 24 hours (header `idempotent-replayed: true`); another body with the same key is a 422")), request_body = super::schemas::BookJob,
+    params(("WorkOrderID" = String, Path, description = "the original order"), ("Idempotency-Key" = Option<String>, Header, pattern = "^[\\x21-\\x7e]([\\x20-\\x7e]{0,253}[\\x21-\\x7e])?$", description = "Replays the first answer for 24 hours (header `idempotent-replayed: true`); another body with the same key is a 422")), request_body = super::schemas::BookJob,
     responses((status = 200, description = "OrderNum and OrderedParts", headers(("idempotent-replayed" = String, description = "true on a replay")), body = super::schemas::BookAnswer),
               (status = 400, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody),
               (status = 404, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody),

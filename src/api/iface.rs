@@ -46,7 +46,7 @@ pub async fn open_slots(
 
 /// Book Job interface  for the original order `{0}`, booked by the built-in scheduler.
 #[utoipa::path(post, operation_id = "scheduler_book_followup", path = "/scheduling/v1/workorders/{WorkOrderID}/followup", tag = "scheduler interfaces",
-    params(("WorkOrderID" = String, Path, description = "the original order"), ("Idempotency-Key" = Option<String>, Header, description = "as for the seiapi Followup")), request_body = super::schemas::BookJob,
+    params(("WorkOrderID" = String, Path, description = "the original order"), ("Idempotency-Key" = Option<String>, Header, pattern = "^[\\x21-\\x7e]([\\x20-\\x7e]{0,253}[\\x21-\\x7e])?$", description = "as for the seiapi Followup")), request_body = super::schemas::BookJob,
     responses((status = 200, description = "OrderNum and OrderedParts", body = super::schemas::BookAnswer),
               (status = 400, body = crate::error::ErrorBody), (status = 401, body = crate::error::ErrorBody),
               (status = 404, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody),

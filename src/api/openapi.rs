@@ -12,8 +12,9 @@ struct TokenScheme;
 
 /// What every operation of a kind can answer, added where the handler's annotation does not say
 /// it already: a protected route 401 (no, bad or stale token) and 503 (the database
-/// unavailable: `Retry-After`); a route with a body 400 (malformed JSON), 413 (over the body
-/// limit) and 415 (not `application/json`).
+/// unavailable: `Retry-After`) and 403 (a role that may not); a route with a body 400 (malformed JSON), 413 (over the body
+/// limit) and 415 (not `application/json`); a route with parameters 400, and with path
+/// parameters 404.
 struct CommonAnswers;
 
 impl Modify for CommonAnswers {
@@ -57,10 +58,21 @@ impl Modify for CommonAnswers {
                         "401",
                         "no token, or a token that is invalid, expired, or whose user is inactive or has another role: log in again",
                     );
+                    add("403", "the caller's role may not do this");
                     add(
                         "503",
                         "the database is unavailable: retry after Retry-After",
                     );
+                }
+                let params = op.parameters.as_deref().unwrap_or_default();
+                if !params.is_empty() {
+                    add("400", "a path, query or header parameter is invalid");
+                }
+                if params
+                    .iter()
+                    .any(|p| matches!(p.parameter_in, utoipa::openapi::path::ParameterIn::Path))
+                {
+                    add("404", "nothing of that name in the caller's entity");
                 }
                 if op.request_body.is_some() {
                     add(

@@ -47,7 +47,7 @@ fn move_json(m: &PlannedMove) -> Value {
 /// Re-optimises a work center's coming days ([Revisit]): moves unstarted visits between
 /// technicians and positions to cut travel, keeping every promised day and window, skill, shift,
 /// pin and the freeze horizon. `DryRun` reports the moves without writing them.
-#[utoipa::path(post, path = "/scheduling/v1/reoptimize", tag = "scheduler set-up", request_body = Object,
+#[utoipa::path(post, path = "/scheduling/v1/reoptimize", tag = "scheduler set-up", request_body = super::schemas::ReoptimizeRequest,
     responses((status = 200, description = "The moves, the travel saved, the dates written", body = Object),
               (status = 400, body = crate::error::ErrorBody), (status = 401, body = crate::error::ErrorBody),
               (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody),
@@ -154,7 +154,7 @@ fn parse(body: &Map<String, Value>) -> Result<Request, DomainError> {
 /// The moves the re-optimiser made ([Revisit]), newest first: `OrderNum`, `From`/`To` (when
 /// moved, RFC 3339), `Limit` (1-1000, default 100).
 #[utoipa::path(get, path = "/scheduling/v1/moves", tag = "scheduler set-up",
-    params(("OrderNum" = Option<String>, Query), ("From" = Option<String>, Query), ("To" = Option<String>, Query), ("Limit" = Option<i64>, Query)),
+    params(("OrderNum" = Option<String>, Query), ("From" = Option<String>, Query), ("To" = Option<String>, Query), ("Limit" = Option<i64>, Query, minimum = 1, maximum = 1000)),
     responses((status = 200, description = "Moves", body = Object), (status = 400, body = crate::error::ErrorBody),
               (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody)),
     security(("token" = [])))]

@@ -150,7 +150,7 @@ pub async fn list(
 /// One object of a kind. Work centers: every role; technicians and order types: admin.
 #[utoipa::path(get, path = "/scheduling/v1/{Kind}/{Id}", tag = "scheduler set-up",
     params(("Kind" = String, Path), ("Id" = String, Path)),
-    responses((status = 200, body = Object), (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody)),
+    responses((status = 200, body = super::schemas::SchedObject), (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody)),
     security(("token" = [])))]
 pub async fn get_one(
     caller: Caller,
@@ -169,8 +169,8 @@ pub async fn get_one(
 }
 
 #[utoipa::path(put, path = "/scheduling/v1/{Kind}/{Id}", tag = "scheduler set-up",
-    params(("Kind" = String, Path), ("Id" = String, Path)), request_body = Object,
-    responses((status = 200, body = Object), (status = 201, body = Object), (status = 400, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody)),
+    params(("Kind" = String, Path), ("Id" = String, Path)), request_body = super::schemas::SchedObject,
+    responses((status = 200, body = super::schemas::SchedObject), (status = 201, body = super::schemas::SchedObject), (status = 400, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody)),
     security(("token" = [])))]
 pub async fn put_one(
     caller: Caller,

@@ -288,3 +288,91 @@ pub struct SchedItems {
 pub struct Health {
     status: String,
 }
+
+/// `POST /scheduling/v1/reoptimize`.
+#[derive(ToSchema)]
+#[schema(example = json!({"ServiceAreaID": "CHI-N", "From": "2026-12-01", "Days": 7, "DryRun": true}))]
+pub struct ReoptimizeRequest {
+    #[schema(rename = "ServiceAreaID")]
+    service_area_id: String,
+    /// The first date, `YYYY-MM-DD` (default: today in the work center's zone).
+    #[schema(rename = "From")]
+    from: Option<String>,
+    #[schema(rename = "Days", minimum = 1, maximum = 28)]
+    days: Option<i64>,
+    #[schema(rename = "DryRun")]
+    dry_run: Option<bool>,
+    #[schema(rename = "Seed", minimum = 1)]
+    seed: Option<u64>,
+    #[schema(rename = "Iterations", minimum = 1, maximum = 200000)]
+    iterations: Option<i64>,
+}
+
+/// A work center of the built-in scheduler.
+#[derive(ToSchema, serde::Serialize)]
+#[schema(example = json!({"ServiceAreaID": "CHI-N", "Name": "Chicago North Side", "TimeZone": "America/Chicago", "Lat": 41.9484, "Lon": -87.6553}))]
+pub struct WorkCenterObject {
+    #[serde(rename = "ServiceAreaID")]
+    service_area_id: String,
+    #[serde(rename = "Name")]
+    name: String,
+    /// An IANA zone: the customers' local time.
+    #[serde(rename = "TimeZone")]
+    time_zone: String,
+    #[serde(rename = "Lat")]
+    lat: f64,
+    #[serde(rename = "Lon")]
+    lon: f64,
+    /// Windows, horizon, lead time, travel model (docs/scheduler.md).
+    #[serde(rename = "Policy")]
+    #[schema(value_type = Option<Object>)]
+    policy: Option<Value>,
+}
+
+/// A technician of the built-in scheduler (its `UserName` is its login's).
+#[derive(ToSchema, serde::Serialize)]
+#[schema(example = json!({"UserName": "tech01", "Name": "Technician 01", "ServiceAreaIDs": ["CHI-C"],
+    "Skills": [{"Code": "GEN", "Level": 2}], "Home": {"Lat": 41.9, "Lon": -87.63},
+    "Shifts": [{"Days": ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat"], "Start": "07:30", "End": "20:30"}]}))]
+pub struct TechnicianObject {
+    #[serde(rename = "UserName")]
+    user_name: String,
+    #[serde(rename = "Name")]
+    name: String,
+    #[serde(rename = "ServiceAreaIDs")]
+    service_area_ids: Vec<String>,
+    #[serde(rename = "Skills")]
+    #[schema(value_type = Vec<Object>)]
+    skills: Vec<Value>,
+    #[serde(rename = "Home")]
+    #[schema(value_type = Object)]
+    home: Value,
+    #[serde(rename = "Shifts")]
+    #[schema(value_type = Vec<Object>)]
+    shifts: Vec<Value>,
+}
+
+/// An order type of the built-in scheduler.
+#[derive(ToSchema, serde::Serialize)]
+#[schema(example = json!({"OrderType": "REPAIR", "Desc": "HVAC repair", "DurationMinutes": 60, "Skills": [{"Code": "HVAC", "Level": 1}]}))]
+pub struct OrderTypeObject {
+    #[serde(rename = "OrderType")]
+    order_type: String,
+    #[serde(rename = "Desc")]
+    desc: Option<String>,
+    #[serde(rename = "DurationMinutes")]
+    duration_minutes: i64,
+    #[serde(rename = "Skills")]
+    #[schema(value_type = Option<Vec<Object>>)]
+    skills: Option<Vec<Value>>,
+}
+
+/// One object of the scheduler's set-up: a work center, a technician or an order type, as the
+/// path's `Kind` says.
+#[derive(ToSchema, serde::Serialize)]
+#[serde(untagged)]
+pub enum SchedObject {
+    WorkCenter(WorkCenterObject),
+    Technician(TechnicianObject),
+    OrderType(OrderTypeObject),
+}

@@ -260,7 +260,7 @@ pub const MAX_LIMIT: i64 = 1000;
 #[utoipa::path(get, path = "/seiapi/v3/trans/WorkOrders", tag = "work orders",
     params(("UserName" = Option<String>, Query), ("OrderStatus" = Option<String>, Query), ("ServiceAreaID" = Option<String>, Query),
            ("From" = Option<String>, Query, description = "planned start at or after: RFC 3339, 0001-01-01T00:00:00.000Z to 9999-12-31T23:59:59.999Z, or a date (YYYY-MM-DD) for 00:00 UTC of that day"),
-           ("To" = Option<String>, Query, description = "planned start before: RFC 3339, 0001-01-01T00:00:00.000Z to 9999-12-31T23:59:59.999Z, or a date (YYYY-MM-DD) for 00:00 UTC of that day"), ("Limit" = Option<i64>, Query), ("Offset" = Option<i64>, Query)),
+           ("To" = Option<String>, Query, description = "planned start before: RFC 3339, 0001-01-01T00:00:00.000Z to 9999-12-31T23:59:59.999Z, or a date (YYYY-MM-DD) for 00:00 UTC of that day"), ("Limit" = Option<i64>, Query, minimum = 1, maximum = 1000), ("Offset" = Option<i64>, Query, minimum = 0)),
     responses((status = 200, body = super::schemas::WorkOrderList), (status = 400, body = crate::error::ErrorBody), (status = 403, description = "a technician naming another UserName", body = crate::error::ErrorBody)),
     security(("token" = [])))]
 pub async fn list_orders(

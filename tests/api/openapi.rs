@@ -32,3 +32,53 @@ both_backends!(
         }
     }
 );
+
+both_backends!(
+    the_openapi_document_has_unique_operation_ids_and_lists_401_on_every_protected_operation,
+    |app| async move {
+        let doc = app
+            .request(Method::GET, "/seiapi/v3/openapi.json", None, None)
+            .await
+            .expect(200)
+            .body;
+        assert_eq!(doc["openapi"], "3.1.0");
+        let mut ids = std::collections::BTreeSet::new();
+        for (path, item) in doc["paths"].as_object().expect("paths") {
+            for (method, op) in item.as_object().expect("path item") {
+                let Some(id) = op["operationId"].as_str() else {
+                    continue;
+                };
+                assert!(ids.insert(id.to_string()), "{id} used twice");
+                let codes = op["responses"].as_object().expect("responses");
+                if op["security"].as_array().is_some_and(|s| !s.is_empty()) {
+                    assert!(codes.contains_key("401"), "{method} {path} lists no 401");
+                }
+                if op.get("requestBody").is_some() {
+                    for c in ["400", "413", "415"] {
+                        assert!(codes.contains_key(c), "{method} {path} lists no {c}");
+                    }
+                }
+            }
+        }
+        let book = &doc["paths"]["/seiapi/v3/trans/WorkOrder/{WorkOrderID}/Followup"]["post"];
+        assert!(book["responses"]["504"].is_object());
+        assert_eq!(
+            book["requestBody"]["content"]["application/json"]["schema"]["$ref"],
+            "#/components/schemas/BookJob"
+        );
+        let search = &doc["paths"]["/seiapi/v3/trans/Appointments/OpenSlots"]["post"];
+        assert!(search["responses"]["503"].is_object());
+        assert!(doc["paths"]["/metrics"].is_object());
+        let wo = &doc["components"]["schemas"]["WorkOrder"]["properties"];
+        for p in [
+            "OrderNum",
+            "OrderStatus",
+            "ReasonCode",
+            "UserName",
+            "PlannedStartDate",
+            "Location",
+        ] {
+            assert!(wo[p].is_object(), "WorkOrder.{p} undocumented");
+        }
+    }
+);
