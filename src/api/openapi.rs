@@ -84,8 +84,8 @@ impl Modify for CommonAnswers {
                 }
             }
         }
-        // No license is declared for the project yet: an empty `license.name` is invalid
-        // OpenAPI, so the document names none rather than an empty one.
+        // The license comes from Cargo.toml (`license`); should it ever be empty, the document
+        // names none rather than an empty one, which is invalid OpenAPI.
         if api.info.license.as_ref().is_some_and(|l| l.name.is_empty()) {
             api.info.license = None;
         }
