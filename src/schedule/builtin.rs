@@ -395,20 +395,52 @@ impl Builtin {
             let visits = visits_by_tech(&booking.setup, rows.to_vec());
             booking.decide(&visits, &order, &answer, now)
         };
-        // SQLite: the cache brought up to date in the transaction, every visit of the entity
-        // as the booking commits on them.
+        // The cache brought up to date in the transaction: every visit of the entity, as the
+        // booking commits on them (SQLite) or as its technician's lock confirms (PostgreSQL).
+        let decided_on: std::sync::Mutex<Option<View>> = Default::default();
         let on_changes = |versions, changes: &[VisitChange]| match self
             .cache
             .advance(entity, since, versions, changes, need)
         {
             Some(view) if Arc::ptr_eq(&view.setup, &booking.setup) => {
-                booking.decide(view.visits.as_ref(), &order, &answer, now)
+                let decision = booking.decide(view.visits.as_ref(), &order, &answer, now);
+                if let Ok(mut d) = decided_on.lock() {
+                    *d = Some(view);
+                }
+                decision
             }
             _ => Decision::ReadVisits,
+        };
+        let same = |techs: &[&str], rows: &[VisitRow]| {
+            let Some(view) = decided_on.lock().ok().and_then(|d| d.clone()) else {
+                return false;
+            };
+            techs.iter().all(|t| {
+                let mut now: Vec<Visit> = rows
+                    .iter()
+                    .filter(|r| r.user_name == *t)
+                    .map(|r| to_visit(&booking.setup, r.clone()).1)
+                    .collect();
+                let mut then: Vec<Visit> = view
+                    .visits
+                    .get(*t)
+                    .map(|l| l.as_slice())
+                    .unwrap_or_default()
+                    .iter()
+                    .filter(|v| {
+                        v.start.as_millisecond() < need.1 && v.end.as_millisecond() > need.0
+                    })
+                    .cloned()
+                    .collect();
+                now.sort_by(|a, b| (a.start, &a.order_num).cmp(&(b.start, &b.order_num)));
+                then.sort_by(|a, b| (a.start, &a.order_num).cmp(&(b.start, &b.order_num)));
+                now == then
+            })
         };
         let cached = FromCache {
             since,
             decide: &on_changes,
+            same: &same,
         };
         let result = self
             .store

@@ -5,7 +5,7 @@ use serde_json::Value;
 use sqlx::types::Json;
 
 use super::{
-    BookingResult, BookingTx, DecideFn, Decision, FromCache, Store, StoreError, VisitQuery,
+    BookingResult, BookingTx, DecideFn, Decision, FromCache, SameFn, Store, StoreError, VisitQuery,
     VisitRow,
     db::{Conn, Tx, sql},
     entities::versions_in,
@@ -18,6 +18,15 @@ use crate::domain::{
         ClaimOutcome, FollowupDone, FollowupRecord, FollowupState, Judgement, NewClaim, judge_claim,
     },
 };
+
+/// What a booking's decision was taken on, for [`Store::confirm`].
+#[derive(Clone, Copy)]
+enum Seen<'a> {
+    /// The visits its transaction read.
+    Rows(&'a [VisitRow]),
+    /// The cache ([`FromCache::same`] compares).
+    Cache(Option<SameFn<'a>>),
+}
 
 /// How many times a booking is decided in all: again when a technician's day changed between
 /// its read and its locks (PostgreSQL), or when its transaction lost a deadlock.
@@ -306,12 +315,16 @@ impl Store {
             Judgement::Answer(a) => return Ok(BookingResult::Answered(a)),
             Judgement::Insert { forget_key_ids } => forget_key_ids,
         };
+        // The first decision may be taken on the cache; one it does not confirm is taken again
+        // on the visits as read.
+        let mut cached = cached;
         let write = loop {
             *decisions += 1;
             let mut decision = Decision::ReadVisits;
-            // SQLite: no one else writes until this transaction ends, so what changed since the
-            // booking's cached schedule, applied to it, is the schedule this booking commits on.
-            if let Some(cached) = cached.filter(|_| !tx.is_postgres()) {
+            // What changed since the booking's cached schedule, applied to it: on SQLite, where
+            // no one else writes until this transaction ends, the schedule the booking commits
+            // on; on PostgreSQL, one its technicians' locks confirm (below).
+            if let Some(cached) = cached {
                 let versions = versions_in(tx.conn(), entity).await?;
                 if versions.0 == cached.since.0 {
                     let changes = if versions.1 > cached.since.1 {
@@ -322,10 +335,12 @@ impl Store {
                     decision = (cached.decide)(versions, &changes);
                 }
             }
-            let mut visits = Vec::new();
+            let visits: Vec<VisitRow>;
+            let mut seen = Seen::Cache(cached.map(|c| c.same));
             if let Decision::ReadVisits = decision {
                 visits = visits_in(&self.db, tx.conn(), entity, &req.visits).await?;
                 decision = decide(&visits);
+                seen = Seen::Rows(&visits);
             }
             let write = match decision {
                 Decision::Write(w) => w,
@@ -337,11 +352,12 @@ impl Store {
                 }
             };
             if self
-                .confirm(&mut tx, entity, &req.visits, &visits, &write)
+                .confirm(&mut tx, entity, &req.visits, seen, &write)
                 .await?
             {
                 break write;
             }
+            cached = None;
             if *decisions >= MAX_DECISIONS {
                 return Err(StoreError::Retry(
                     "the technicians' days kept changing while the booking was decided".into(),
@@ -396,7 +412,7 @@ impl Store {
         tx: &mut Tx,
         entity: &EntityId,
         q: &VisitQuery,
-        seen: &[VisitRow],
+        seen: Seen<'_>,
         write: &super::BookingWrite,
     ) -> Result<bool, StoreError> {
         if !tx.is_postgres() {
@@ -405,7 +421,13 @@ impl Store {
         let mut nums: Vec<&str> = write.shifted.iter().map(|m| m.0.as_str()).collect();
         nums.push(write.new_order.order_num().as_str());
         nums.sort_unstable();
-        let mut techs: Vec<&str> = seen
+        // The technicians whose days change. (A placement moves only visits of the technician
+        // it books; a decision on the cache that moved another's fails the comparison below.)
+        let rows: &[VisitRow] = match seen {
+            Seen::Rows(r) => r,
+            Seen::Cache(_) => &[],
+        };
+        let mut techs: Vec<&str> = rows
             .iter()
             .filter(|v| write.shifted.iter().any(|m| m.0 == v.order_num))
             .map(|v| v.user_name.as_str())
@@ -425,10 +447,14 @@ impl Store {
             ..q.clone()
         };
         let now_seen = visits_in(&self.db, tx.conn(), entity, &again).await?;
-        let then_seen = seen
-            .iter()
-            .filter(|v| techs.contains(&v.user_name.as_str()));
-        if now_seen.iter().eq(then_seen) {
+        let same = match seen {
+            Seen::Rows(rows) => now_seen.iter().eq(rows
+                .iter()
+                .filter(|v| techs.contains(&v.user_name.as_str()))),
+            Seen::Cache(Some(same)) => same(&techs, &now_seen),
+            Seen::Cache(None) => false,
+        };
+        if same {
             return Ok(true);
         }
         tx.run("ROLLBACK TO SAVEPOINT decided").await?;

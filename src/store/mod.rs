@@ -341,13 +341,20 @@ pub struct BookingTx {
 }
 
 /// A booking prepared on a cached schedule, as of `since` (set-up version, visit sequence
-/// number). On SQLite, whose write transaction shuts out every other writer, its transaction
-/// reads only what changed since, and `decide` decides on the cache brought up to date with it
-/// (or answers [`Decision::ReadVisits`]).
+/// number): its transaction reads only what changed since, and `decide` decides on the cache
+/// brought up to date with it (or answers [`Decision::ReadVisits`]). On SQLite, whose write
+/// transaction shuts out every other writer, that decision stands. On PostgreSQL it stands once
+/// `same` finds the technicians' visits, read again under their locks, as the cache had them;
+/// otherwise the booking is decided again on the visits as read.
 pub struct FromCache<'a> {
     pub since: (i64, i64),
     pub decide: ChangesFn<'a>,
+    pub same: SameFn<'a>,
 }
+
+/// Whether the visits of the booked technicians (`techs`) of the day, as [`VisitQuery`] reads
+/// them, are the ones the cached decision was taken on.
+pub type SameFn<'a> = &'a (dyn Fn(&[&str], &[VisitRow]) -> bool + Send + Sync);
 
 /// Decides a booking on the versions now and the orders written after [`FromCache::since`]
 /// (each as it is now).
