@@ -36,7 +36,8 @@ mod outbox;
 use db::Db;
 pub use moves::{Exclusive, MoveCommit, MoveFilter, MoveRecord, PlannedMove, PlannedVisit};
 pub use outbox::{
-    AttemptEnd, AttemptRecord, ClaimedEvent, EventFilter, EventKind, EventRecord, SigningSecrets,
+    AttemptEnd, AttemptRecord, ClaimedEvent, EventFilter, EventKind, EventRecord, FinishedAttempt,
+    SigningSecrets,
 };
 
 /// Why a storage call failed. Each cause is its own variant, so that the layers above never

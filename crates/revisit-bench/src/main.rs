@@ -5,7 +5,8 @@
 //! - `search`: slot-search latency and throughput (`search.rs`);
 //! - `book`: follow-up bookings by concurrent clients, contended or `--spread`, then a
 //!   double-booking check (`book.rs`, `check.rs`);
-//! - `passthrough`: the latency pass-through adds (`passthrough.rs`).
+//! - `passthrough`: the latency pass-through adds (`passthrough.rs`);
+//! - `notify`: delivery of outbound notifications under a write load (`notify.rs`).
 //!
 //! The server is configured as `revisit` is (`--config FILE`, `REVISIT_*` variables); the bench
 //! then sets the database, a signing key and a pool of at least 32 connections itself.
@@ -18,6 +19,7 @@ use revisit::config::Config;
 mod book;
 mod check;
 mod harness;
+mod notify;
 mod passthrough;
 mod report;
 mod search;
@@ -45,6 +47,8 @@ enum Command {
     Book(book::BookArgs),
     /// Latency added by pass-through: one receiver called directly and through Revisit.
     Passthrough(passthrough::PassthroughArgs),
+    /// Delivery of outbound notifications under a work-order write load: latency, events/s.
+    Notify(notify::NotifyArgs),
 }
 
 fn main() -> ExitCode {
@@ -73,6 +77,7 @@ fn main() -> ExitCode {
             Command::Search(a) => search::run(a, config).await,
             Command::Book(a) => book::run(a, config).await,
             Command::Passthrough(a) => passthrough::run(a, config).await,
+            Command::Notify(a) => notify::run(a, config).await,
         }
     });
     match result {
