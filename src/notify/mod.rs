@@ -61,6 +61,8 @@ pub struct Settings {
     pub concurrency: usize,
     /// How long a replaced signing secret still signs (a second signature).
     pub rotation_grace: Duration,
+    /// How long delivered and failed events (and their attempts) are kept.
+    pub retention: Duration,
 }
 
 impl Default for Settings {
@@ -74,6 +76,7 @@ impl Default for Settings {
             retry_window: Duration::from_secs(24 * 3600),
             concurrency: 128,
             rotation_grace: Duration::from_secs(24 * 3600),
+            retention: Duration::from_secs(30 * 24 * 3600),
         }
     }
 }
@@ -133,6 +136,8 @@ impl Notifier {
         let wake = self.store.outbox_signal();
         let mut inflight: JoinSet<FinishedAttempt> = JoinSet::new();
         let mut next_gauge = Instant::now();
+        let mut next_purge = Instant::now();
+        let purge_every = self.settings.retention.min(Duration::from_secs(3600));
         let lease_ms = self.settings.lease.as_millis() as i64;
         let mut done = Vec::new();
         loop {
@@ -173,6 +178,15 @@ impl Notifier {
                         ((crate::store::now_ms() - t).max(0) as f64) / 1000.0
                     });
                     self.metrics.notify.set_pending(n, age);
+                }
+            }
+            if Instant::now() >= next_purge {
+                next_purge = Instant::now() + purge_every;
+                let before = crate::store::now_ms() - self.settings.retention.as_millis() as i64;
+                match self.store.purge_events(before).await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(events = n, "old notification events removed"),
+                    Err(e) => tracing::warn!(error = %e, "removing old notification events failed"),
                 }
             }
             if full_batch && inflight.len() < self.settings.concurrency {

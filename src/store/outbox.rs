@@ -325,6 +325,18 @@ impl Store {
         tx.commit().await
     }
 
+    /// Forgets delivered and failed events committed before `before_ms`, with their attempts;
+    /// how many events were removed.
+    pub async fn purge_events(&self, before_ms: i64) -> Result<u64, StoreError> {
+        let mut tx = self.db.begin().await?;
+        sql!(tx.conn(), "DELETE FROM outbox_attempts WHERE (entity_id, event_id) IN (SELECT entity_id, id \
+             FROM outbox_events WHERE state <> 'pending' AND created_at < $1)", before_ms; execute)?;
+        let n = sql!(tx.conn(), "DELETE FROM outbox_events WHERE state <> 'pending' AND created_at < $1",
+            before_ms; execute)?;
+        tx.commit().await?;
+        Ok(n)
+    }
+
     /// Events waiting for delivery, of every entity, and the oldest one's creation time.
     pub async fn pending_events(&self) -> Result<(i64, Option<i64>), StoreError> {
         let mut c = self.db.acquire().await?;
