@@ -64,13 +64,17 @@ impl AppState {
         );
         let metrics = Arc::new(Metrics::new());
         let gateway = Arc::new(Gateway::new(config.outbound.clone(), metrics.clone())?);
-        let followups = Arc::new(Followups::new(
-            store.clone(),
-            Builtin::new(store.clone(), config.booking_queue_wait),
-            Passthrough::new(gateway.clone()),
-        ));
         let reoptimizer =
             crate::reoptimize::Reoptimizer::new(store.clone(), config.reoptimize.clone());
+        let touch = reoptimizer.clone();
+        let builtin = Builtin::new(store.clone(), config.booking_queue_wait).on_booked(Arc::new(
+            move |entity, area, date| touch.touch(entity, area, date),
+        ));
+        let followups = Arc::new(Followups::new(
+            store.clone(),
+            builtin,
+            Passthrough::new(gateway.clone()),
+        ));
         let notifier = crate::notify::Notifier::new(
             store.clone(),
             gateway.clone(),

@@ -198,6 +198,9 @@ pub fn generate(size: Size, today: Date) -> Generated {
         });
     }
     let mut orders = Vec::new();
+    // The first visit of every other technician's first working day (today, unless they are
+    // off today) is Onsite: so `tech01` has an Onsite order to close whatever the weekday.
+    let mut onsite_given = vec![false; techs.len()];
     for d in 0..size.days {
         let date = today.checked_add((d as i64).days()).unwrap_or(today);
         let weekday = date.weekday().to_monday_one_offset() as usize;
@@ -242,7 +245,8 @@ pub fn generate(size: Size, today: Date) -> Generated {
                 if home_by > shift_end {
                     break;
                 }
-                let status = if d == 0 && k == 0 && ti % 2 == 0 {
+                let status = if k == 0 && ti % 2 == 0 && !onsite_given[ti] {
+                    onsite_given[ti] = true;
                     7
                 } else {
                     1

@@ -32,8 +32,10 @@ fn id_of(kind: SchedKind, body: &Map<String, Value>) -> Option<String> {
         .map(str::to_string)
 }
 
-fn from_json(text: &str, kind: Option<SchedKind>) -> anyhow::Result<Vec<Item>> {
-    let value: Value = serde_json::from_str(text)?;
+/// The items of a JSON file, and the errors of the items that could not be read.
+fn from_json(text: &str, kind: Option<SchedKind>) -> anyhow::Result<(Vec<Item>, Vec<String>)> {
+    let value: Value =
+        serde_json::from_str(text).map_err(|e| anyhow::anyhow!("not valid JSON: {e}"))?;
     let mut groups: Vec<(SchedKind, Vec<Value>)> = Vec::new();
     match (value, kind) {
         (Value::Array(items), Some(k)) => groups.push((k, items)),
@@ -57,18 +59,21 @@ fn from_json(text: &str, kind: Option<SchedKind>) -> anyhow::Result<Vec<Item>> {
         _ => anyhow::bail!("expected a JSON object or array"),
     }
     let mut out = Vec::new();
+    let mut errors = Vec::new();
     for (k, items) in groups {
         for (i, v) in items.into_iter().enumerate() {
             let origin = format!("{}[{i}]", k.as_str());
             let Value::Object(body) = v else {
-                anyhow::bail!("{origin}: expected an object")
+                errors.push(format!("{origin}: expected an object"));
+                continue;
             };
-            let id = id_of(k, &body).ok_or_else(|| {
-                anyhow::anyhow!(
+            let Some(id) = id_of(k, &body) else {
+                errors.push(format!(
                     "{origin}: missing {}",
                     crate::api::scheduling::id_property(k)
-                )
-            })?;
+                ));
+                continue;
+            };
             out.push(Item {
                 kind: k,
                 id,
@@ -77,7 +82,7 @@ fn from_json(text: &str, kind: Option<SchedKind>) -> anyhow::Result<Vec<Item>> {
             });
         }
     }
-    Ok(out)
+    Ok((out, errors))
 }
 
 fn list(s: &str) -> Vec<String> {
@@ -149,15 +154,71 @@ fn number(s: &str, what: &str) -> anyhow::Result<Value> {
     Ok(json!(n))
 }
 
-fn from_csv(text: &str, kind: SchedKind) -> anyhow::Result<Vec<Item>> {
+/// The columns each kind of CSV file must have.
+fn required_columns(kind: SchedKind) -> &'static [&'static str] {
+    match kind {
+        SchedKind::WorkCenters => &["ServiceAreaID", "Name", "TimeZone", "Lat", "Lon"],
+        SchedKind::Technicians => &[
+            "UserName",
+            "Name",
+            "ServiceAreaIDs",
+            "Skills",
+            "HomeLat",
+            "HomeLon",
+            "Shifts",
+        ],
+        SchedKind::OrderTypes => &["OrderType", "Desc", "DurationMinutes"],
+    }
+}
+
+/// The rows of a CSV file of `kind`, and the errors of the rows that could not be read (every
+/// one of them, not only the first).
+fn from_csv(text: &str, kind: SchedKind) -> anyhow::Result<(Vec<Item>, Vec<String>)> {
     let mut reader = csv::ReaderBuilder::new()
         .trim(csv::Trim::All)
         .from_reader(text.as_bytes());
     let headers = reader.headers()?.clone();
+    let missing: Vec<&str> = required_columns(kind)
+        .iter()
+        .copied()
+        .filter(|c| !headers.iter().any(|h| h == *c))
+        .collect();
+    if !missing.is_empty() {
+        // Most likely the file is of another kind: say which, instead of "line 2: missing ...".
+        let guess = [
+            SchedKind::WorkCenters,
+            SchedKind::Technicians,
+            SchedKind::OrderTypes,
+        ]
+        .into_iter()
+        .find(|k| {
+            required_columns(*k)
+                .iter()
+                .all(|c| headers.iter().any(|h| h == *c))
+        });
+        let hint = match guess {
+            Some(k) => format!("; its columns are those of --kind {}", k.as_str()),
+            None => String::new(),
+        };
+        anyhow::bail!(
+            "not a {} file: it lacks the column(s) {} (a {} file has {}){hint}",
+            kind.as_str(),
+            missing.join(", "),
+            kind.as_str(),
+            required_columns(kind).join(", ")
+        );
+    }
     let mut out = Vec::new();
+    let mut errors = Vec::new();
     for (i, rec) in reader.records().enumerate() {
-        let rec = rec?;
         let origin = format!("line {}", i + 2);
+        let rec = match rec {
+            Ok(r) => r,
+            Err(e) => {
+                errors.push(format!("{origin}: {e}"));
+                continue;
+            }
+        };
         let col = |name: &str| -> anyhow::Result<&str> {
             let idx = headers
                 .iter()
@@ -192,10 +253,14 @@ fn from_csv(text: &str, kind: SchedKind) -> anyhow::Result<Vec<Item>> {
                     "Skills": skills(opt("Skills").unwrap_or(""))?,
                 }),
             })
-        })()
-        .map_err(|e| anyhow::anyhow!("{origin}: {e}"))?;
-        let Value::Object(body) = body else {
-            unreachable!("json! object")
+        })();
+        let body = match body {
+            Ok(Value::Object(b)) => b,
+            Ok(_) => unreachable!("json! object"),
+            Err(e) => {
+                errors.push(format!("{origin}: {e}"));
+                continue;
+            }
         };
         let id = id_of(kind, &body).unwrap_or_default();
         out.push(Item {
@@ -205,48 +270,98 @@ fn from_csv(text: &str, kind: SchedKind) -> anyhow::Result<Vec<Item>> {
             origin,
         });
     }
-    Ok(out)
+    Ok((out, errors))
 }
 
-/// Imports the file into `entity`; returns how many objects were written.
+/// What an import did.
+#[derive(Debug, Default)]
+pub struct Imported {
+    pub written: usize,
+    /// Technicians of the entity (after the import) with no technician login.
+    pub without_login: Vec<String>,
+}
+
+/// Imports the file into `entity`: every row is checked (its own content, and the work centers
+/// a technician names, in the file or stored already) and every error listed before anything
+/// is written; then all of it is written in one transaction, or none.
 pub async fn import(
     store: &Store,
     entity: &EntityId,
     path: &Path,
     kind: Option<&str>,
-) -> anyhow::Result<usize> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
+) -> anyhow::Result<Imported> {
+    let file = path.display();
+    let text =
+        std::fs::read_to_string(path).map_err(|e| anyhow::anyhow!("cannot read {file}: {e}"))?;
     let kind = kind.map(kind_named).transpose()?;
     let is_csv = path
         .extension()
         .is_some_and(|e| e.eq_ignore_ascii_case("csv"));
-    let items = if is_csv {
+    let (items, mut errors) = if is_csv {
         from_csv(
             &text,
             kind.ok_or_else(|| {
-                anyhow::anyhow!("a CSV file needs --kind workcenters|technicians|ordertypes")
+                anyhow::anyhow!(
+                    "{file}: a CSV file needs --kind workcenters|technicians|ordertypes"
+                )
             })?,
-        )?
+        )
     } else {
-        from_json(&text, kind)?
-    };
+        from_json(&text, kind)
+    }
+    .map_err(|e| anyhow::anyhow!("{file}: {e}"))?;
+    let mut work_centers: std::collections::BTreeSet<String> = store
+        .list_sched(entity, SchedKind::WorkCenters)
+        .await?
+        .iter()
+        .filter_map(|w| w["ServiceAreaID"].as_str().map(str::to_string))
+        .collect();
+    work_centers.extend(
+        items
+            .iter()
+            .filter(|i| i.kind == SchedKind::WorkCenters)
+            .map(|i| i.id.clone()),
+    );
     let mut checked = Vec::new();
-    let mut errors = Vec::new();
     for it in items {
         match check_object(it.kind, &it.id, it.body) {
-            Ok(v) => checked.push((it.kind, it.id, v)),
+            Ok(v) => {
+                if it.kind == SchedKind::Technicians {
+                    for area in v["ServiceAreaIDs"].as_array().into_iter().flatten() {
+                        let area = area.as_str().unwrap_or_default();
+                        if !work_centers.contains(area) {
+                            errors.push(format!(
+                                "{}: technician {} names the work center {area:?}, which neither \
+                                 the file nor the entity has",
+                                it.origin, it.id
+                            ));
+                        }
+                    }
+                }
+                checked.push((it.kind, it.id, v))
+            }
             Err(e) => errors.push(format!("{}: {}", it.origin, e.detail)),
         }
     }
     if !errors.is_empty() {
         anyhow::bail!(
-            "nothing imported; fix these first:\n  {}",
+            "{file}: nothing imported; fix these first:\n  {}",
             errors.join("\n  ")
         );
     }
     store.import_setup(entity, &checked, &[]).await?;
-    Ok(checked.len())
+    let users = store.list_users(entity).await?;
+    let profiles = store
+        .list_sched(entity, SchedKind::Technicians)
+        .await?
+        .iter()
+        .filter_map(|t| t["UserName"].as_str().map(str::to_string))
+        .collect();
+    let report = crate::api::admin::report(&users, &profiles);
+    Ok(Imported {
+        written: checked.len(),
+        without_login: report.without_login,
+    })
 }
 
 #[cfg(test)]
@@ -257,7 +372,8 @@ mod tests {
     fn a_technician_roster_row_becomes_the_scheduler_shape() {
         let csv = "UserName,Name,ServiceAreaIDs,Skills,HomeLat,HomeLon,Shifts,Active\n\
                    tech01,Ann Lee,CHI-N;CHI-C,HVAC:2;GEN,41.95,-87.65,Mon-Fri 08:00-17:00; Sat 09:00-13:00,yes\n";
-        let items = from_csv(csv, SchedKind::Technicians).unwrap();
+        let (items, errors) = from_csv(csv, SchedKind::Technicians).unwrap();
+        assert!(errors.is_empty(), "{errors:?}");
         let v = check_object(SchedKind::Technicians, &items[0].id, items[0].body.clone()).unwrap();
         assert_eq!(v["ServiceAreaIDs"], json!(["CHI-N", "CHI-C"]));
         assert_eq!(
@@ -277,7 +393,7 @@ mod tests {
     #[test]
     fn a_bad_row_is_reported_with_its_line() {
         let csv = "ServiceAreaID,Name,TimeZone,Lat,Lon\nN,North,Mars/Base,41.9,-87.6\n";
-        let items = from_csv(csv, SchedKind::WorkCenters).unwrap();
+        let (items, _) = from_csv(csv, SchedKind::WorkCenters).unwrap();
         assert!(check_object(SchedKind::WorkCenters, &items[0].id, items[0].body.clone()).is_err());
     }
 }

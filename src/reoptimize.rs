@@ -46,7 +46,8 @@ pub struct Request {
     pub iterations: u64,
     /// Stop searching after this long (the result is then still valid, maybe less good).
     pub time_limit: Duration,
-    /// `reoptimize` (on demand, nightly, after bookings).
+    /// Recorded with each move: `reoptimize` (on demand), `after-booking` (the debounced run
+    /// after bookings) or `nightly`.
     pub reason: &'static str,
 }
 
@@ -148,7 +149,7 @@ impl Reoptimizer {
                         seed: 1,
                         iterations: this.settings.iterations_after_booking,
                         time_limit: Duration::from_secs(2),
-                        reason: "reoptimize",
+                        reason: "after-booking",
                     };
                     if let Err(e) = this.run(&entity, &req).await {
                         tracing::warn!(entity = %entity, error = %e, "re-optimisation after bookings failed");
@@ -214,7 +215,7 @@ impl Reoptimizer {
                 seed: 1,
                 iterations: self.settings.nightly_iterations,
                 time_limit: Duration::from_secs(60),
-                reason: "reoptimize",
+                reason: "nightly",
             };
             let report = self.run(&entity, &req).await?;
             tracing::info!(entity = %entity, work_center = %wc.service_area_id, moves = report.moves.len(),

@@ -50,11 +50,11 @@ pub fn respond(a: Answer) -> Response {
 
 /// Open appointment slots for an Appointment Search object. With `OriginalOrderNum`, the order
 /// must be one the caller may follow up; technicians must name one.
-#[utoipa::path(post, path = "/seiapi/v3/trans/Appointments/OpenSlots", tag = "follow-up", request_body = Object,
-    responses((status = 200, description = "StatusMsg and TimeConstraints (type 1001 windows)", body = Object),
+#[utoipa::path(post, path = "/seiapi/v3/trans/Appointments/OpenSlots", tag = "follow-up", request_body = super::schemas::AppointmentSearch,
+    responses((status = 200, description = "StatusMsg and TimeConstraints (type 1001 windows)", body = super::schemas::OpenSlotsAnswer),
               (status = 400, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody),
               (status = 404, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody),
-              (status = 502, body = crate::error::ErrorBody), (status = 504, body = crate::error::ErrorBody)),
+              (status = 502, body = crate::error::ErrorBody), (status = 503, description = "the database is unavailable, or the third party's circuit is open (Retry-After)", body = crate::error::ErrorBody), (status = 504, description = "the third party did not answer in time", body = crate::error::ErrorBody)),
     security(("token" = [])))]
 pub async fn open_slots(
     caller: Caller,
@@ -72,11 +72,11 @@ pub async fn open_slots(
 
 /// Books the follow-up of `{WorkOrderID}` in the chosen slot.
 #[utoipa::path(post, path = "/seiapi/v3/trans/WorkOrder/{WorkOrderID}/Followup", tag = "follow-up",
-    params(("WorkOrderID" = String, Path, description = "the original order")), request_body = Object,
-    responses((status = 200, description = "OrderNum and OrderedParts", body = Object),
+    params(("WorkOrderID" = String, Path, description = "the original order"), ("Idempotency-Key" = Option<String>, Header, description = "Replays the first answer for 24 hours (header `idempotent-replayed: true`); another body with the same key is a 422")), request_body = super::schemas::BookJob,
+    responses((status = 200, description = "OrderNum and OrderedParts", headers(("idempotent-replayed" = String, description = "true on a replay")), body = super::schemas::BookAnswer),
               (status = 400, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody),
               (status = 404, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody),
-              (status = 422, body = crate::error::ErrorBody), (status = 502, body = crate::error::ErrorBody),
+              (status = 422, body = crate::error::ErrorBody), (status = 502, description = "the third-party scheduler failed", body = crate::error::ErrorBody), (status = 504, description = "the third-party scheduler did not answer in time; the booking's outcome is unknown: retry with the same key", body = crate::error::ErrorBody),
               (status = 503, description = "the database is unreachable, or too many bookings of that day are waiting; nothing was booked, retry after Retry-After", body = crate::error::ErrorBody)),
     security(("token" = [])))]
 pub async fn book_followup(
@@ -125,7 +125,7 @@ fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
 /// The follow-ups booked from an order ([Revisit]): who, when, slot, scheduler, answer.
 #[utoipa::path(get, path = "/seiapi/v3/trans/WorkOrder/{WorkOrderID}/Followup", tag = "follow-up",
     params(("WorkOrderID" = String, Path, description = "the original order")),
-    responses((status = 200, description = "Followups", body = Object), (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody)),
+    responses((status = 200, description = "Followups", body = super::schemas::FollowupList), (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody)),
     security(("token" = [])))]
 pub async fn list_followups(
     caller: Caller,

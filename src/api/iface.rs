@@ -1,4 +1,4 @@
-//! The two interfaces of a third-party scheduler (seiapi.md §8), served by the built-in
+//! The two interfaces of a third-party scheduler (docs/api.md §8), served by the built-in
 //! scheduler over HTTP, so that a platform, or another Revisit, can use this one as its
 //! third-party scheduler:
 //!
@@ -25,8 +25,8 @@ pub fn routes() -> Router<AppState> {
 }
 
 /// Appointment Search interface , answered by the built-in scheduler.
-#[utoipa::path(post, path = "/scheduling/v1/openslots", tag = "scheduler interfaces", request_body = Object,
-    responses((status = 200, description = "StatusMsg and TimeConstraints (type 1001 windows)", body = Object),
+#[utoipa::path(post, operation_id = "scheduler_open_slots", path = "/scheduling/v1/openslots", tag = "scheduler interfaces", request_body = super::schemas::AppointmentSearch,
+    responses((status = 200, description = "StatusMsg and TimeConstraints (type 1001 windows)", body = super::schemas::OpenSlotsAnswer),
               (status = 400, body = crate::error::ErrorBody), (status = 401, body = crate::error::ErrorBody),
               (status = 404, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody)),
     security(("token" = [])))]
@@ -45,9 +45,9 @@ pub async fn open_slots(
 }
 
 /// Book Job interface  for the original order `{0}`, booked by the built-in scheduler.
-#[utoipa::path(post, path = "/scheduling/v1/workorders/{WorkOrderID}/followup", tag = "scheduler interfaces",
-    params(("WorkOrderID" = String, Path, description = "the original order")), request_body = Object,
-    responses((status = 200, description = "OrderNum and OrderedParts", body = Object),
+#[utoipa::path(post, operation_id = "scheduler_book_followup", path = "/scheduling/v1/workorders/{WorkOrderID}/followup", tag = "scheduler interfaces",
+    params(("WorkOrderID" = String, Path, description = "the original order"), ("Idempotency-Key" = Option<String>, Header, description = "as for the seiapi Followup")), request_body = super::schemas::BookJob,
+    responses((status = 200, description = "OrderNum and OrderedParts", body = super::schemas::BookAnswer),
               (status = 400, body = crate::error::ErrorBody), (status = 401, body = crate::error::ErrorBody),
               (status = 404, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody),
               (status = 422, body = crate::error::ErrorBody)),

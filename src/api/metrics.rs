@@ -18,7 +18,10 @@ pub fn routes() -> Router<AppState> {
     Router::new().route("/metrics", get(metrics))
 }
 
-async fn metrics(State(state): State<AppState>) -> Result<Response, ApiError> {
+/// The process's metrics in the OpenMetrics text format (no token).
+#[utoipa::path(get, path = "/metrics", tag = "health",
+    responses((status = 200, description = "OpenMetrics text", content_type = "application/openmetrics-text", body = String)))]
+pub async fn metrics(State(state): State<AppState>) -> Result<Response, ApiError> {
     let body = state.metrics.encode().map_err(ApiError::internal)?;
     let mut resp = body.into_response();
     resp.headers_mut().insert(

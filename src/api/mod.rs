@@ -1,5 +1,7 @@
 //! Where requests enter: one module per seiapi resource, each exporting its routes.
 
+pub mod admin;
+pub mod board;
 pub mod categories;
 pub mod extract;
 pub mod followup;
@@ -9,6 +11,7 @@ pub mod metrics;
 pub mod openapi;
 pub mod reoptimize;
 pub mod scheduling;
+pub mod schemas;
 pub mod session;
 pub mod sysconfig;
 pub mod workorders;
@@ -28,6 +31,8 @@ pub fn routes() -> Router<AppState> {
         .merge(openapi::routes())
         .merge(scheduling::routes())
         .merge(reoptimize::routes())
+        .merge(board::routes())
         .merge(iface::routes())
         .merge(metrics::routes())
+        .merge(admin::routes())
 }

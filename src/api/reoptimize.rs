@@ -188,7 +188,9 @@ pub async fn moves(
         }
     }
     if !errs.is_empty() {
-        return Err(ApiError::invalid("invalid query parameters", errs));
+        let mut e = ApiError::invalid("invalid query parameters", errs);
+        e.title = "Invalid query parameter";
+        return Err(e);
     }
     let ms = |ms: i64| Time::from_millis(ms).map(at).unwrap_or(Value::Null);
     let items: Vec<Value> = state

@@ -134,7 +134,7 @@ fn require_read(caller: &Caller, kind: SchedKind) -> Result<(), ApiError> {
 /// Lists the objects of a kind. Work centers: every role; technicians and order types: admin.
 #[utoipa::path(get, path = "/scheduling/v1/{Kind}", tag = "scheduler set-up",
     params(("Kind" = String, Path, description = "workcenters, technicians or ordertypes")),
-    responses((status = 200, description = "Items", body = Object), (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody)),
+    responses((status = 200, description = "Items", body = super::schemas::SchedItems), (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody)),
     security(("token" = [])))]
 pub async fn list(
     caller: Caller,

@@ -29,27 +29,70 @@ fn check_system(system: &str) -> Result<(), ApiError> {
     }
 }
 
-/// The caller's entity configuration.
+/// The caller's entity configuration. For a technician ([Revisit]) third-party endpoints and
+/// credentials are redacted: every http(s) URL reads `"[redacted]"`, and properties that hold
+/// credentials (`Headers`, `Authentication`, names with `Secret`, `Password`, `Token` or `Key`)
+/// are left out.
 #[utoipa::path(get, path = "/seiapi/v3/SysConfig/{System}", tag = "configuration",
     params(("System" = String, Path, description = "mobility")),
-    responses((status = 200, body = Object), (status = 404, body = crate::error::ErrorBody)),
+    responses((status = 200, body = super::schemas::SysConfig), (status = 401, body = crate::error::ErrorBody),
+        (status = 404, body = crate::error::ErrorBody)),
     security(("token" = [])))]
 pub async fn get_config(
     caller: Caller,
     PathText(system): PathText,
 ) -> Result<Json<Map<String, Value>>, ApiError> {
     check_system(&system)?;
-    // Secrets of ExportNotifications read back redacted.
-    Ok(Json(crate::notify::config::redacted(
-        caller.settings.config.clone(),
-    )))
+    // Secrets of ExportNotifications read back redacted for everyone; technicians see no
+    // third-party targets at all.
+    let config = crate::notify::config::redacted(caller.settings.config.clone());
+    if caller.role == Role::Technician {
+        return Ok(Json(redacted(config)));
+    }
+    Ok(Json(config))
+}
+
+/// What a technician may read of the configuration: see [`get_config`].
+pub fn redacted(config: Map<String, Value>) -> Map<String, Value> {
+    fn secret_name(k: &str) -> bool {
+        let k = k.to_ascii_lowercase();
+        k == "headers"
+            || k == "authentication"
+            || ["secret", "password", "token", "key"]
+                .iter()
+                .any(|w| k.contains(w))
+    }
+    fn walk(v: Value) -> Value {
+        match v {
+            Value::String(s) => {
+                let lower = s.trim_start().to_ascii_lowercase();
+                if lower.starts_with("http://") || lower.starts_with("https://") {
+                    Value::String("[redacted]".into())
+                } else {
+                    Value::String(s)
+                }
+            }
+            Value::Array(a) => Value::Array(a.into_iter().map(walk).collect()),
+            Value::Object(m) => Value::Object(
+                m.into_iter()
+                    .filter(|(k, _)| !secret_name(k))
+                    .map(|(k, v)| (k, walk(v)))
+                    .collect(),
+            ),
+            other => other,
+        }
+    }
+    match walk(Value::Object(config)) {
+        Value::Object(m) => m,
+        _ => Map::new(),
+    }
 }
 
 /// Creates or updates the configuration (admin). Absent properties keep their value; `null`
 /// removes one; a rejected body changes nothing.
 #[utoipa::path(post, path = "/seiapi/v3/SysConfig/{System}", tag = "configuration",
-    params(("System" = String, Path, description = "mobility")), request_body = Object,
-    responses((status = 200, body = Object), (status = 400, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody)),
+    params(("System" = String, Path, description = "mobility")), request_body = super::schemas::SysConfig,
+    responses((status = 200, body = super::schemas::SysConfig), (status = 400, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody)),
     security(("token" = [])))]
 pub async fn post_config(
     caller: Caller,

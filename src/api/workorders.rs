@@ -1,4 +1,4 @@
-//! Work orders (seiapi.md §5): `GET | PUT | POST | PATCH | DELETE
+//! Work orders (docs/api.md §5): `GET | PUT | POST | PATCH | DELETE
 //! /seiapi/v3/trans/WorkOrder/{WorkOrderNum}` and the list `GET /seiapi/v3/trans/WorkOrders`.
 
 use std::collections::HashMap;
@@ -57,7 +57,7 @@ pub async fn load_visible(
 
 #[utoipa::path(get, path = "/seiapi/v3/trans/WorkOrder/{WorkOrderNum}", tag = "work orders",
     params(("WorkOrderNum" = String, Path)),
-    responses((status = 200, body = Object), (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody)),
+    responses((status = 200, body = super::schemas::WorkOrder), (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody)),
     security(("token" = [])))]
 pub async fn get_order(
     caller: Caller,
@@ -179,8 +179,8 @@ fn urlencode(s: &str) -> String {
 
 /// Inserts or replaces the whole order: 201 with `Location` when created, 200 when replaced.
 #[utoipa::path(put, path = "/seiapi/v3/trans/WorkOrder/{WorkOrderNum}", tag = "work orders",
-    params(("WorkOrderNum" = String, Path)), request_body = Object,
-    responses((status = 200, body = Object), (status = 201, body = Object), (status = 400, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody)),
+    params(("WorkOrderNum" = String, Path)), request_body = super::schemas::WorkOrder,
+    responses((status = 200, body = super::schemas::WorkOrder), (status = 201, body = super::schemas::WorkOrder, headers(("Location" = String))), (status = 400, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody)),
     security(("token" = [])))]
 pub async fn put_order(
     caller: Caller,
@@ -193,8 +193,8 @@ pub async fn put_order(
 
 /// Updates an existing order: each given top-level property replaces the stored one.
 #[utoipa::path(post, path = "/seiapi/v3/trans/WorkOrder/{WorkOrderNum}", tag = "work orders",
-    params(("WorkOrderNum" = String, Path)), request_body = Object,
-    responses((status = 200, body = Object), (status = 400, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody)),
+    params(("WorkOrderNum" = String, Path)), request_body = super::schemas::WorkOrder,
+    responses((status = 200, body = super::schemas::WorkOrder), (status = 400, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody)),
     security(("token" = [])))]
 pub async fn post_order(
     caller: Caller,
@@ -208,8 +208,8 @@ pub async fn post_order(
 /// Updates only the supplied properties; `_fields` removes properties, `"Delete": true` removes
 /// collection items.
 #[utoipa::path(patch, path = "/seiapi/v3/trans/WorkOrder/{WorkOrderNum}", tag = "work orders",
-    params(("WorkOrderNum" = String, Path)), request_body = Object,
-    responses((status = 200, body = Object), (status = 400, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody)),
+    params(("WorkOrderNum" = String, Path)), request_body = super::schemas::WorkOrder,
+    responses((status = 200, body = super::schemas::WorkOrder), (status = 400, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody)),
     security(("token" = [])))]
 pub async fn patch_order(
     caller: Caller,
@@ -238,6 +238,19 @@ pub async fn delete_order(
     }
 }
 
+/// `2026-12-01` (exactly `YYYY-MM-DD`, years 0001 to 9999): 00:00:00.000 UTC of that day.
+fn date_start(v: &str) -> Option<time::Time> {
+    if v.len() != 10 || v.as_bytes()[4] != b'-' || v.as_bytes()[7] != b'-' {
+        return None;
+    }
+    let date: jiff::civil::Date = v.parse().ok()?;
+    if date.year() < 1 {
+        return None;
+    }
+    let ts = date.to_zoned(jiff::tz::TimeZone::UTC).ok()?.timestamp();
+    time::Time::from_millis(ts.as_millisecond())
+}
+
 pub const DEFAULT_LIMIT: i64 = 100;
 pub const MAX_LIMIT: i64 = 1000;
 
@@ -246,9 +259,9 @@ pub const MAX_LIMIT: i64 = 1000;
 /// their own orders.
 #[utoipa::path(get, path = "/seiapi/v3/trans/WorkOrders", tag = "work orders",
     params(("UserName" = Option<String>, Query), ("OrderStatus" = Option<String>, Query), ("ServiceAreaID" = Option<String>, Query),
-           ("From" = Option<String>, Query, description = "planned start at or after: RFC 3339, 0001-01-01T00:00:00.000Z to 9999-12-31T23:59:59.999Z"),
-           ("To" = Option<String>, Query, description = "planned start before: RFC 3339, 0001-01-01T00:00:00.000Z to 9999-12-31T23:59:59.999Z"), ("Limit" = Option<i64>, Query), ("Offset" = Option<i64>, Query)),
-    responses((status = 200, body = Object), (status = 400, body = crate::error::ErrorBody)),
+           ("From" = Option<String>, Query, description = "planned start at or after: RFC 3339, 0001-01-01T00:00:00.000Z to 9999-12-31T23:59:59.999Z, or a date (YYYY-MM-DD) for 00:00 UTC of that day"),
+           ("To" = Option<String>, Query, description = "planned start before: RFC 3339, 0001-01-01T00:00:00.000Z to 9999-12-31T23:59:59.999Z, or a date (YYYY-MM-DD) for 00:00 UTC of that day"), ("Limit" = Option<i64>, Query), ("Offset" = Option<i64>, Query)),
+    responses((status = 200, body = super::schemas::WorkOrderList), (status = 400, body = crate::error::ErrorBody), (status = 403, description = "a technician naming another UserName", body = crate::error::ErrorBody)),
     security(("token" = [])))]
 pub async fn list_orders(
     caller: Caller,
@@ -283,8 +296,9 @@ pub async fn list_orders(
                     }
                 }
             }
-            // The same times as in bodies (`domain::time`): RFC 3339, years 0001 to 9999.
-            "From" | "To" => match time::parse(v) {
+            // The same times as in bodies (`domain::time`): RFC 3339, years 0001 to 9999; or a
+            // date alone, for the start of that day in UTC ([Revisit]).
+            "From" | "To" => match date_start(v).map_or_else(|| time::parse(v), Ok) {
                 Ok(t) if k == "From" => f.from_ms = Some(t.as_millis()),
                 Ok(t) => f.to_ms = Some(t.as_millis()),
                 Err(e) => {
@@ -311,7 +325,14 @@ pub async fn list_orders(
         }
     }
     if !errs.is_empty() {
-        return Err(ApiError::invalid("invalid query parameters", errs));
+        let detail = errs
+            .iter()
+            .map(|p| format!("{}: {}", p.path, p.reason))
+            .collect::<Vec<_>>()
+            .join("; ");
+        let mut e = ApiError::invalid(detail, errs);
+        e.title = "Invalid query parameter";
+        return Err(e);
     }
     if caller.is_technician() {
         match &f.user_name {

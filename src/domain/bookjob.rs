@@ -1,4 +1,4 @@
-//! The Book Job object, which is also the Appointment Search object (seiapi.md §7.2).
+//! The Book Job object, which is also the Appointment Search object (docs/api.md §7.2).
 
 use serde_json::{Map, Value};
 

@@ -75,7 +75,7 @@ string_id!(
     UserName, 64, "a user name"
 );
 
-/// Roles of seiapi.md §2.
+/// Roles of docs/api.md §2.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {

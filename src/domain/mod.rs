@@ -1,4 +1,4 @@
-//! The domain: validated types and the rules of seiapi.md, with no HTTP and no SQL.
+//! The domain: validated types and the rules of docs/api.md, with no HTTP and no SQL.
 
 pub mod bookjob;
 pub mod category;

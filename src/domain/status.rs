@@ -61,7 +61,7 @@ impl OrderStatus {
         matches!(self, Self::ClosedComplete | Self::ClosedIncomplete)
     }
 
-    /// Whether the order still occupies its technician (scheduler.md §1).
+    /// Whether the order still occupies its technician (docs/scheduler.md §1).
     pub fn is_open(self) -> bool {
         !matches!(
             self,

@@ -1,4 +1,4 @@
-//! Times on the wire (seiapi.md: "Accept any valid RFC 3339 time from year 0001 to 9999 on
+//! Times on the wire (docs/api.md: "Accept any valid RFC 3339 time from year 0001 to 9999 on
 //! input, bodies and query parameters alike; always emit `2026-12-01T08:00:00.000Z`").
 //!
 //! A [`Time`] is an instant to the millisecond, from `0001-01-01T00:00:00.000Z` to

@@ -32,7 +32,7 @@ use url::Url;
 use self::breaker::{Breakers, Outcome};
 use crate::{config::OutboundConfig, metrics::Metrics};
 
-/// The two interfaces a third-party scheduler implements (seiapi.md §8).
+/// The two interfaces a third-party scheduler implements (docs/api.md §8).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Interface {
     /// Appointment Search: read-only, so safe to retry after a connection failure.

@@ -24,8 +24,8 @@ use crate::{
         workorder::{Carried, WorkOrder},
     },
     store::{
-        BookingResult, BookingTx, BookingWrite, Decision, SchedKind, Store, StoreError, VisitQuery,
-        VisitRow,
+        BookingResult, BookingTx, BookingWrite, Decision, FromCache, SchedKind, Store, StoreError,
+        VisitChange, VisitQuery, VisitRow,
     },
 };
 
@@ -49,7 +49,13 @@ pub struct Builtin {
     gates: Box<[Mutex<()>]>,
     /// How long a booking waits at its gate before it gives up (`booking_queue_wait`).
     max_wait: Duration,
+    /// Told of every committed booking: its work center and local date (the re-optimiser's
+    /// debounced runs after bookings).
+    on_booked: Option<OnBooked>,
 }
+
+/// See [`Builtin::on_booked`].
+pub type OnBooked = Arc<dyn Fn(&EntityId, &str, Date) + Send + Sync>;
 
 impl Builtin {
     pub fn new(store: Arc<Store>, max_wait: Duration) -> Self {
@@ -58,7 +64,14 @@ impl Builtin {
             cache: Default::default(),
             gates: (0..GATES).map(|_| Mutex::new(())).collect(),
             max_wait,
+            on_booked: None,
         }
+    }
+
+    /// Calls `f` with the work center and local date of every booking this scheduler commits.
+    pub fn on_booked(mut self, f: OnBooked) -> Self {
+        self.on_booked = Some(f);
+        self
     }
 
     fn gate(&self, entity: &EntityId, key: &str) -> &Mutex<()> {
@@ -285,12 +298,17 @@ pub fn to_visit(setup: &Setup, r: VisitRow) -> (String, Visit) {
     )
 }
 
+/// An offered window as a TimeConstraints item, with what it costs ([Revisit] extension
+/// properties, docs/api.md): the added travel of its cheapest insertion, and whether it is among
+/// the policy's `BestOffers` cheapest.
 fn offer_json(o: &sched::Offer) -> Value {
     json!({
         "ID": o.id,
         "Desc": o.desc,
         "Type": "1001",
         "Period": {"Start": time::format(o.window.start), "End": time::format(o.window.end)},
+        "AddedTravelMinutes": o.added_travel_minutes,
+        "Best": o.best,
     })
 }
 
@@ -339,6 +357,8 @@ impl Builtin {
         if let Err(refusal) = booking.check(&view, now) {
             return Ok(refusal);
         }
+        // The schedule the booking was last checked on.
+        let mut since = view.versions;
         // One lock per entity and local day: a technician may serve several work centers, so a
         // per-work-center lock would let two bookings plan the same day at once.
         let lock_key = format!("book:{}", booking.local_day);
@@ -363,19 +383,45 @@ impl Builtin {
                 if let Err(refusal) = booking.check(&view, now) {
                     return Ok(refusal);
                 }
+                since = view.versions;
                 turn
             }
         };
         let order = booking.follow_up(original, req)?;
         let answer = booking.answer(&order, req);
-        let decide = |visits: &[VisitRow]| booking.decide(visits, &order, &answer, now);
+        let tx = booking.transaction(claim, lock_key);
+        let need = (tx.visits.from_ms, tx.visits.to_ms);
+        let decide = |rows: &[VisitRow]| {
+            let visits = visits_by_tech(&booking.setup, rows.to_vec());
+            booking.decide(&visits, &order, &answer, now)
+        };
+        // SQLite: the cache brought up to date in the transaction, every visit of the entity
+        // as the booking commits on them.
+        let on_changes = |versions, changes: &[VisitChange]| match self
+            .cache
+            .advance(entity, since, versions, changes, need)
+        {
+            Some(view) if Arc::ptr_eq(&view.setup, &booking.setup) => {
+                booking.decide(view.visits.as_ref(), &order, &answer, now)
+            }
+            _ => Decision::ReadVisits,
+        };
+        let cached = FromCache {
+            since,
+            decide: &on_changes,
+        };
         let result = self
             .store
-            .commit_booking(entity, &booking.transaction(claim, lock_key), &decide)
+            .commit_booking_cached(entity, &tx, Some(&cached), &decide)
             .await;
         drop(turn);
         let why = match result {
-            Ok(BookingResult::Booked(done)) => return Ok(Outcome::Booked(done)),
+            Ok(BookingResult::Booked(done)) => {
+                if let (Some(f), Some(area)) = (&self.on_booked, &booking.service_area_id) {
+                    f(entity, area, booking.local_day);
+                }
+                return Ok(Outcome::Booked(done));
+            }
             Ok(BookingResult::Answered(a)) => return Ok(Outcome::Answered(a)),
             Ok(BookingResult::Unavailable(why)) => why,
             // The database's own check refused an overlap the code did not see: the window is
@@ -521,16 +567,15 @@ impl Booking {
     /// Places the visit on the technicians' days as the transaction read them.
     fn decide(
         &self,
-        visits: &[VisitRow],
+        visits: &dyn sched::VisitSource,
         order: &WorkOrder,
         done: &FollowupDone,
         now: Timestamp,
     ) -> Decision {
-        let visits = visits_by_tech(&self.setup, visits.to_vec());
         let snap = Snapshot {
             work_centers: &self.setup.work_centers,
             technicians: &self.setup.technicians,
-            visits: &visits,
+            visits,
         };
         let placed = match sched::plan(&snap, &self.job, self.window, now) {
             Ok(p) => p,

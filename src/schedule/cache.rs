@@ -20,7 +20,7 @@ use super::{
 };
 use crate::{
     domain::EntityId,
-    store::{Store, VisitQuery},
+    store::{Store, VisitChange, VisitQuery},
 };
 
 const DAY_MS: i64 = 86_400_000;
@@ -34,6 +34,8 @@ pub type VisitMap = HashMap<String, Arc<Vec<Visit>>>;
 pub struct View {
     pub setup: Arc<Setup>,
     pub visits: Arc<VisitMap>,
+    /// The set-up version and visit sequence number the view is as of.
+    pub versions: (i64, i64),
 }
 
 impl View {
@@ -54,8 +56,35 @@ struct Entry {
     from_ms: i64,
     to_ms: i64,
     visits: Arc<VisitMap>,
-    /// Which technician each cached order belongs to, to remove it when it changes.
-    tech_of: Arc<HashMap<String, String>>,
+    /// Which technician each cached order belongs to, to remove it when it changes. It moves
+    /// from an entry to the one brought up to date from it (so it is changed in place, never
+    /// copied); an entry whose map has moved on rebuilds one from its visits when it is brought
+    /// up to date again (a rare race of two updates from the same entry).
+    tech_of: Mutex<Option<HashMap<String, String>>>,
+}
+
+impl Entry {
+    fn view(&self) -> View {
+        View {
+            setup: self.setup.clone(),
+            visits: self.visits.clone(),
+            versions: (self.setup_version, self.visit_seq),
+        }
+    }
+
+    /// Takes the order-to-technician map out of this entry, or builds one from its visits.
+    fn take_tech_of(&self) -> HashMap<String, String> {
+        if let Some(m) = self.tech_of.lock().ok().and_then(|mut t| t.take()) {
+            return m;
+        }
+        let mut m = HashMap::with_capacity(self.visits.values().map(|l| l.len()).sum());
+        for (tech, list) in self.visits.iter() {
+            for v in list.iter() {
+                m.insert(v.order_num.clone(), tech.clone());
+            }
+        }
+        m
+    }
 }
 
 #[derive(Default)]
@@ -116,17 +145,45 @@ impl SchedCache {
         if let Some(view) = self.current(entity, versions, now) {
             return Ok(view);
         }
-        self.refresh(store, entity, now).await
+        self.refresh(store, entity, versions, now).await
     }
 
     /// The cached view as it is, without asking the database whether it is current: for a
     /// booking that checked it against the database moments ago (its transaction decides on
     /// the database's visits anyway).
     pub fn cached(&self, entity: &EntityId) -> Option<View> {
-        self.get(entity).map(|c| View {
-            setup: c.setup.clone(),
-            visits: c.visits.clone(),
-        })
+        self.get(entity).map(|c| c.view())
+    }
+
+    /// The view brought from `since` to `versions` by `changes` (every order written after
+    /// `since`, as it is now), for a booking whose transaction read them while no one else could
+    /// write (SQLite). `None` when the cache cannot be brought there: its set-up is another, it
+    /// is older than `since` or newer than `versions`, or it does not cover `need` (a range of
+    /// planned starts, epoch milliseconds).
+    pub fn advance(
+        &self,
+        entity: &EntityId,
+        since: (i64, i64),
+        versions: (i64, i64),
+        changes: &[VisitChange],
+        need: (i64, i64),
+    ) -> Option<View> {
+        let c = self.get(entity)?;
+        if c.setup_version != versions.0
+            || since.0 != versions.0
+            || c.visit_seq < since.1
+            || c.visit_seq > versions.1
+            || c.from_ms > need.0
+            || c.to_ms < need.1
+        {
+            return None;
+        }
+        if c.visit_seq == versions.1 {
+            return Some(c.view());
+        }
+        let entry = apply(&c, versions.1, changes);
+        self.put(entity, entry.clone());
+        Some(entry.view())
     }
 
     /// The cached view if it is at least as new as `versions` and covers the search range.
@@ -140,20 +197,18 @@ impl SchedCache {
             && c.visit_seq >= versions.1
             && c.from_ms <= need.0
             && c.to_ms >= need.1)
-            .then(|| View {
-                setup: c.setup.clone(),
-                visits: c.visits.clone(),
-            })
+            .then(|| c.view())
     }
 
+    /// Brings the cache up to `versions` (read before the refresh lock was taken: whatever
+    /// commits later is read too, and seen again by the next version read).
     async fn refresh(
         &self,
         store: &Store,
         entity: &EntityId,
+        (setup_version, visit_seq): (i64, i64),
         now: Timestamp,
     ) -> Result<View, ScheduleError> {
-        // Read again under the lock: the refresh this call waited for may have done the work.
-        let (setup_version, visit_seq) = store.sched_versions(entity).await?;
         let cur = self.get(entity);
         let (setup, same_setup) = match &cur {
             Some(c) if c.setup_version == setup_version => (c.setup.clone(), true),
@@ -163,48 +218,13 @@ impl SchedCache {
         let need_to = now.as_millisecond() + horizon_ms(&setup);
         if let Some(c) = cur.filter(|c| same_setup && c.from_ms <= need_from && c.to_ms >= need_to)
         {
-            if c.visit_seq == visit_seq {
-                return Ok(View {
-                    setup,
-                    visits: c.visits.clone(),
-                });
+            if c.visit_seq >= visit_seq {
+                return Ok(c.view());
             }
             let changes = store.visit_changes(entity, c.visit_seq).await?;
-            let mut visits = (*c.visits).clone();
-            let mut tech_of = (*c.tech_of).clone();
-            let mut seq = visit_seq;
-            for ch in changes {
-                seq = seq.max(ch.seq);
-                if let Some(tech) = tech_of.remove(&ch.order_num)
-                    && let Some(list) = visits.get_mut(&tech)
-                {
-                    Arc::make_mut(list).retain(|v| v.order_num != ch.order_num);
-                }
-                if let Some(row) = ch
-                    .row
-                    .filter(|r| (c.from_ms..c.to_ms).contains(&r.start_ms))
-                {
-                    let (tech, visit) = to_visit(&setup, row);
-                    let list = Arc::make_mut(visits.entry(tech.clone()).or_default());
-                    let at = list.partition_point(|v| v.start <= visit.start);
-                    list.insert(at, visit);
-                    tech_of.insert(list[at].order_num.clone(), tech);
-                }
-            }
-            let entry = Arc::new(Entry {
-                setup_version,
-                setup: setup.clone(),
-                visit_seq: seq,
-                from_ms: c.from_ms,
-                to_ms: c.to_ms,
-                visits: Arc::new(visits),
-                tech_of: Arc::new(tech_of),
-            });
+            let entry = apply(&c, visit_seq, &changes);
             self.put(entity, entry.clone());
-            return Ok(View {
-                setup,
-                visits: entry.visits.clone(),
-            });
+            return Ok(entry.view());
         }
         // A full load, a week beyond what is needed so it is rare. The sequence number was
         // read first, so nothing that commits meanwhile can be missed.
@@ -236,12 +256,45 @@ impl SchedCache {
             from_ms,
             to_ms,
             visits: Arc::new(visits),
-            tech_of: Arc::new(tech_of),
+            tech_of: Mutex::new(Some(tech_of)),
         });
         self.put(entity, entry.clone());
-        Ok(View {
-            setup,
-            visits: entry.visits.clone(),
-        })
+        Ok(entry.view())
     }
+}
+
+/// The entry `c` with `changes` (the orders written after its sequence number, each as it is
+/// now) applied, at sequence number `visit_seq` at least.
+fn apply(c: &Entry, visit_seq: i64, changes: &[VisitChange]) -> Arc<Entry> {
+    let mut visits = (*c.visits).clone();
+    let mut tech_of = c.take_tech_of();
+    let mut seq = visit_seq;
+    for ch in changes {
+        seq = seq.max(ch.seq);
+        if let Some(tech) = tech_of.remove(&ch.order_num)
+            && let Some(list) = visits.get_mut(&tech)
+        {
+            Arc::make_mut(list).retain(|v| v.order_num != ch.order_num);
+        }
+        if let Some(row) = ch
+            .row
+            .as_ref()
+            .filter(|r| (c.from_ms..c.to_ms).contains(&r.start_ms))
+        {
+            let (tech, visit) = to_visit(&c.setup, row.clone());
+            let list = Arc::make_mut(visits.entry(tech.clone()).or_default());
+            let at = list.partition_point(|v| v.start <= visit.start);
+            list.insert(at, visit);
+            tech_of.insert(list[at].order_num.clone(), tech);
+        }
+    }
+    Arc::new(Entry {
+        setup_version: c.setup_version,
+        setup: c.setup.clone(),
+        visit_seq: seq,
+        from_ms: c.from_ms,
+        to_ms: c.to_ms,
+        visits: Arc::new(visits),
+        tech_of: Mutex::new(Some(tech_of)),
+    })
 }

@@ -68,6 +68,21 @@ impl Db {
         })
     }
 
+    /// A connection for one write statement, which commits by itself: on SQLite it waits its
+    /// turn among this process's writers as a transaction does, but without the round trips of
+    /// BEGIN and COMMIT. Keep the guard until the statement has run.
+    pub(crate) async fn write_one(
+        &self,
+    ) -> Result<(Pooled, Option<OwnedMutexGuard<()>>), StoreError> {
+        Ok(match self {
+            Db::Sqlite { pool, writer } => {
+                let turn = writer.clone().lock_owned().await;
+                (Pooled::Sqlite(pool.acquire().await?), Some(turn))
+            }
+            Db::Postgres { pool } => (Pooled::Postgres(pool.acquire().await?), None),
+        })
+    }
+
     /// Begins a write transaction.
     pub(crate) async fn begin(&self) -> Result<Tx, StoreError> {
         Ok(match self {

@@ -6,7 +6,7 @@ use sqlx::types::Json;
 
 use super::{
     AddUser, CallerContext, ConfigFn, SchedKind, Store, StoreError, UserRecord, corrupt,
-    db::{Tx, sql},
+    db::{Conn, Tx, sql},
     now_ms,
 };
 use crate::domain::{EntityId, Role, UserName, category::Category};
@@ -267,8 +267,16 @@ impl Store {
     /// The entity's set-up version and visit sequence number (0, 0 before any write).
     pub async fn sched_versions(&self, entity: &EntityId) -> Result<(i64, i64), StoreError> {
         let mut c = self.db.acquire().await?;
-        let row = sql!(c.conn(), "SELECT setup_version, visit_seq FROM sched_versions WHERE entity_id = $1",
-            entity.as_str(); optional (i64, i64))?;
-        Ok(row.unwrap_or((0, 0)))
+        versions_in(c.conn(), entity).await
     }
+}
+
+/// The entity's set-up version and visit sequence number.
+pub(super) async fn versions_in(
+    conn: Conn<'_>,
+    entity: &EntityId,
+) -> Result<(i64, i64), StoreError> {
+    let row = sql!(conn, "SELECT setup_version, visit_seq FROM sched_versions WHERE entity_id = $1",
+        entity.as_str(); optional (i64, i64))?;
+    Ok(row.unwrap_or((0, 0)))
 }

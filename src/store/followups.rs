@@ -5,10 +5,12 @@ use serde_json::Value;
 use sqlx::types::Json;
 
 use super::{
-    BookingResult, BookingTx, DecideFn, Decision, Store, StoreError, VisitQuery, VisitRow,
+    BookingResult, BookingTx, DecideFn, Decision, FromCache, Store, StoreError, VisitQuery,
+    VisitRow,
     db::{Conn, Tx, sql},
+    entities::versions_in,
     now_ms,
-    orders::{order_key, read_order, tech_key, upsert_order, visits_in},
+    orders::{changes_since, order_key, read_order, tech_key, upsert_order, visits_in},
 };
 use crate::domain::{
     EntityId, WorkOrderNum,
@@ -184,10 +186,10 @@ impl Store {
     /// Marks a pending claim whose call may have reached the third party without a known
     /// outcome: its lease ends now, so the same request sends it again with the same key.
     pub async fn unknown_followup(&self, entity: &EntityId, id: &str) -> Result<(), StoreError> {
-        let mut tx = self.db.begin().await?;
-        sql!(tx.conn(), "UPDATE followups SET lease_until = $3 WHERE entity_id = $1 AND id = $2 AND state = 'pending'",
+        let (mut c, _turn) = self.db.write_one().await?;
+        sql!(c.conn(), "UPDATE followups SET lease_until = $3 WHERE entity_id = $1 AND id = $2 AND state = 'pending'",
             entity.as_str(), id, now_ms(); execute)?;
-        tx.commit().await
+        Ok(())
     }
 
     /// What the ledger would answer `claim`, without recording anything: `None` when it would
@@ -211,24 +213,26 @@ impl Store {
         id: &str,
         done: &FollowupDone,
     ) -> Result<(), StoreError> {
-        let mut tx = self.db.begin().await?;
-        let updated = sql!(tx.conn(), "UPDATE followups SET state = 'done', order_num = $3, status_code = $4, answer = $5, \
+        // One statement: it commits by itself (an explicit transaction would cost two more
+        // round trips on the pass-through booking's path).
+        let (mut c, _turn) = self.db.write_one().await?;
+        let updated = sql!(c.conn(), "UPDATE followups SET state = 'done', order_num = $3, status_code = $4, answer = $5, \
              answer_raw = $6 WHERE entity_id = $1 AND id = $2 AND state = 'pending'",
             entity.as_str(), id, done.order_num.as_deref(), i32::from(done.status_code),
             Json(&done.answer), done.answer_raw.as_deref(); execute)?;
         if updated != 1 {
             return Err(StoreError::ClaimLost);
         }
-        tx.commit().await
+        Ok(())
     }
 
     /// Drops a pending claim whose booking did not happen, so that a retry may try again.
     /// Harmless when the claim is gone already.
     pub async fn abandon_followup(&self, entity: &EntityId, id: &str) -> Result<(), StoreError> {
-        let mut tx = self.db.begin().await?;
-        sql!(tx.conn(), "DELETE FROM followups WHERE entity_id = $1 AND id = $2 AND state = 'pending'",
+        let (mut c, _turn) = self.db.write_one().await?;
+        sql!(c.conn(), "DELETE FROM followups WHERE entity_id = $1 AND id = $2 AND state = 'pending'",
             entity.as_str(), id; execute)?;
-        tx.commit().await
+        Ok(())
     }
 
     /// The follow-ups booked from an original order, oldest first.
@@ -246,8 +250,8 @@ impl Store {
     }
 
     /// The built-in scheduler's booking, in one write transaction: takes the claim's locks and
-    /// the booking lock, lets the ledger answer if it can, reads the technicians' visits, lets
-    /// `decide` place the visit, and writes the new order, the orders it moved, the part order
+    /// the booking lock, lets the ledger answer if it can, reads the technicians' visits (on
+    /// SQLite, what changed since the booking's cached schedule), lets `decide` place the visit, and writes the new order, the orders it moved, the part order
     /// and the follow-up record together, or nothing. A lost deadlock is retried, and a decision
     /// whose technicians' days changed before they were locked is taken again, within one budget
     /// of [`MAX_DECISIONS`].
@@ -257,9 +261,25 @@ impl Store {
         req: &BookingTx,
         decide: DecideFn<'_>,
     ) -> Result<BookingResult, StoreError> {
+        self.commit_booking_cached(entity, req, None, decide).await
+    }
+
+    /// [`Store::commit_booking`] of a booking prepared on a cached schedule: on SQLite it is
+    /// decided by `cached` on what changed since, unless that answers
+    /// [`Decision::ReadVisits`].
+    pub async fn commit_booking_cached(
+        &self,
+        entity: &EntityId,
+        req: &BookingTx,
+        cached: Option<&FromCache<'_>>,
+        decide: DecideFn<'_>,
+    ) -> Result<BookingResult, StoreError> {
         let mut decisions = 0;
         loop {
-            match self.try_booking(entity, req, decide, &mut decisions).await {
+            match self
+                .try_booking(entity, req, cached, decide, &mut decisions)
+                .await
+            {
                 Err(StoreError::Retry(why)) if decisions < MAX_DECISIONS => {
                     tracing::debug!(%why, decisions, "booking transaction retried");
                 }
@@ -272,6 +292,7 @@ impl Store {
         &self,
         entity: &EntityId,
         req: &BookingTx,
+        cached: Option<&FromCache<'_>>,
         decide: DecideFn<'_>,
         decisions: &mut u32,
     ) -> Result<BookingResult, StoreError> {
@@ -287,10 +308,33 @@ impl Store {
         };
         let write = loop {
             *decisions += 1;
-            let visits = visits_in(&self.db, tx.conn(), entity, &req.visits).await?;
-            let write = match decide(&visits) {
+            let mut decision = Decision::ReadVisits;
+            // SQLite: no one else writes until this transaction ends, so what changed since the
+            // booking's cached schedule, applied to it, is the schedule this booking commits on.
+            if let Some(cached) = cached.filter(|_| !tx.is_postgres()) {
+                let versions = versions_in(tx.conn(), entity).await?;
+                if versions.0 == cached.since.0 {
+                    let changes = if versions.1 > cached.since.1 {
+                        changes_since(tx.conn(), entity, cached.since.1).await?
+                    } else {
+                        Vec::new()
+                    };
+                    decision = (cached.decide)(versions, &changes);
+                }
+            }
+            let mut visits = Vec::new();
+            if let Decision::ReadVisits = decision {
+                visits = visits_in(&self.db, tx.conn(), entity, &req.visits).await?;
+                decision = decide(&visits);
+            }
+            let write = match decision {
                 Decision::Write(w) => w,
                 Decision::Unavailable(why) => return Ok(BookingResult::Unavailable(why)),
+                Decision::ReadVisits => {
+                    return Err(StoreError::Other(anyhow::anyhow!(
+                        "the booking could not be decided on its technicians' visits"
+                    )));
+                }
             };
             if self
                 .confirm(&mut tx, entity, &req.visits, &visits, &write)

@@ -26,19 +26,24 @@ use crate::domain::{
     workorder::WorkOrder,
 };
 
+mod board;
 pub(crate) mod db;
 mod entities;
 mod followups;
 mod moves;
 mod orders;
 mod outbox;
+pub mod schema;
+mod users;
 
+pub use board::BoardOrder;
 use db::Db;
 pub use moves::{Exclusive, MoveCommit, MoveFilter, MoveRecord, PlannedMove, PlannedVisit};
 pub use outbox::{
     AttemptEnd, AttemptRecord, ClaimedEvent, EventFilter, EventKind, EventRecord, FinishedAttempt,
     SigningSecrets,
 };
+pub use users::{EntityInfo, UserChange, UserInfo};
 
 /// Why a storage call failed. Each cause is its own variant, so that the layers above never
 /// mistake one for another (a server fault is never answered as a client's conflict).
@@ -121,6 +126,9 @@ pub struct Store {
     outbox: outbox::OutboxSignal,
 }
 
+/// How much of a SQLite database file is read through a memory map.
+const SQLITE_MMAP_BYTES: u64 = 256 << 20;
+
 /// A pooled PostgreSQL connection idle for longer than this is pinged before it is used.
 const IDLE_CHECK_AFTER: Duration = Duration::from_secs(1);
 
@@ -134,7 +142,10 @@ impl Store {
                 .journal_mode(SqliteJournalMode::Wal)
                 .synchronous(SqliteSynchronous::Normal)
                 .busy_timeout(opts.statement_timeout)
-                .foreign_keys(true);
+                .foreign_keys(true)
+                // Every write makes the other connections drop their page cache (WAL); reading
+                // the pages again through a memory map costs no copy and no system call.
+                .pragma("mmap_size", SQLITE_MMAP_BYTES.to_string());
             let pool = SqlitePoolOptions::new()
                 .max_connections(opts.max_connections)
                 .acquire_timeout(opts.statement_timeout)
@@ -330,6 +341,19 @@ pub struct BookingTx {
     pub lock_key: String,
 }
 
+/// A booking prepared on a cached schedule, as of `since` (set-up version, visit sequence
+/// number). On SQLite, whose write transaction shuts out every other writer, its transaction
+/// reads only what changed since, and `decide` decides on the cache brought up to date with it
+/// (or answers [`Decision::ReadVisits`]).
+pub struct FromCache<'a> {
+    pub since: (i64, i64),
+    pub decide: ChangesFn<'a>,
+}
+
+/// Decides a booking on the versions now and the orders written after [`FromCache::since`]
+/// (each as it is now).
+pub type ChangesFn<'a> = &'a (dyn Fn((i64, i64), &[VisitChange]) -> Decision + Send + Sync);
+
 /// What `decide` wants written.
 #[derive(Debug, Clone)]
 pub struct BookingWrite {
@@ -344,6 +368,9 @@ pub enum Decision {
     Write(Box<BookingWrite>),
     /// Nothing fits any more; the string says why.
     Unavailable(String),
+    /// The changes cannot be applied to the cache the booking was prepared on (it moved on, or
+    /// does not cover the day): decide on the day's visits instead.
+    ReadVisits,
 }
 
 /// Decides a booking on the visits as read in its transaction. Called again, in the same

@@ -412,12 +412,21 @@ impl Store {
         since: i64,
     ) -> Result<Vec<VisitChange>, StoreError> {
         let mut c = self.db.acquire().await?;
-        // One statement, so PostgreSQL reads both tables in one snapshot.
-        let rows = sql!(c.conn(), &format!(
-            "SELECT {VISIT_COLUMNS}, seq, order_status, 0 AS gone FROM work_orders WHERE entity_id = $1 AND seq > $2 \
-             UNION ALL SELECT order_num, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, seq, NULL, 1 \
-             FROM work_order_tombstones WHERE entity_id = $1 AND seq > $2 ORDER BY seq"),
-            entity.as_str(), since; all ChangeRow)?;
-        Ok(rows.into_iter().map(ChangeRow::change).collect())
+        changes_since(c.conn(), entity, since).await
     }
+}
+
+/// Work orders written or deleted after sequence number `since`, in sequence order.
+pub(super) async fn changes_since(
+    conn: Conn<'_>,
+    entity: &EntityId,
+    since: i64,
+) -> Result<Vec<VisitChange>, StoreError> {
+    // One statement, so PostgreSQL reads both tables in one snapshot.
+    let rows = sql!(conn, &format!(
+        "SELECT {VISIT_COLUMNS}, seq, order_status, 0 AS gone FROM work_orders WHERE entity_id = $1 AND seq > $2 \
+         UNION ALL SELECT order_num, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, seq, NULL, 1 \
+         FROM work_order_tombstones WHERE entity_id = $1 AND seq > $2 ORDER BY seq"),
+        entity.as_str(), since; all ChangeRow)?;
+    Ok(rows.into_iter().map(ChangeRow::change).collect())
 }

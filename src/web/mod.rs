@@ -37,10 +37,16 @@ pub struct App {
 
 /// The apps this binary serves. A second app (the dispatcher's board) is a folder under `web/`
 /// and one line here.
-pub const APPS: &[App] = &[App {
-    dir: "tech",
-    mount: "/",
-}];
+pub const APPS: &[App] = &[
+    App {
+        dir: "tech",
+        mount: "/",
+    },
+    App {
+        dir: "board",
+        mount: "/board/",
+    },
+];
 
 /// Where the versioned files are served.
 pub const STATIC_PREFIX: &str = "/static";
@@ -54,6 +60,11 @@ pub fn routes() -> Router<AppState> {
     let mut r = Router::new().route(
         &format!("{STATIC_PREFIX}/{{version}}/{{*path}}"),
         get(static_file),
+    );
+    // `/board` as typed: the board's own path, whose service worker scope it is.
+    r = r.route(
+        "/board",
+        get(|| async { axum::response::Redirect::permanent("/board/") }),
     );
     for app in APPS {
         let shell = format!("{}/index.html", app.dir);

@@ -1,4 +1,4 @@
-//! Booking follow-ups with the built-in scheduler over HTTP (seiapi.md §1, §7; scheduler.md §5):
+//! Booking follow-ups with the built-in scheduler over HTTP (docs/api.md §1, §7; docs/scheduler.md §5):
 //! the technician's whole flow, unavailable windows, the last free window under concurrency,
 //! idempotent retries, and work orders as the single source of truth for who is busy when.
 

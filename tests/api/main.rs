@@ -1,10 +1,12 @@
-//! HTTP integration tests of the seiapi v3 contract (/work/shared/spec/seiapi.md), each run on
+//! HTTP integration tests of the seiapi v3 contract (docs/api.md), each run on
 //! SQLite and, when `REVISIT_TEST_POSTGRES_URL` is set, on PostgreSQL. One binary, many modules,
 //! to keep link time low.
 
 mod helpers;
 
+mod admin;
 mod bad_input;
+mod board;
 mod booking;
 mod categories;
 mod configuration;
@@ -13,6 +15,7 @@ mod hardening;
 mod listing;
 mod notify;
 mod openapi;
+mod ops_details;
 mod passthrough;
 mod reoptimize;
 mod scheduler;

@@ -1,4 +1,4 @@
-//! Pass-through to a third-party scheduler (seiapi.md §8) through the one outbound client: relay,
+//! Pass-through to a third-party scheduler (docs/api.md §8) through the one outbound client: relay,
 //! failure mapping, timeouts and caps, the circuit breaker, SSRF protection, idempotent
 //! recording, and Revisit serving the two interfaces for another Revisit. Third parties are real
 //! HTTP servers on loopback, so the test app allows private networks, except in the SSRF table.

@@ -434,3 +434,134 @@ async fn only_one_node_reoptimizes_a_work_center_at_a_time_postgres() {
         r.body
     );
 }
+
+/// The windows of an OpenSlots answer with their [Revisit] cost properties, checking each.
+#[track_caller]
+fn costed(body: &Value) -> Vec<(String, i64, bool)> {
+    body["TimeConstraints"]
+        .as_array()
+        .unwrap_or_else(|| panic!("TimeConstraints in {body}"))
+        .iter()
+        .map(|tc| {
+            let added = tc["AddedTravelMinutes"]
+                .as_i64()
+                .unwrap_or_else(|| panic!("AddedTravelMinutes in {tc}"));
+            assert!(added >= 0, "{tc}");
+            let best = tc["Best"]
+                .as_bool()
+                .unwrap_or_else(|| panic!("Best in {tc}"));
+            (
+                tc["Period"]["Start"].as_str().unwrap().to_string(),
+                added,
+                best,
+            )
+        })
+        .collect()
+}
+
+both_backends!(
+    offers_tell_their_added_travel_flag_the_best_and_a_cost_policy_offers_the_cheapest_first,
+    |app| async move {
+        let f = fleet(&app).await;
+        app.put_order(&f.dispatcher, "WO-1", &closed_order("WO-1", "tom"))
+            .await
+            .expect(201);
+        let search = json!({"OriginalOrderNum": "WO-1"});
+
+        // Chronological (the default): in time order, the three cheapest flagged.
+        let r = app.open_slots(&f.tech.token, &search).await.expect(200);
+        let offers = costed(&r.body);
+        assert!(offers.len() > 3, "{}", r.body);
+        let starts: Vec<&String> = offers.iter().map(|o| &o.0).collect();
+        let mut sorted = starts.clone();
+        sorted.sort();
+        assert_eq!(starts, sorted, "{}", r.body);
+        assert_eq!(offers.iter().filter(|o| o.2).count(), 3, "{}", r.body);
+
+        // Ordered by cost: the flagged ones come first.
+        let mut wc = work_center_body();
+        wc["Policy"]["OfferOrder"] = json!("Cost");
+        wc["Policy"]["BestOffers"] = json!(2);
+        app.sched_put(&f.admin, "workcenters", AREA, &wc)
+            .await
+            .expect(200);
+        let r = app.open_slots(&f.tech.token, &search).await.expect(200);
+        let offers = costed(&r.body);
+        let flags: Vec<bool> = offers.iter().map(|o| o.2).collect();
+        assert_eq!(&flags[..2], &[true, true], "{}", r.body);
+        assert!(flags[2..].iter().all(|b| !b), "{}", r.body);
+
+        // A window sent back with its cost properties books as any other.
+        let chosen = r.body["TimeConstraints"][0].clone();
+        app.book_followup(&f.tech.token, "WO-1", &json!({"TimeConstraints": [chosen]}))
+            .await
+            .expect(200);
+    }
+);
+
+async fn moves(app: &TestApp, token: &str) -> Vec<Value> {
+    let r = app
+        .request(
+            reqwest::Method::GET,
+            &format!("{SCHED}/moves"),
+            Some(token),
+            None,
+        )
+        .await
+        .expect(200);
+    r.body["Moves"].as_array().unwrap().clone()
+}
+
+/// A booking wakes the re-optimiser for its work center and date: once bookings there pause,
+/// the crossed visits are swapped in the background, recorded as `after-booking`.
+async fn a_booking_wakes_the_reoptimiser(backend: crate::helpers::Backend) {
+    let Some(app) = crate::helpers::spawn_app_with(backend, |c| {
+        c.reoptimize.after_booking = true;
+        c.reoptimize.debounce = std::time::Duration::from_millis(100);
+        c.reoptimize.max_delay = std::time::Duration::from_secs(1);
+    })
+    .await
+    else {
+        return;
+    };
+    let (_admin, dora) = crossed(&app).await;
+    let mut original = closed_order("ORIG", "east");
+    original["Location"]["Address"]["Lat"] = json!(format!("{:.4}", EAST.0));
+    original["Location"]["Address"]["Lon"] = json!(format!("{:.4}", EAST.1));
+    app.put_order(&dora, "ORIG", &original).await.expect(201);
+    // Nothing moves before a booking: the background runs only after one.
+    tokio::time::sleep(std::time::Duration::from_millis(600)).await;
+    assert!(moves(&app, &dora).await.is_empty());
+    let east = app.login("east", "east-pw").await;
+    app.book_followup(&east, "ORIG", &book_body(window(1, 2)))
+        .await
+        .expect(200);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let list = moves(&app, &dora).await;
+        if !list.is_empty() {
+            assert!(
+                list.iter().all(|m| m["Reason"] == "after-booking"),
+                "{list:?}"
+            );
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no move after the booking"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(user_of(&app, &dora, "W1").await, "west");
+    assert_eq!(user_of(&app, &dora, "E1").await, "east");
+}
+
+#[tokio::test]
+async fn a_booking_wakes_the_reoptimiser_for_its_day_sqlite() {
+    a_booking_wakes_the_reoptimiser(crate::helpers::Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn a_booking_wakes_the_reoptimiser_for_its_day_postgres() {
+    a_booking_wakes_the_reoptimiser(crate::helpers::Backend::Postgres).await;
+}

@@ -1,5 +1,5 @@
-//! The built-in scheduler's set-up over HTTP (`/scheduling/v1/...`, scheduler.md §1) and its slot
-//! search (§3, §4) through `POST /seiapi/v3/trans/Appointments/OpenSlots` (seiapi.md §6).
+//! The built-in scheduler's set-up over HTTP (`/scheduling/v1/...`, docs/scheduler.md §1) and its slot
+//! search (§3, §4) through `POST /seiapi/v3/trans/Appointments/OpenSlots` (docs/api.md §6).
 
 use jiff::{SignedDuration, Timestamp};
 use revisit::domain::{Role, time};

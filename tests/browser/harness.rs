@@ -121,6 +121,16 @@ where
     F: FnOnce(Arc<Browser>) -> Fut,
     Fut: std::future::Future<Output = ()>,
 {
+    with_browser_at(name, (360, 740, 2.0), test).await
+}
+
+/// [`with_browser`] on a screen of `(width, height, pixel ratio)`: the dispatcher's board is
+/// tested on a 1280-pixel desktop and a tablet.
+pub async fn with_browser_at<F, Fut>(name: &str, screen: (u32, u32, f64), test: F)
+where
+    F: FnOnce(Arc<Browser>) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
     let Some(d) = driver() else {
         eprintln!("skipped: chromium/chromedriver not found (.ci/run installs them)");
         return;
@@ -142,7 +152,7 @@ where
                 "--disable-dev-shm-usage", "--disable-extensions", "--lang=en-GB",
                 format!("--user-data-dir={}", profile.path().display()),
             ],
-            "mobileEmulation": {"deviceMetrics": {"width": 360, "height": 740, "pixelRatio": 2.0, "touch": false}},
+            "mobileEmulation": {"deviceMetrics": {"width": screen.0, "height": screen.1, "pixelRatio": screen.2, "touch": false}},
         }),
     );
     caps.insert("goog:loggingPrefs".into(), json!({"browser": "ALL"}));

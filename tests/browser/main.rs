@@ -10,6 +10,7 @@
 #[path = "../api/helpers.rs"]
 mod helpers;
 
+mod board;
 mod harness;
 
 use std::{sync::Arc, time::Duration};

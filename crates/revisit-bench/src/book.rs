@@ -309,7 +309,8 @@ pub(crate) async fn run(mut a: BookArgs, config: Config) -> anyhow::Result<()> {
     let mut visits = VisitsByTech::default();
     let mut per_original: HashMap<String, usize> = HashMap::new();
     let mut stored: BTreeSet<String> = BTreeSet::new();
-    b.each_order(OPEN_STATUSES, |o| {
+    let (orders, reads) = b.stable_orders(OPEN_STATUSES).await?;
+    for o in &orders {
         visits.add(&b.setup, o);
         if let Some(orig) = o["OriginalOrderNum"]
             .as_str()
@@ -318,8 +319,7 @@ pub(crate) async fn run(mut a: BookArgs, config: Config) -> anyhow::Result<()> {
             *per_original.entry(orig.to_string()).or_default() += 1;
             stored.insert(o["OrderNum"].as_str().unwrap_or("?").to_string());
         }
-    })
-    .await?;
+    }
     let twice = per_original.values().filter(|n| **n > 1).count();
     let answered: BTreeSet<String> = run.booked.iter().cloned().collect();
     let unanswered = stored.difference(&answered).count();
@@ -376,7 +376,11 @@ pub(crate) async fn run(mut a: BookArgs, config: Config) -> anyhow::Result<()> {
     t.print();
 
     let mut t = Table::new("double-booking check (every open work order, read over HTTP)");
-    t.row("open visits", open_visits.to_string())
+    t.row(
+        "read",
+        format!("{reads} read(s) of every open work order until one saw no write meanwhile"),
+    )
+    .row("open visits", open_visits.to_string())
         .row(
             "follow-ups stored",
             format!(

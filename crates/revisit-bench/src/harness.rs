@@ -324,6 +324,37 @@ impl Bench {
         }
     }
 
+    /// Every work order of the entity whose status is in `statuses`, read over HTTP while no
+    /// work order was written: the entity's visit sequence number (every write of a work order
+    /// takes the next one) is the same before and after the read. Background writes (the
+    /// re-optimiser's runs after bookings) would otherwise move visits between the pages of
+    /// the read, which then sees some twice and misses others. Waits for a quiet moment, up to
+    /// `MAX_PHASE`; answers the orders and how many reads it took.
+    pub(crate) async fn stable_orders(
+        &self,
+        statuses: &str,
+    ) -> anyhow::Result<(Vec<Value>, usize)> {
+        let entity = EntityId::parse(ENTITY).map_err(anyhow::Error::msg)?;
+        let deadline = Instant::now() + MAX_PHASE;
+        let mut reads = 0;
+        loop {
+            let before = self.state.store.sched_versions(&entity).await?;
+            let mut orders = Vec::new();
+            self.each_order(statuses, |o| orders.push(o.clone()))
+                .await?;
+            reads += 1;
+            let after = self.state.store.sched_versions(&entity).await?;
+            if before == after {
+                return Ok((orders, reads));
+            }
+            anyhow::ensure!(
+                Instant::now() < deadline,
+                "work orders kept being written while the check read them ({reads} reads)"
+            );
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    }
+
     /// `PUT /seiapi/v3/trans/WorkOrder/{OrderNum}` of every order, `concurrency` at a time.
     pub(crate) async fn put_orders(
         &self,

@@ -6,6 +6,8 @@
 //! - `book`: follow-up bookings by concurrent clients, contended or `--spread`, then a
 //!   double-booking check (`book.rs`, `check.rs`);
 //! - `passthrough`: the latency pass-through adds (`passthrough.rs`);
+//! - `quality`: route quality of follow-ups booked one at a time, then re-optimised
+//!   (`quality.rs`; `bench/vroom_compare.py` compares with VROOM);
 //! - `notify`: delivery of outbound notifications under a write load (`notify.rs`).
 //!
 //! The server is configured as `revisit` is (`--config FILE`, `REVISIT_*` variables); the bench
@@ -21,6 +23,7 @@ mod check;
 mod harness;
 mod notify;
 mod passthrough;
+mod quality;
 mod report;
 mod search;
 
@@ -28,7 +31,7 @@ mod search;
 #[command(
     name = "revisit-bench",
     version,
-    about = "Measures Revisit on seeded data: slot search, follow-up booking, pass-through latency."
+    about = "Measures Revisit on seeded data: slot search, follow-up booking, pass-through latency, route quality."
 )]
 struct Cli {
     /// Optional TOML configuration file of the server; REVISIT_* environment variables override it.
@@ -47,6 +50,8 @@ enum Command {
     Book(book::BookArgs),
     /// Latency added by pass-through: one receiver called directly and through Revisit.
     Passthrough(passthrough::PassthroughArgs),
+    /// Route quality: follow-ups booked one at a time over HTTP, then re-optimised.
+    Quality(quality::QualityArgs),
     /// Delivery of outbound notifications under a work-order write load: latency, events/s.
     Notify(notify::NotifyArgs),
 }
@@ -77,6 +82,7 @@ fn main() -> ExitCode {
             Command::Search(a) => search::run(a, config).await,
             Command::Book(a) => book::run(a, config).await,
             Command::Passthrough(a) => passthrough::run(a, config).await,
+            Command::Quality(a) => quality::run(a, config).await,
             Command::Notify(a) => notify::run(a, config).await,
         }
     });

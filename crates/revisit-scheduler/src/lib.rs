@@ -1,5 +1,5 @@
 //! Revisit's built-in scheduler: which arrival windows a follow-up visit can be offered, and where
-//! a booked one goes (scheduler.md). Pure functions on in-memory data: no I/O, no clock, no async;
+//! a booked one goes (docs/scheduler.md). Pure functions on in-memory data: no I/O, no clock, no async;
 //! the caller passes `now` and a [`plan::Snapshot`] of work centers, technicians and booked visits.
 //!
 //! - [`model`]: the configuration wire types and their validation.

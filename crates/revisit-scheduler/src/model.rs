@@ -47,7 +47,7 @@ pub enum OfferOrder {
     Cost,
 }
 
-/// A work center's arrival-window policy (scheduler.md §2–§4; the offer order, best offers and
+/// A work center's arrival-window policy (docs/scheduler.md §2–§4; the offer order, best offers and
 /// freeze horizon: `REOPTIMISE.md`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase", default)]

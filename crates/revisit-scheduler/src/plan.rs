@@ -1,4 +1,4 @@
-//! Slot search and booking placement (scheduler.md §4–§5).
+//! Slot search and booking placement (docs/scheduler.md §4–§5).
 //!
 //! # The model of a technician's day
 //!

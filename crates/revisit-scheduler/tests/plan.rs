@@ -1,4 +1,4 @@
-//! Slot search and placement on hand-made days (scheduler.md §3–§5).
+//! Slot search and placement on hand-made days (docs/scheduler.md §3–§5).
 
 mod common;
 

@@ -1,4 +1,4 @@
-//! Work orders (seiapi.md §5). A [`WorkOrder`] is typed where Revisit reads or writes it and
+//! Work orders (docs/api.md §5). A [`WorkOrder`] is typed where Revisit reads or writes it and
 //! carries every other property in a flattened `extra` map, so a client reads back the JSON value
 //! it wrote: unknown properties at every level, known ones given as `null`, `Lat`/`Lon` as strings
 //! or as numbers; only times change, to the canonical `2026-12-01T08:00:00.000Z`, and the
@@ -278,7 +278,7 @@ pub struct RequiredPart {
     pub extra: Map<String, Value>,
 }
 
-/// The properties a follow-up order takes over from its original (scheduler.md §5).
+/// The properties a follow-up order takes over from its original (docs/scheduler.md §5).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Carried {
     Account,

@@ -1,4 +1,4 @@
-//! PATCH and POST (update) of a stored work order (seiapi.md §5). Both are merges of JSON
+//! PATCH and POST (update) of a stored work order (docs/api.md §5). Both are merges of JSON
 //! objects by definition, so they work on the wire object; the result is validated and typed
 //! again like any body.
 

@@ -1,4 +1,4 @@
-//! The rules of a work order's status (seiapi.md §5.2), reason (§5.4) and follow-up (§5.3, §7).
+//! The rules of a work order's status (docs/api.md §5.2), reason (§5.4) and follow-up (§5.3, §7).
 
 use super::WorkOrder;
 use crate::domain::{

@@ -1,4 +1,4 @@
-//! The type check of a work order on the wire (seiapi.md §5.1, §7.2): every error is collected,
+//! The type check of a work order on the wire (docs/api.md §5.1, §7.2): every error is collected,
 //! each with its JSON path, before anything is converted (serde would stop at the first).
 
 use serde_json::{Map, Value};

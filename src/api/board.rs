@@ -1,0 +1,345 @@
+//! `GET /scheduling/v1/board` ([Revisit]): one work center's day as the dispatcher's board draws
+//! it, in one answer: the technicians of the work center with their shifts of the day, every
+//! order they have planned that day (any status) with the travel before it, and the totals.
+//!
+//! Live boards poll it with `If-None-Match`: the `ETag` is the entity's set-up version and visit
+//! sequence number (the scheduler cache's own change counters), read before anything else, so
+//! an unchanged day costs one small query and a `304`.
+
+use std::collections::HashMap;
+
+use axum::{
+    Json, Router,
+    extract::{Query, State},
+    http::{HeaderMap, HeaderValue, StatusCode, header},
+    response::{IntoResponse, Response},
+    routing::get,
+};
+use jiff::{Timestamp, civil::Date, tz::TimeZone};
+use revisit_scheduler::{GeoPoint, GreatCircle, Technician, Travel, WorkCenter};
+use serde_json::{Value, json};
+
+use crate::{
+    app::AppState,
+    auth::Caller,
+    domain::{InvalidParam, Role, time},
+    error::ApiError,
+    store::{BoardOrder, SchedKind},
+};
+
+pub fn routes() -> Router<AppState> {
+    Router::new().route("/scheduling/v1/board", get(board))
+}
+
+/// Statuses that are no visit any more: a rejected order is drawn but not driven to.
+const REJECTED: i64 = 1001;
+
+struct Params {
+    area: String,
+    date: Option<Date>,
+}
+
+fn parse(q: &HashMap<String, String>) -> Result<Params, ApiError> {
+    let mut errs = Vec::new();
+    let mut area = None;
+    let mut date = None;
+    for (k, v) in q {
+        match k.as_str() {
+            "ServiceAreaID" if !v.is_empty() && v.len() <= 64 => area = Some(v.clone()),
+            "ServiceAreaID" => errs.push(InvalidParam::new(
+                "ServiceAreaID",
+                "expected a work center id of 1 to 64 characters",
+            )),
+            "Date" => match v.parse::<Date>() {
+                Ok(d) if v.len() == 10 => date = Some(d),
+                _ => errs.push(InvalidParam::new(
+                    "Date",
+                    "expected a date such as 2026-12-01",
+                )),
+            },
+            other => errs.push(InvalidParam::new(
+                other.to_string(),
+                "unknown query parameter",
+            )),
+        }
+    }
+    if area.is_none() && !q.contains_key("ServiceAreaID") {
+        errs.push(InvalidParam::new(
+            "ServiceAreaID",
+            "required: the work center",
+        ));
+    }
+    if !errs.is_empty() {
+        return Err(ApiError::invalid("invalid query parameters", errs));
+    }
+    Ok(Params {
+        area: area.unwrap_or_default(),
+        date,
+    })
+}
+
+fn at(ms: i64) -> Value {
+    time::Time::from_millis(ms)
+        .map(|t| json!(t.to_string()))
+        .unwrap_or(Value::Null)
+}
+
+fn ms(t: Timestamp) -> i64 {
+    t.as_millisecond()
+}
+
+/// The instant of local `date` at `hhmm` in `tz` (the earlier instant when the clock repeats,
+/// the later when it skips, as the scheduler reads shift times).
+fn local(tz: &TimeZone, date: Date, hhmm: &str) -> Option<Timestamp> {
+    let (h, m) = hhmm.split_once(':')?;
+    let (h, m): (i8, i8) = (h.parse().ok()?, m.parse().ok()?);
+    let dt = if h == 24 && m == 0 {
+        date.tomorrow().ok()?.at(0, 0, 0, 0)
+    } else {
+        date.at(h, m, 0, 0)
+    };
+    tz.to_ambiguous_timestamp(dt).compatible().ok()
+}
+
+const WEEKDAYS: [&str; 7] = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
+
+/// The technician's shift blocks on `date`, sorted: that date's exceptions when it has any (a
+/// day off when none has times), else the weekly pattern. The gaps between blocks are breaks.
+fn shifts_on(t: &Technician, tz: &TimeZone, date: Date) -> Vec<(i64, i64)> {
+    let key = date.to_string();
+    let excepted: Vec<_> = t.exceptions.iter().filter(|e| e.date == key).collect();
+    let mut out: Vec<(i64, i64)> = if excepted.is_empty() {
+        let day = WEEKDAYS[date.weekday().to_monday_zero_offset() as usize];
+        t.shifts
+            .iter()
+            .filter(|s| s.days.iter().any(|d| d == day))
+            .filter_map(|s| Some((local(tz, date, &s.start)?, local(tz, date, &s.end)?)))
+            .map(|(a, b)| (ms(a), ms(b)))
+            .collect()
+    } else {
+        excepted
+            .iter()
+            .filter_map(|e| {
+                let (s, en) = (e.start.as_deref()?, e.end.as_deref()?);
+                Some((ms(local(tz, date, s)?), ms(local(tz, date, en)?)))
+            })
+            .collect()
+    };
+    out.retain(|(a, b)| b > a);
+    out.sort_unstable();
+    out
+}
+
+fn text<'a>(v: &'a Value, path: &[&str]) -> Option<&'a str> {
+    path.iter()
+        .try_fold(v, |v, k| v.get(k))
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
+}
+
+/// The planned end of an order: `PlannedEndDate`, else the busy end, else one minute.
+fn end_of(o: &BoardOrder) -> i64 {
+    o.planned_end
+        .or(o.busy_end)
+        .filter(|e| *e > o.planned_start)
+        .unwrap_or(o.planned_start + 60_000)
+}
+
+fn minutes(ms: i64) -> i64 {
+    ms / 60_000
+}
+
+fn ratio(part: i64, whole: i64) -> Value {
+    if whole > 0 {
+        json!(((part as f64 / whole as f64) * 1000.0).round() / 1000.0)
+    } else {
+        Value::Null
+    }
+}
+
+/// One work center's day: its technicians' shifts, visits and travel, and the totals
+/// ([Revisit]). Admins and dispatchers.
+#[utoipa::path(get, path = "/scheduling/v1/board", tag = "scheduler set-up",
+    params(("ServiceAreaID" = String, Query, description = "the work center"),
+           ("Date" = Option<String>, Query, description = "the local date, YYYY-MM-DD (default: today in the work center's zone)")),
+    responses((status = 200, description = "The board of the day", body = Object), (status = 304, description = "Unchanged since the ETag sent in If-None-Match"),
+              (status = 400, body = crate::error::ErrorBody), (status = 401, body = crate::error::ErrorBody),
+              (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody)),
+    security(("token" = [])))]
+pub async fn board(
+    caller: Caller,
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Response, ApiError> {
+    caller.require(&[Role::Admin, Role::Dispatcher], "read the board")?;
+    let p = parse(&q)?;
+    // The version first: whatever is read after it is at least as new, so a client never keeps
+    // an older day under a newer tag.
+    let (setup, seq) = state.store.sched_versions(&caller.entity).await?;
+    let store = &state.store;
+    let wc: WorkCenter = store
+        .get_sched(&caller.entity, SchedKind::WorkCenters, &p.area)
+        .await?
+        .and_then(|v| serde_json::from_value(v).ok())
+        .ok_or_else(|| ApiError::not_found(format!("no work center {:?}", p.area)))?;
+    let tz = TimeZone::get(&wc.time_zone).map_err(|e| {
+        ApiError::internal(format!(
+            "work center {}: time zone {}: {e}",
+            wc.service_area_id, wc.time_zone
+        ))
+    })?;
+    let date = p
+        .date
+        .unwrap_or_else(|| Timestamp::now().to_zoned(tz.clone()).date());
+    // The tag names the day too: the default date changes at midnight with no write.
+    let etag = format!("\"board-{setup}-{seq}-{date}\"");
+    let unchanged = headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.split(',')
+                .any(|t| t.trim().trim_start_matches("W/") == etag)
+        });
+    let mut h = HeaderMap::new();
+    if let Ok(v) = HeaderValue::from_str(&etag) {
+        h.insert(header::ETAG, v);
+    }
+    h.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("no-cache, private"),
+    );
+    if unchanged {
+        return Ok((StatusCode::NOT_MODIFIED, h).into_response());
+    }
+    let day_start = local(&tz, date, "00:00").map(ms).unwrap_or_default();
+    let day_end = date
+        .tomorrow()
+        .ok()
+        .and_then(|d| local(&tz, d, "00:00"))
+        .map(ms)
+        .unwrap_or(day_start + 86_400_000);
+
+    let mut techs: Vec<Technician> = store
+        .list_sched(&caller.entity, SchedKind::Technicians)
+        .await?
+        .into_iter()
+        .filter_map(|v| serde_json::from_value::<Technician>(v).ok())
+        .filter(|t| t.service_area_ids.contains(&p.area))
+        .collect();
+    techs.sort_by(|a, b| a.user_name.cmp(&b.user_name));
+    let names: Vec<String> = techs.iter().map(|t| t.user_name.clone()).collect();
+    let orders = store
+        .board_orders(&caller.entity, &names, day_start, day_end)
+        .await?;
+    let booked = store
+        .followups_booked(&caller.entity, &p.area, day_start, day_end)
+        .await?;
+    let mut by_tech: HashMap<&str, Vec<&BoardOrder>> = HashMap::new();
+    for o in &orders {
+        by_tech.entry(o.user_name.as_str()).or_default().push(o);
+    }
+
+    let travel = GreatCircle::from_policy(&wc.policy);
+    let (mut all_work, mut all_travel, mut all_shift, mut all_visits, mut all_follow) =
+        (0, 0, 0, 0, 0);
+    let mut rows = Vec::new();
+    for t in &techs {
+        let shifts = shifts_on(t, &tz, date);
+        let visits = by_tech.remove(t.user_name.as_str()).unwrap_or_default();
+        if !t.active && visits.is_empty() {
+            continue;
+        }
+        let mut here = t.home;
+        let (mut work, mut driven, mut followups, mut stop) = (0, 0, 0, 0);
+        let mut out = Vec::new();
+        for o in &visits {
+            let end = end_of(o);
+            let rejected = o.order_status == Some(REJECTED);
+            let place = o.lat.zip(o.lon).map(|(lat, lon)| GeoPoint { lat, lon });
+            let leg = match (rejected, place) {
+                (false, Some(p)) => {
+                    let m = i64::from(travel.minutes(here, p));
+                    here = p;
+                    driven += m;
+                    Some(m)
+                }
+                _ => None,
+            };
+            if !rejected {
+                work += minutes(end - o.planned_start);
+                stop += 1;
+            }
+            if o.original_order_num.is_some() {
+                followups += 1;
+            }
+            let b = &o.body.0;
+            let address = [
+                text(b, &["Location", "Address", "AddrLine1"]),
+                text(b, &["Location", "Address", "City"]),
+            ]
+            .into_iter()
+            .flatten()
+            .collect::<Vec<_>>()
+            .join(", ");
+            out.push(json!({
+                "OrderNum": o.order_num,
+                "Stop": if rejected { Value::Null } else { json!(stop) },
+                "OrderType": b.get("OrderType"),
+                "OrderStatus": o.order_status,
+                "ServiceAreaID": o.service_area_id,
+                "Start": at(o.planned_start),
+                "End": at(end),
+                "Window": match (o.window_start, o.window_end) {
+                    (Some(s), Some(e)) => json!({"Start": at(s), "End": at(e)}),
+                    _ => Value::Null,
+                },
+                "Lat": o.lat, "Lon": o.lon,
+                "TravelMinutes": leg,
+                "Customer": text(b, &["Account", "Name"]).or(text(b, &["Location", "Name"])),
+                "Address": address,
+                "Description": text(b, &["Description"]),
+                "OriginalOrderNum": o.original_order_num,
+            }));
+        }
+        let home_leg = (stop > 0).then(|| i64::from(travel.minutes(here, t.home)));
+        driven += home_leg.unwrap_or(0);
+        let shift_min: i64 = shifts.iter().map(|(a, b)| minutes(b - a)).sum();
+        all_work += work;
+        all_travel += driven;
+        all_shift += shift_min;
+        all_visits += stop;
+        all_follow += followups;
+        rows.push(json!({
+            "UserName": t.user_name,
+            "Name": t.name,
+            "Active": t.active,
+            "Home": {"Lat": t.home.lat, "Lon": t.home.lon},
+            "Skills": t.skills,
+            "Shifts": shifts.iter().map(|(a, b)| json!({"Start": at(*a), "End": at(*b)})).collect::<Vec<_>>(),
+            "Visits": out,
+            "TravelHomeMinutes": home_leg,
+            "Totals": {
+                "Visits": stop, "WorkMinutes": work, "TravelMinutes": driven, "ShiftMinutes": shift_min,
+                "Utilisation": ratio(work + driven, shift_min), "Followups": followups,
+            },
+        }));
+    }
+    let body = json!({
+        "ServiceAreaID": wc.service_area_id,
+        "Name": wc.name,
+        "TimeZone": wc.time_zone,
+        "Lat": wc.lat, "Lon": wc.lon,
+        "Date": date.to_string(),
+        "Day": {"Start": at(day_start), "End": at(day_end)},
+        "Version": etag.trim_matches('"'),
+        "Technicians": rows,
+        "Totals": {
+            "Technicians": rows.len(), "Visits": all_visits, "WorkMinutes": all_work,
+            "TravelMinutes": all_travel, "ShiftMinutes": all_shift,
+            "Utilisation": ratio(all_work + all_travel, all_shift),
+            "FollowupVisits": all_follow, "FollowupsBooked": booked,
+        },
+    });
+    Ok((StatusCode::OK, h, Json(body)).into_response())
+}

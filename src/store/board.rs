@@ -1,0 +1,73 @@
+//! The dispatcher's board: a work center's day in two statements (every order of its
+//! technicians planned that day, with the columns the board draws; the follow-ups booked into
+//! it), read-only.
+
+use serde_json::Value;
+use sqlx::types::Json;
+
+use super::{Store, StoreError, db::sql};
+use crate::domain::EntityId;
+
+/// A work order planned in the day, whatever its status (a closed visit stays on the board).
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct BoardOrder {
+    pub order_num: String,
+    pub user_name: String,
+    pub order_status: Option<i64>,
+    pub service_area_id: Option<String>,
+    pub planned_start: i64,
+    pub planned_end: Option<i64>,
+    pub busy_end: Option<i64>,
+    pub lat: Option<f64>,
+    pub lon: Option<f64>,
+    pub window_start: Option<i64>,
+    pub window_end: Option<i64>,
+    pub original_order_num: Option<String>,
+    pub body: Json<Value>,
+}
+
+impl Store {
+    /// The orders of `techs` whose planned start lies in `[from_ms, to_ms)`, by technician and
+    /// start.
+    pub async fn board_orders(
+        &self,
+        entity: &EntityId,
+        techs: &[String],
+        from_ms: i64,
+        to_ms: i64,
+    ) -> Result<Vec<BoardOrder>, StoreError> {
+        if techs.is_empty() {
+            return Ok(Vec::new());
+        }
+        let statement = format!(
+            "SELECT order_num, user_name, order_status, service_area_id, planned_start, planned_end, busy_end, \
+             lat, lon, window_start, window_end, original_order_num, body FROM work_orders \
+             WHERE entity_id = $1 AND user_name IN (SELECT value FROM {}($2)) \
+             AND planned_start >= $3 AND planned_start < $4 ORDER BY user_name, planned_start, order_num",
+            self.db.json_rows()
+        );
+        let mut c = self.db.acquire().await?;
+        Ok(
+            sql!(c.conn(), &statement, entity.as_str(), Json(techs), from_ms, to_ms; all BoardOrder)?,
+        )
+    }
+
+    /// How many follow-ups were booked into `area` between `from_ms` and `to_ms` (when they were
+    /// booked, not when they are planned).
+    pub async fn followups_booked(
+        &self,
+        entity: &EntityId,
+        area: &str,
+        from_ms: i64,
+        to_ms: i64,
+    ) -> Result<i64, StoreError> {
+        let mut c = self.db.acquire().await?;
+        Ok(
+            sql!(c.conn(), "SELECT COUNT(*) FROM followups f JOIN work_orders w \
+             ON w.entity_id = f.entity_id AND w.order_num = f.order_num \
+             WHERE f.entity_id = $1 AND f.state = 'done' AND w.service_area_id = $2 \
+             AND f.created_at >= $3 AND f.created_at < $4",
+            entity.as_str(), area, from_ms, to_ms; scalar i64)?,
+        )
+    }
+}

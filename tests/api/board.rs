@@ -1,0 +1,376 @@
+//! The dispatcher's board over HTTP (`GET /scheduling/v1/board`): a work center's day with each
+//! technician's shifts, visits in order with the travel before them, and the totals; an
+//! unchanged day answers 304 to its ETag; only admins and dispatchers of the entity read it.
+
+use jiff::{SignedDuration, Timestamp};
+use reqwest::header::IF_NONE_MATCH;
+use revisit::domain::{Role, time};
+use serde_json::{Value, json};
+
+use crate::{
+    both_backends,
+    helpers::{
+        AREA, JOB_LAT, JOB_LON, Resp, TestApp, assert_error, assert_invalid, book_body,
+        closed_order, fleet, local, location, technician_body, tz, window,
+    },
+};
+
+/// An open REPAIR visit of `user`, `days` from today at `hhmm` local for an hour, promised
+/// 08:00-12:00 of that day, `km_east` km east of the work center.
+fn visit(num: &str, user: &str, days: i64, hhmm: &str, km_east: f64) -> Value {
+    let start = local(days, hhmm);
+    let mut loc = location(num);
+    loc["Address"]["Lon"] = json!(format!("{:.4}", JOB_LON + km_east / 77.8));
+    json!({
+        "OrderNum": num, "OrderType": "REPAIR", "OrderStatus": 1, "DispatchStatus": 3,
+        "UserName": user,
+        "PlannedStartDate": time::format(start),
+        "PlannedEndDate": time::format(start + SignedDuration::from_hours(1)),
+        "TimeConstraints": [{"Type": "1001", "Period": {
+            "Start": time::format(local(days, "08:00")), "End": time::format(local(days, "12:00"))}}],
+        "Account": {"AccountNum": format!("A-{num}"), "AccountType": "1002", "Name": format!("Customer {num}")},
+        "Location": loc,
+    })
+}
+
+fn date(days: i64) -> String {
+    (Timestamp::now().to_zoned(tz()).date() + jiff::Span::new().days(days)).to_string()
+}
+
+async fn board(app: &TestApp, token: &str, query: &str) -> Resp {
+    app.request(
+        reqwest::Method::GET,
+        &format!("/scheduling/v1/board?{query}"),
+        Some(token),
+        None,
+    )
+    .await
+}
+
+fn ts(v: &Value) -> Timestamp {
+    time::parse(v.as_str().unwrap_or_else(|| panic!("a time, not {v}")))
+        .expect("a wire time")
+        .to_timestamp()
+}
+
+both_backends!(
+    a_day_shows_every_technicians_shift_visits_in_order_with_travel_and_the_totals,
+    |app| async move {
+        let f = fleet(&app).await;
+        app.sched_put(&f.admin, "technicians", "tina", &technician_body("tina"))
+            .await
+            .expect(201);
+        // tom: two visits tomorrow (the second given first), one the day after; tina none.
+        for (num, days, hhmm, km) in [
+            ("WO-2", 1, "10:30", 8.0),
+            ("WO-1", 1, "08:30", 0.0),
+            ("WO-3", 2, "09:00", 0.0),
+        ] {
+            app.put_order(&f.dispatcher, num, &visit(num, "tom", days, hhmm, km))
+                .await
+                .expect(201);
+        }
+        let r = board(
+            &app,
+            &f.dispatcher,
+            &format!("ServiceAreaID={AREA}&Date={}", date(1)),
+        )
+        .await
+        .expect(200);
+        let b = &r.body;
+        assert_eq!(b["TimeZone"], "Europe/Paris");
+        assert_eq!(b["Date"], date(1));
+        assert_eq!(ts(&b["Day"]["Start"]), local(1, "00:00"));
+        let techs = b["Technicians"].as_array().unwrap();
+        let names: Vec<&str> = techs
+            .iter()
+            .map(|t| t["UserName"].as_str().unwrap())
+            .collect();
+        assert_eq!(names, ["tina", "tom"]);
+        let tom = &techs[1];
+        assert_eq!(ts(&tom["Shifts"][0]["Start"]), local(1, "07:00"));
+        assert_eq!(ts(&tom["Shifts"][0]["End"]), local(1, "21:00"));
+        let visits = tom["Visits"].as_array().unwrap();
+        let nums: Vec<&str> = visits
+            .iter()
+            .map(|v| v["OrderNum"].as_str().unwrap())
+            .collect();
+        assert_eq!(nums, ["WO-1", "WO-2"], "only that day's, in planned order");
+        assert_eq!(visits[0]["Stop"], 1);
+        assert_eq!(ts(&visits[0]["Start"]), local(1, "08:30"));
+        assert_eq!(ts(&visits[0]["End"]), local(1, "09:30"));
+        assert_eq!(ts(&visits[0]["Window"]["Start"]), local(1, "08:00"));
+        assert_eq!(visits[0]["Customer"], "Customer WO-1");
+        assert_eq!(visits[0]["Address"], "1 Place Bellecour, Lyon");
+        // Home is ~2 km from the work center; WO-2 is 8 km east of WO-1: each leg is
+        // distance x 1.3 / 40 km/h, rounded up.
+        let legs: Vec<i64> = visits
+            .iter()
+            .map(|v| v["TravelMinutes"].as_i64().unwrap())
+            .collect();
+        assert!(legs[0] >= 2 && legs[0] <= 6, "{legs:?}");
+        assert!(legs[1] >= 14 && legs[1] <= 17, "{legs:?}");
+        let home = tom["TravelHomeMinutes"].as_i64().unwrap();
+        let t = &tom["Totals"];
+        assert_eq!(t["Visits"], 2);
+        assert_eq!(t["WorkMinutes"], 120);
+        assert_eq!(t["TravelMinutes"], legs[0] + legs[1] + home);
+        assert_eq!(t["ShiftMinutes"], 14 * 60);
+        assert!(techs[0]["Visits"].as_array().unwrap().is_empty());
+        assert_eq!(techs[0]["Totals"]["Utilisation"], 0.0);
+        assert_eq!(b["Totals"]["Visits"], 2);
+        assert_eq!(b["Totals"]["ShiftMinutes"], 2 * 14 * 60);
+        assert_eq!(b["Totals"]["TravelMinutes"], t["TravelMinutes"]);
+    }
+);
+
+both_backends!(
+    a_daylight_saving_day_has_23_hours_and_its_shifts_keep_their_local_times,
+    |app| async move {
+        let f = fleet(&app).await;
+        // Europe/Paris springs forward on 29 March 2026 (02:00 becomes 03:00).
+        let r = board(
+            &app,
+            &f.admin,
+            &format!("ServiceAreaID={AREA}&Date=2026-03-29"),
+        )
+        .await
+        .expect(200);
+        let b = &r.body;
+        assert_eq!(b["Day"]["Start"], "2026-03-28T23:00:00.000Z");
+        assert_eq!(b["Day"]["End"], "2026-03-29T22:00:00.000Z");
+        let shift = &b["Technicians"][0]["Shifts"][0];
+        assert_eq!(shift["Start"], "2026-03-29T05:00:00.000Z");
+        assert_eq!(shift["End"], "2026-03-29T19:00:00.000Z");
+        let r = board(
+            &app,
+            &f.admin,
+            &format!("ServiceAreaID={AREA}&Date=2026-10-25"),
+        )
+        .await
+        .expect(200);
+        assert_eq!(r.body["Day"]["Start"], "2026-10-24T22:00:00.000Z");
+        assert_eq!(r.body["Day"]["End"], "2026-10-25T23:00:00.000Z");
+        assert_eq!(
+            r.body["Technicians"][0]["Shifts"][0]["Start"],
+            "2026-10-25T06:00:00.000Z"
+        );
+    }
+);
+
+both_backends!(
+    a_split_shift_shows_its_break_and_a_day_off_has_no_shift,
+    |app| async move {
+        let f = fleet(&app).await;
+        let mut tom = technician_body("tom");
+        tom["Shifts"] = json!([
+            {"Days": ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"], "Start": "08:00", "End": "12:00"},
+            {"Days": ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"], "Start": "13:00", "End": "17:00"},
+        ]);
+        tom["Exceptions"] = json!([{"Date": date(2)}]);
+        app.sched_put(&f.admin, "technicians", "tom", &tom)
+            .await
+            .expect(200);
+        let r = board(
+            &app,
+            &f.dispatcher,
+            &format!("ServiceAreaID={AREA}&Date={}", date(1)),
+        )
+        .await
+        .expect(200);
+        let shifts = r.body["Technicians"][0]["Shifts"]
+            .as_array()
+            .unwrap()
+            .clone();
+        assert_eq!(shifts.len(), 2);
+        assert_eq!(ts(&shifts[0]["End"]), local(1, "12:00"));
+        assert_eq!(ts(&shifts[1]["Start"]), local(1, "13:00"));
+        assert_eq!(r.body["Technicians"][0]["Totals"]["ShiftMinutes"], 8 * 60);
+        let r = board(
+            &app,
+            &f.dispatcher,
+            &format!("ServiceAreaID={AREA}&Date={}", date(2)),
+        )
+        .await
+        .expect(200);
+        assert_eq!(r.body["Technicians"][0]["Shifts"], json!([]));
+    }
+);
+
+both_backends!(
+    a_booked_follow_up_is_marked_on_its_day_and_counted_on_the_day_it_was_booked,
+    |app| async move {
+        let f = fleet(&app).await;
+        app.put_order(&f.dispatcher, "WO-X", &closed_order("WO-X", "tom"))
+            .await
+            .expect(201);
+        let today = format!("ServiceAreaID={AREA}&Date={}", date(0));
+        let before = board(&app, &f.dispatcher, &today).await.expect(200);
+        assert_eq!(before.body["Totals"]["FollowupsBooked"], 0);
+        // The closed visit stays on the board with its status.
+        let closed: Vec<&Value> = before.body["Technicians"][0]["Visits"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|v| v["OrderNum"] == "WO-X")
+            .collect();
+        assert_eq!(closed.len(), 1, "{}", before.body);
+        assert_eq!(closed[0]["OrderStatus"], 4097);
+        let r = app
+            .book_followup(&f.tech.token, "WO-X", &book_body(window(1, 1)))
+            .await
+            .expect(200);
+        let new_num = r.body["OrderNum"]
+            .as_str()
+            .expect("the new order")
+            .to_string();
+        let after = board(&app, &f.dispatcher, &today).await.expect(200);
+        assert_eq!(after.body["Totals"]["FollowupsBooked"], 1);
+        let next = board(
+            &app,
+            &f.dispatcher,
+            &format!("ServiceAreaID={AREA}&Date={}", date(1)),
+        )
+        .await
+        .expect(200);
+        let v = &next.body["Technicians"][0]["Visits"][0];
+        assert_eq!(v["OrderNum"], new_num.as_str());
+        assert_eq!(v["OriginalOrderNum"], "WO-X");
+        assert_eq!(next.body["Technicians"][0]["Totals"]["Followups"], 1);
+        assert_eq!(next.body["Totals"]["FollowupVisits"], 1);
+    }
+);
+
+both_backends!(
+    an_unchanged_day_answers_304_to_its_etag_and_any_write_changes_the_etag,
+    |app| async move {
+        let f = fleet(&app).await;
+        let url = format!(
+            "{}/scheduling/v1/board?ServiceAreaID={AREA}&Date={}",
+            app.address,
+            date(1)
+        );
+        let get = |etag: Option<String>| {
+            let mut req = app.client.get(&url).header("x-access-token", &f.dispatcher);
+            if let Some(e) = etag {
+                req = req.header(IF_NONE_MATCH, e);
+            }
+            req.send()
+        };
+        let first = get(None).await.unwrap();
+        assert_eq!(first.status(), 200);
+        let etag = first.headers()["etag"].to_str().unwrap().to_string();
+        let body: Value = first.json().await.unwrap();
+        assert_eq!(format!("\"{}\"", body["Version"].as_str().unwrap()), etag);
+        let again = get(Some(etag.clone())).await.unwrap();
+        assert_eq!(again.status(), 304);
+        assert!(again.bytes().await.unwrap().is_empty());
+        // A visit written, then a technician changed: each gives a new tag and the new day.
+        app.put_order(
+            &f.dispatcher,
+            "WO-1",
+            &visit("WO-1", "tom", 1, "09:00", 0.0),
+        )
+        .await
+        .expect(201);
+        let changed = get(Some(etag.clone())).await.unwrap();
+        assert_eq!(changed.status(), 200);
+        let etag2 = changed.headers()["etag"].to_str().unwrap().to_string();
+        assert_ne!(etag2, etag);
+        let body: Value = changed.json().await.unwrap();
+        assert_eq!(body["Technicians"][0]["Visits"][0]["OrderNum"], "WO-1");
+        app.sched_put(&f.admin, "technicians", "tina", &technician_body("tina"))
+            .await
+            .expect(201);
+        let changed = get(Some(etag2.clone())).await.unwrap();
+        assert_eq!(changed.status(), 200);
+        assert_ne!(changed.headers()["etag"].to_str().unwrap(), etag2);
+    }
+);
+
+both_backends!(
+    only_admins_and_dispatchers_of_the_entity_read_its_board_and_bad_queries_are_400,
+    |app| async move {
+        let f = fleet(&app).await;
+        app.put_order(
+            &f.dispatcher,
+            "WO-1",
+            &visit("WO-1", "tom", 1, "09:00", 0.0),
+        )
+        .await
+        .expect(201);
+        let q = format!("ServiceAreaID={AREA}&Date={}", date(1));
+        let r = board(&app, &f.tech.token, &q).await;
+        assert_error(&r, 403);
+        let r = app
+            .request(
+                reqwest::Method::GET,
+                &format!("/scheduling/v1/board?{q}"),
+                None,
+                None,
+            )
+            .await;
+        assert_error(&r, 401);
+        // Another entity with a work center of the same id sees its own (empty) day only.
+        let other = app.user("globex", "gus", Role::Admin).await.token;
+        assert_error(&board(&app, &other, &q).await, 404);
+        app.sched_put(
+            &other,
+            "workcenters",
+            AREA,
+            &crate::helpers::work_center_body(),
+        )
+        .await
+        .expect(201);
+        let mut tom = technician_body("tom");
+        tom["Home"] = json!({"Lat": JOB_LAT, "Lon": JOB_LON});
+        app.sched_put(&other, "technicians", "tom", &tom)
+            .await
+            .expect(201);
+        let r = board(&app, &other, &q).await.expect(200);
+        assert_eq!(r.body["Technicians"][0]["Visits"], json!([]), "{}", r.body);
+        assert_eq!(r.body["Totals"]["Visits"], 0);
+
+        assert_error(&board(&app, &f.dispatcher, "ServiceAreaID=NOPE").await, 404);
+        assert_invalid(
+            &board(&app, &f.dispatcher, "Date=2026-12-01").await,
+            400,
+            "ServiceAreaID",
+        );
+        assert_invalid(
+            &board(
+                &app,
+                &f.dispatcher,
+                &format!("ServiceAreaID={AREA}&Date=2026-13-01"),
+            )
+            .await,
+            400,
+            "Date",
+        );
+        assert_invalid(
+            &board(
+                &app,
+                &f.dispatcher,
+                &format!("ServiceAreaID={AREA}&Date=1.12.2026"),
+            )
+            .await,
+            400,
+            "Date",
+        );
+        assert_invalid(
+            &board(
+                &app,
+                &f.dispatcher,
+                &format!("ServiceAreaID={AREA}&Colour=red"),
+            )
+            .await,
+            400,
+            "Colour",
+        );
+        // Without a date: today in the work center's zone.
+        let r = board(&app, &f.dispatcher, &format!("ServiceAreaID={AREA}"))
+            .await
+            .expect(200);
+        assert_eq!(r.body["Date"], date(0));
+    }
+);
