@@ -180,6 +180,7 @@ struct FileNotify {
     backoff_max_ms: Option<u64>,
     retry_hours: Option<u64>,
     concurrency: Option<usize>,
+    retention_days: Option<u64>,
 }
 
 /// `[reoptimize]` in the file.
@@ -330,6 +331,10 @@ impl Config {
                     fc.notify.get_or_insert_default().retry_hours =
                         Some(value.parse().map_err(|_| bad("expected hours"))?)
                 }
+                "NOTIFY_RETENTION_DAYS" => {
+                    fc.notify.get_or_insert_default().retention_days =
+                        Some(value.parse().map_err(|_| bad("expected days"))?)
+                }
                 "NOTIFY_CONCURRENCY" => {
                     fc.notify.get_or_insert_default().concurrency =
                         Some(value.parse().map_err(|_| bad("expected a number"))?)
@@ -466,6 +471,9 @@ impl Config {
             }
             if let Some(k) = n.concurrency {
                 no.concurrency = k.clamp(1, 1024);
+            }
+            if let Some(d) = n.retention_days {
+                no.retention = Duration::from_secs(d.max(1) * 24 * 3600);
             }
         }
         if let Some(o) = fc.outbound {

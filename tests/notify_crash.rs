@@ -1,7 +1,8 @@
 //! Outbound notifications survive `kill -9` (issue 16): the real `revisit serve`, on SQLite and
 //! on PostgreSQL, killed with SIGKILL once after an event was committed but before any attempt
 //! (its worker is off), and once in the middle of the event's delivery (the receiver holds the
-//! request). Started again, it delivers the event, with the id it had.
+//! request). Started again, it delivers the event, with the id it had. And with two nodes on
+//! PostgreSQL, the node sending an event dies and the other one delivers it.
 //!
 //! The PostgreSQL run is skipped (with a message) when `REVISIT_TEST_POSTGRES_URL` is not set.
 
@@ -307,6 +308,101 @@ async fn run(postgres: bool) {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     assert_eq!(state, "delivered");
+}
+
+/// Two nodes on one PostgreSQL database: the node sending an event dies in the middle of it
+/// (SIGKILL); the other node sends it once the dead node's lease has run out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_a_postgresql_node_dies_mid_delivery_another_node_delivers() {
+    let Some(db) = database(true).await else {
+        return;
+    };
+    seed(&db.url).await;
+    let (rx, hook) = receiver().await;
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let client = reqwest::Client::builder().no_proxy().build().unwrap();
+    let mut first = start(&db.url, true, &client).await;
+    let token = configure(&client, &first.base, &hook).await;
+    rx.hold.store(true, Ordering::SeqCst);
+    let r = client
+        .put(format!("{}/seiapi/v3/trans/WorkOrder/A", first.base))
+        .header("x-access-token", &token)
+        .json(&json!({"OrderNum": "A", "OrderStatus": 1, "OrderType": "REPAIR"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    wait_until("the first node's attempt", 10, || {
+        !rx.seen.lock().unwrap().is_empty()
+    })
+    .await;
+    let second = start(&db.url, true, &client).await;
+    first.kill();
+    let id = rx.seen.lock().unwrap()[0].0.clone();
+    rx.hold.store(false, Ordering::SeqCst);
+    wait_until("the second node's delivery", 20, || {
+        rx.seen.lock().unwrap().iter().any(|s| s.2)
+    })
+    .await;
+    let seen = rx.seen.lock().unwrap().clone();
+    assert!(seen.iter().all(|s| s.0 == id), "one event only: {seen:?}");
+    assert_eq!(seen.iter().filter(|s| s.2).count(), 1);
+    drop(second);
+}
+
+/// An admin `ada` of `acme`, seeded directly.
+async fn seed(url: &str) {
+    let store = Store::open(
+        url,
+        &StoreOptions {
+            max_connections: 2,
+            statement_timeout: Duration::from_secs(5),
+        },
+    )
+    .await
+    .unwrap();
+    let e = EntityId::parse("acme").unwrap();
+    store.ensure_entity(&e).await.unwrap();
+    let hash = password::hash("admin-pw").unwrap();
+    store
+        .add_user(&e, &UserName::parse("ada").unwrap(), Role::Admin, &hash)
+        .await
+        .unwrap();
+    store.close().await;
+}
+
+/// The receiver, served on loopback, and its URL.
+async fn receiver() -> (Receiver, String) {
+    let rx = Receiver::default();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let hook = format!("http://{}/hook", listener.local_addr().unwrap());
+    let app = Router::new().fallback(receive).with_state(rx.clone());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (rx, hook)
+}
+
+/// Logs in as `ada` and sends `WorkOrderCreated` to `hook`; the token.
+async fn configure(client: &reqwest::Client, base: &str, hook: &str) -> String {
+    let token: Value = client
+        .post(format!("{base}/createjwt"))
+        .json(&json!({"username": "ada", "password": "admin-pw"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = token["token"].as_str().unwrap().to_string();
+    let r = client
+        .post(format!("{base}/seiapi/v3/SysConfig/mobility"))
+        .header("x-access-token", &token)
+        .json(&json!({"ExportNotifications": {"Notifications": {
+            "WorkOrderCreated": {"Enabled": true, "URL": hook}}}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    token
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -38,7 +38,7 @@ use crate::{
         plain::{PlainAnswer, PlainCall},
     },
     metrics::Metrics,
-    store::{AttemptEnd, ClaimedEvent, EventKind, Store},
+    store::{AttemptEnd, ClaimedEvent, EventKind, FinishedAttempt, Store},
 };
 
 /// The worker's settings (`[notify]` in the configuration file, `REVISIT_NOTIFY_*`).
@@ -61,6 +61,8 @@ pub struct Settings {
     pub concurrency: usize,
     /// How long a replaced signing secret still signs (a second signature).
     pub rotation_grace: Duration,
+    /// How long delivered and failed events (and their attempts) are kept.
+    pub retention: Duration,
 }
 
 impl Default for Settings {
@@ -72,8 +74,9 @@ impl Default for Settings {
             backoff_base: Duration::from_secs(5),
             backoff_max: Duration::from_secs(3600),
             retry_window: Duration::from_secs(24 * 3600),
-            concurrency: 32,
+            concurrency: 128,
             rotation_grace: Duration::from_secs(24 * 3600),
+            retention: Duration::from_secs(30 * 24 * 3600),
         }
     }
 }
@@ -131,10 +134,26 @@ impl Notifier {
 
     async fn run(self: Arc<Self>) {
         let wake = self.store.outbox_signal();
-        let mut inflight: JoinSet<()> = JoinSet::new();
+        let mut inflight: JoinSet<FinishedAttempt> = JoinSet::new();
         let mut next_gauge = Instant::now();
+        let mut next_purge = Instant::now();
+        let purge_every = self.settings.retention.min(Duration::from_secs(3600));
         let lease_ms = self.settings.lease.as_millis() as i64;
+        let mut done = Vec::new();
         loop {
+            // What finished is recorded in one transaction: fewer write turns, which on SQLite
+            // every writer of the process shares.
+            while let Some(r) = inflight.try_join_next() {
+                match r {
+                    Ok(f) => done.push(f),
+                    Err(e) => tracing::error!(error = %e, "a notification delivery task failed"),
+                }
+            }
+            if let Err(e) = self.store.finish_attempts(&self.node, &done).await {
+                // Their leases run out and the events are sent again: at least once.
+                tracing::warn!(error = %e, "recording notification attempts failed");
+            }
+            done.clear();
             let free = self.settings.concurrency.saturating_sub(inflight.len());
             let mut full_batch = false;
             if free > 0 {
@@ -161,19 +180,34 @@ impl Notifier {
                     self.metrics.notify.set_pending(n, age);
                 }
             }
+            if Instant::now() >= next_purge {
+                next_purge = Instant::now() + purge_every;
+                let before = crate::store::now_ms() - self.settings.retention.as_millis() as i64;
+                match self.store.purge_events(before).await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(events = n, "old notification events removed"),
+                    Err(e) => tracing::warn!(error = %e, "removing old notification events failed"),
+                }
+            }
             if full_batch && inflight.len() < self.settings.concurrency {
                 continue;
             }
             tokio::select! {
                 _ = wake.notified() => {}
                 _ = tokio::time::sleep(self.settings.poll) => {}
-                Some(_) = inflight.join_next(), if !inflight.is_empty() => {}
+                Some(r) = inflight.join_next(), if !inflight.is_empty() => {
+                    match r {
+                        // Recorded with whatever else finished, at the top of the loop.
+                        Ok(f) => done.push(f),
+                        Err(e) => tracing::error!(error = %e, "a notification delivery task failed"),
+                    }
+                }
             }
         }
     }
 
-    /// One attempt at `ev`, and its record.
-    async fn deliver(self: Arc<Self>, ev: ClaimedEvent) {
+    /// One attempt at `ev`, and what becomes of it.
+    async fn deliver(self: Arc<Self>, ev: ClaimedEvent) -> FinishedAttempt {
         let at = crate::store::now_ms();
         let started = Instant::now();
         let attempt = self.attempt(&ev).await;
@@ -212,21 +246,13 @@ impl Notifier {
                 }
             }
         };
-        if let Err(e) = self
-            .store
-            .finish_attempt(
-                &ev,
-                &self.node,
-                at,
-                duration_ms,
-                status,
-                error.as_deref(),
-                end,
-            )
-            .await
-        {
-            // The lease runs out and the event is sent again: at least once.
-            tracing::warn!(event = %ev.id, error = %e, "recording a notification attempt failed");
+        FinishedAttempt {
+            event: ev,
+            at,
+            duration_ms,
+            status,
+            error,
+            end,
         }
     }
 
@@ -252,7 +278,7 @@ impl Notifier {
         let Ok(entity) = EntityId::parse(&ev.entity_id) else {
             return Attempt::Drop("the event's entity is not valid".into());
         };
-        let cfg = match self.store.entity_config(&entity).await {
+        let (cfg, secrets) = match self.store.delivery_context(&entity).await {
             Ok(c) => c,
             Err(e) => return retry(format!("reading the configuration failed: {e}")),
         };
@@ -262,10 +288,6 @@ impl Notifier {
                 "ExportNotifications.Notifications.{} is no longer enabled with a URL",
                 ev.event
             ));
-        };
-        let secrets = match self.store.signing_secrets(&entity).await {
-            Ok(s) => s,
-            Err(e) => return retry(format!("reading the signing secret failed: {e}")),
         };
         let mut signing = vec![secrets.secret.as_str()];
         if let Some(prev) = &secrets.previous_secret

@@ -40,7 +40,8 @@ pub use board::BoardOrder;
 use db::Db;
 pub use moves::{Exclusive, MoveCommit, MoveFilter, MoveRecord, PlannedMove, PlannedVisit};
 pub use outbox::{
-    AttemptEnd, AttemptRecord, ClaimedEvent, EventFilter, EventKind, EventRecord, SigningSecrets,
+    AttemptEnd, AttemptRecord, ClaimedEvent, EventFilter, EventKind, EventRecord, FinishedAttempt,
+    SigningSecrets,
 };
 pub use users::{EntityInfo, UserChange, UserInfo};
 

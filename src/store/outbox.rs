@@ -165,6 +165,17 @@ pub struct AttemptRecord {
     pub error: Option<String>,
 }
 
+/// One attempt, finished.
+#[derive(Debug, Clone)]
+pub struct FinishedAttempt {
+    pub event: ClaimedEvent,
+    pub at: i64,
+    pub duration_ms: i64,
+    pub status: Option<u16>,
+    pub error: Option<String>,
+    pub end: AttemptEnd,
+}
+
 /// What becomes of an event after an attempt.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AttemptEnd {
@@ -211,14 +222,6 @@ impl Store {
         self.outbox.handle()
     }
 
-    /// The entity's stored configuration.
-    pub async fn entity_config(&self, entity: &EntityId) -> Result<Map<String, Value>, StoreError> {
-        let mut c = self.db.acquire().await?;
-        let config = sql!(c.conn(), "SELECT config FROM entities WHERE id = $1", entity.as_str();
-            optional_scalar Json<Map<String, Value>>)?;
-        Ok(config.map(|j| j.0).unwrap_or_default())
-    }
-
     /// Leases up to `limit` due events to `node` until `now + lease_ms`: the earliest pending
     /// event of each work order whose earlier events are all settled, oldest first, none leased
     /// by another worker. On PostgreSQL rows another worker is claiming are skipped, not waited
@@ -250,36 +253,68 @@ impl Store {
         Ok(rows)
     }
 
-    /// Records an attempt at `ev` and what becomes of it. Nothing is changed but the attempt's
-    /// record when `node` lost its lease meanwhile (another worker has the event now).
-    #[allow(clippy::too_many_arguments)]
-    pub async fn finish_attempt(
+    /// Records attempts and what becomes of their events, in one transaction. An event whose
+    /// lease its node lost meanwhile (another worker has it now) keeps its state; only the
+    /// attempt is recorded.
+    pub async fn finish_attempts(
         &self,
-        ev: &ClaimedEvent,
         node: &str,
-        at: i64,
-        duration_ms: i64,
-        status: Option<u16>,
-        error: Option<&str>,
-        end: AttemptEnd,
+        done: &[FinishedAttempt],
     ) -> Result<(), StoreError> {
+        if done.is_empty() {
+            return Ok(());
+        }
         let mut tx = self.db.begin().await?;
-        let status = status.map(i32::from);
-        let n = sql!(tx.conn(), "SELECT COALESCE(MAX(n), 0) + 1 FROM outbox_attempts WHERE entity_id = $1 AND event_id = $2",
-            &ev.entity_id, &ev.id; scalar i32)?;
-        sql!(tx.conn(), "INSERT INTO outbox_attempts (entity_id, event_id, n, at, duration_ms, status, error) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
-            &ev.entity_id, &ev.id, n, at, duration_ms, status, error; execute)?;
-        let (state, next, delivered_at) = match end {
-            AttemptEnd::Delivered => ("delivered", at, Some(now_ms())),
-            AttemptEnd::RetryAt(t) => ("pending", t, None),
-            AttemptEnd::Failed => ("failed", at, None),
-        };
-        sql!(tx.conn(), "UPDATE outbox_events SET state = $3, attempts = attempts + 1, next_attempt_at = $4, \
-             delivered_at = $5, last_status = $6, last_error = $7, lease_until = NULL, leased_by = NULL \
-             WHERE seq = $1 AND leased_by = $2 AND state = 'pending'",
-            ev.seq, node, state, next, delivered_at, status, error; execute)?;
+        for d in done {
+            let ev = &d.event;
+            let status = d.status.map(i32::from);
+            sql!(tx.conn(), "INSERT INTO outbox_attempts (entity_id, event_id, n, at, duration_ms, status, error) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (entity_id, event_id, n) DO NOTHING",
+                &ev.entity_id, &ev.id, ev.attempts + 1, d.at, d.duration_ms, status, d.error.as_deref(); execute)?;
+            let (state, next, delivered_at) = match d.end {
+                AttemptEnd::Delivered => ("delivered", d.at, Some(now_ms())),
+                AttemptEnd::RetryAt(t) => ("pending", t, None),
+                AttemptEnd::Failed => ("failed", d.at, None),
+            };
+            sql!(tx.conn(), "UPDATE outbox_events SET state = $3, attempts = attempts + 1, next_attempt_at = $4, \
+                 delivered_at = $5, last_status = $6, last_error = $7, lease_until = NULL, leased_by = NULL \
+                 WHERE seq = $1 AND leased_by = $2 AND state = 'pending'",
+                ev.seq, node, state, next, delivered_at, status, d.error.as_deref(); execute)?;
+        }
         tx.commit().await
+    }
+
+    /// What a delivery of the entity's event needs, in one read: its configuration and its
+    /// signing secrets (made on first use).
+    pub async fn delivery_context(
+        &self,
+        entity: &EntityId,
+    ) -> Result<(Map<String, Value>, SigningSecrets), StoreError> {
+        #[derive(sqlx::FromRow)]
+        struct Row {
+            config: Json<Map<String, Value>>,
+            secret: Option<String>,
+            previous_secret: Option<String>,
+            rotated_at: Option<i64>,
+        }
+        let row = {
+            let mut c = self.db.acquire().await?;
+            sql!(c.conn(), "SELECT e.config, s.secret, s.previous_secret, s.rotated_at FROM entities e \
+                 LEFT JOIN notify_secrets s ON s.entity_id = e.id WHERE e.id = $1",
+                entity.as_str(); optional Row)?
+        };
+        let Some(row) = row else {
+            return Ok((Map::new(), self.signing_secrets(entity).await?));
+        };
+        let secrets = match (row.secret, row.rotated_at) {
+            (Some(secret), Some(rotated_at)) => SigningSecrets {
+                secret,
+                previous_secret: row.previous_secret,
+                rotated_at,
+            },
+            _ => self.signing_secrets(entity).await?,
+        };
+        Ok((row.config.0, secrets))
     }
 
     /// Gives the lease of `ev` back without an attempt (shutting down).
@@ -288,6 +323,18 @@ impl Store {
         sql!(tx.conn(), "UPDATE outbox_events SET lease_until = NULL, leased_by = NULL WHERE seq = $1 AND leased_by = $2",
             ev.seq, node; execute)?;
         tx.commit().await
+    }
+
+    /// Forgets delivered and failed events committed before `before_ms`, with their attempts;
+    /// how many events were removed.
+    pub async fn purge_events(&self, before_ms: i64) -> Result<u64, StoreError> {
+        let mut tx = self.db.begin().await?;
+        sql!(tx.conn(), "DELETE FROM outbox_attempts WHERE (entity_id, event_id) IN (SELECT entity_id, id \
+             FROM outbox_events WHERE state <> 'pending' AND created_at < $1)", before_ms; execute)?;
+        let n = sql!(tx.conn(), "DELETE FROM outbox_events WHERE state <> 'pending' AND created_at < $1",
+            before_ms; execute)?;
+        tx.commit().await?;
+        Ok(n)
     }
 
     /// Events waiting for delivery, of every entity, and the oldest one's creation time.

@@ -1072,3 +1072,32 @@ async fn a_target_the_outbound_policy_refuses_is_refused_when_configured() {
         "$.ExportNotifications.Notifications.WorkOrderCreated.URL",
     );
 }
+
+notify_test!(
+    delivered_events_are_removed_after_the_retention_period,
+    |c: &mut Config| c.notify.retention = Duration::from_millis(300),
+    |app| async move {
+        let rx = Receiver::start().await;
+        let admin = app.user("acme", "ada", Role::Admin).await.token;
+        app.post_config(
+            &admin,
+            &notifications(&rx, &[("WorkOrderCreated", "/hook")]),
+        )
+        .await
+        .expect(200);
+        app.put_order(&admin, "A", &order("A", "tom", 1))
+            .await
+            .expect(201);
+        wait_until("the delivery", 10, || !rx.delivered().is_empty()).await;
+        let mut left = usize::MAX;
+        for _ in 0..100 {
+            left = events(&app, &admin, "").await.len();
+            if left == 0 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert_eq!(left, 0, "the delivered event is still listed");
+        assert_eq!(rx.delivered().len(), 1);
+    }
+);

@@ -7,7 +7,8 @@
 //!   double-booking check (`book.rs`, `check.rs`);
 //! - `passthrough`: the latency pass-through adds (`passthrough.rs`);
 //! - `quality`: route quality of follow-ups booked one at a time, then re-optimised
-//!   (`quality.rs`; `bench/vroom_compare.py` compares with VROOM).
+//!   (`quality.rs`; `bench/vroom_compare.py` compares with VROOM);
+//! - `notify`: delivery of outbound notifications under a write load (`notify.rs`).
 //!
 //! The server is configured as `revisit` is (`--config FILE`, `REVISIT_*` variables); the bench
 //! then sets the database, a signing key and a pool of at least 32 connections itself.
@@ -20,6 +21,7 @@ use revisit::config::Config;
 mod book;
 mod check;
 mod harness;
+mod notify;
 mod passthrough;
 mod quality;
 mod report;
@@ -50,6 +52,8 @@ enum Command {
     Passthrough(passthrough::PassthroughArgs),
     /// Route quality: follow-ups booked one at a time over HTTP, then re-optimised.
     Quality(quality::QualityArgs),
+    /// Delivery of outbound notifications under a work-order write load: latency, events/s.
+    Notify(notify::NotifyArgs),
 }
 
 fn main() -> ExitCode {
@@ -79,6 +83,7 @@ fn main() -> ExitCode {
             Command::Book(a) => book::run(a, config).await,
             Command::Passthrough(a) => passthrough::run(a, config).await,
             Command::Quality(a) => quality::run(a, config).await,
+            Command::Notify(a) => notify::run(a, config).await,
         }
     });
     match result {
