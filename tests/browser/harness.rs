@@ -263,19 +263,25 @@ impl Browser {
         self.find(css).await.click().await.expect("click");
     }
 
-    /// Clicks the first `css` element whose text contains `text`.
+    /// Clicks the first `css` element whose text contains `text`. The page may re-render the
+    /// list between the wait and the click (a search answered again): then it tries again.
     pub async fn click_text(&self, css: &str, text: &str) {
-        self.until_text(css, text).await;
-        let els = self
-            .client
-            .find_all(Locator::Css(css))
-            .await
-            .expect("elements");
-        for el in els {
-            if el.text().await.unwrap_or_default().contains(text) {
-                el.click().await.expect("click");
-                return;
+        for _ in 0..20 {
+            self.until_text(css, text).await;
+            let els = self
+                .client
+                .find_all(Locator::Css(css))
+                .await
+                .expect("elements");
+            for el in els {
+                if el.text().await.unwrap_or_default().contains(text) {
+                    if el.click().await.is_ok() {
+                        return;
+                    }
+                    break;
+                }
             }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
         }
         panic!("no {css} says {text:?}");
     }
