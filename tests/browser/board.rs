@@ -589,3 +589,53 @@ async fn the_admin_creates_a_technician_user_with_its_profile_and_deactivates_it
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_booking_refused_as_fully_booked_is_counted_in_the_open_boards_totals_of_today() {
+    let app = spawn_app_with(Backend::Sqlite, |_| {}).await.unwrap();
+    let f = fleet(&app).await;
+    app.put_order(&f.dispatcher, "WO-X", &closed_order("WO-X", "tom"))
+        .await
+        .expect(201);
+    // tom, the only technician, busy through tomorrow's afternoon window.
+    let full = window(1, 1);
+    let start = full.0 - jiff::SignedDuration::from_mins(30);
+    let fmt = revisit::domain::time::format;
+    app.put_order(
+        &f.dispatcher,
+        "BUSY-1",
+        &json!({"OrderNum": "BUSY-1", "OrderType": "REPAIR", "OrderStatus": 1, "DispatchStatus": 3,
+            "UserName": "tom", "PlannedStartDate": fmt(start),
+            "PlannedEndDate": fmt(start + jiff::SignedDuration::from_hours(5)),
+            "Location": location("BUSY-1")}),
+    )
+    .await
+    .expect(201);
+    let today = Timestamp::now()
+        .to_zoned(crate::helpers::tz())
+        .date()
+        .to_string();
+    let app = Arc::new(app);
+    let tech = f.tech.token.clone();
+    with_browser_at("board_refused", DESKTOP, |b| {
+        let (app, today) = (app.clone(), today.clone());
+        async move {
+            log_in(
+                &b,
+                &app.address,
+                &format!("#/day/{AREA}/{today}"),
+                "dora",
+                "dora-pw",
+            )
+            .await;
+            drawn(&b).await;
+            b.until_text("#day-totals", "Refused as fully booked0")
+                .await;
+            let r = app.book_followup(&tech, "WO-X", &book_body(full)).await;
+            assert_eq!(r.status, 409, "{}", r.body);
+            b.until_text("#day-totals", "Refused as fully booked1")
+                .await;
+        }
+    })
+    .await;
+}
