@@ -31,7 +31,7 @@ use crate::{
         builtin::Builtin,
         passthrough::{Call, Passthrough},
     },
-    store::{Store, StoreError},
+    store::{Refusal, SchedKind, Store, StoreError},
 };
 
 /// How long after its call's deadline a pending pass-through claim is still taken to be in
@@ -170,11 +170,23 @@ impl Followups {
         };
         let config = caller.config();
         match via.target(config.search_appts()) {
-            SchedulerTarget::Builtin => Ok(Answer::ok(
-                self.builtin
+            SchedulerTarget::Builtin => {
+                let answer = self
+                    .builtin
                     .open_slots(&caller.entity, original.as_ref(), &req)
-                    .await?,
-            )),
+                    .await?;
+                if fully_booked(&answer) {
+                    refused(
+                        &self.store,
+                        caller,
+                        original.as_ref(),
+                        &req,
+                        Refusal::Search,
+                    )
+                    .await;
+                }
+                Ok(Answer::ok(answer))
+            }
             SchedulerTarget::Http(uri) => {
                 let call = call_of(caller, request_id, &config);
                 Ok(Answer::relayed(
@@ -253,7 +265,11 @@ impl Followups {
                     .builtin
                     .book(&caller.entity, &original, &req, slot, &claim)
                     .await?;
-                return self.answer(caller, &claim, outcome).await;
+                let answer = self.answer(caller, &claim, outcome).await;
+                if let Err(FollowupError::SlotUnavailable { .. }) = &answer {
+                    refused(&self.store, caller, Some(&original), &req, Refusal::Booking).await;
+                }
+                return answer;
             }
             SchedulerTarget::Http(uri) => uri,
         };
@@ -404,4 +420,62 @@ fn request_hash(req: &BookJob) -> String {
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect()
+}
+
+/// Whether a built-in search offered nothing because every window is booked (the scheduler's
+/// own words for it; `tests/api/board.rs` checks they still match).
+fn fully_booked(answer: &Value) -> bool {
+    answer["TimeConstraints"]
+        .as_array()
+        .is_some_and(Vec::is_empty)
+        && answer["StatusMsg"]
+            .as_str()
+            .is_some_and(|m| m.contains("is fully booked"))
+}
+
+/// Counts a request the built-in scheduler refused as fully booked, for the dispatcher's board:
+/// in the job's work center, on the local date it was made. Called once the answer is decided,
+/// outside the booking's transaction, in a statement of its own; a failure is logged and never
+/// changes the answer.
+async fn refused(
+    store: &Store,
+    caller: &Caller,
+    original: Option<&WorkOrder>,
+    req: &BookJob,
+    kind: Refusal,
+) {
+    if let Err(e) = count_refusal(store, caller, original, req, kind).await {
+        tracing::warn!(error = %e, "could not count a request refused as fully booked");
+    }
+}
+
+async fn count_refusal(
+    store: &Store,
+    caller: &Caller,
+    original: Option<&WorkOrder>,
+    req: &BookJob,
+    kind: Refusal,
+) -> Result<(), StoreError> {
+    let work_centers = store
+        .list_sched(&caller.entity, SchedKind::WorkCenters)
+        .await?
+        .into_iter()
+        .filter_map(|v| serde_json::from_value(v).ok())
+        .collect();
+    let setup = crate::schedule::builtin::Setup {
+        work_centers,
+        technicians: Vec::new(),
+        order_types: Default::default(),
+    };
+    let Ok(job) = crate::schedule::builtin::job_for(&setup, original, req) else {
+        return Ok(());
+    };
+    let Some(wc) = crate::schedule::builtin::work_center_of(&setup, &job) else {
+        return Ok(());
+    };
+    let tz = jiff::tz::TimeZone::get(&wc.time_zone).unwrap_or(jiff::tz::TimeZone::UTC);
+    let day = jiff::Timestamp::now().to_zoned(tz).date().to_string();
+    store
+        .count_refusal(&caller.entity, &wc.service_area_id, &day, kind)
+        .await
 }

@@ -192,8 +192,13 @@ pub async fn board(
     let date = p
         .date
         .unwrap_or_else(|| Timestamp::now().to_zoned(tz.clone()).date());
+    // Refusals change no schedule version: their count is part of the tag.
+    let refused = state
+        .store
+        .refusals(&caller.entity, &wc.service_area_id, &date.to_string())
+        .await?;
     // The tag names the day too: the default date changes at midnight with no write.
-    let etag = format!("\"board-{setup}-{seq}-{date}\"");
+    let etag = format!("\"board-{setup}-{seq}-{refused}-{date}\"");
     let unchanged = headers
         .get(header::IF_NONE_MATCH)
         .and_then(|v| v.to_str().ok())
@@ -338,7 +343,7 @@ pub async fn board(
             "Technicians": rows.len(), "Visits": all_visits, "WorkMinutes": all_work,
             "TravelMinutes": all_travel, "ShiftMinutes": all_shift,
             "Utilisation": ratio(all_work + all_travel, all_shift),
-            "FollowupVisits": all_follow, "FollowupsBooked": booked,
+            "FollowupVisits": all_follow, "FollowupsBooked": booked, "RefusedFullyBooked": refused,
         },
     });
     Ok((StatusCode::OK, h, Json(body)).into_response())

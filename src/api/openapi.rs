@@ -115,7 +115,7 @@ impl Modify for TokenScheme {
         super::followup::open_slots, super::followup::book_followup, super::followup::list_followups,
         super::iface::open_slots, super::iface::book,
         super::scheduling::list, super::scheduling::get_one, super::scheduling::put_one, super::scheduling::delete_one,
-        super::reoptimize::reoptimize, super::reoptimize::moves,
+        super::reoptimize::reoptimize, super::reoptimize::moves, super::board::board,
         super::admin::entity, super::admin::list_users, super::admin::create_user,
         super::admin::get_user, super::admin::update_user, super::admin::technicians,
     ),

@@ -71,3 +71,55 @@ impl Store {
         )
     }
 }
+
+/// What a request refused as fully booked was (`refusals.kind`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// A booking refused because its window is no longer available (409 slot-unavailable).
+    Booking,
+    /// A slot search that offered nothing because every window is booked.
+    Search,
+}
+
+impl Refusal {
+    fn as_str(self) -> &'static str {
+        match self {
+            Refusal::Booking => "booking",
+            Refusal::Search => "search",
+        }
+    }
+}
+
+impl Store {
+    /// Counts one request refused as fully booked in `area` on the local `day` (YYYY-MM-DD):
+    /// one self-committing upsert, outside any booking's transaction.
+    pub async fn count_refusal(
+        &self,
+        entity: &EntityId,
+        area: &str,
+        day: &str,
+        kind: Refusal,
+    ) -> Result<(), StoreError> {
+        let mut c = self.db.acquire().await?;
+        sql!(c.conn(), "INSERT INTO refusals (entity_id, service_area_id, day, kind, count) \
+             VALUES ($1, $2, $3, $4, 1) ON CONFLICT (entity_id, service_area_id, day, kind) \
+             DO UPDATE SET count = refusals.count + 1",
+            entity.as_str(), area, day, kind.as_str(); execute)?;
+        Ok(())
+    }
+
+    /// How many requests were refused as fully booked in `area` on the local `day`.
+    pub async fn refusals(
+        &self,
+        entity: &EntityId,
+        area: &str,
+        day: &str,
+    ) -> Result<i64, StoreError> {
+        let mut c = self.db.acquire().await?;
+        Ok(
+            sql!(c.conn(), "SELECT CAST(COALESCE(SUM(count), 0) AS BIGINT) FROM refusals \
+             WHERE entity_id = $1 AND service_area_id = $2 AND day = $3",
+            entity.as_str(), area, day; scalar i64)?,
+        )
+    }
+}

@@ -36,7 +36,7 @@ mod outbox;
 pub mod schema;
 mod users;
 
-pub use board::BoardOrder;
+pub use board::{BoardOrder, Refusal};
 use db::Db;
 pub use moves::{Exclusive, MoveCommit, MoveFilter, MoveRecord, PlannedMove, PlannedVisit};
 pub use outbox::{

@@ -11,7 +11,8 @@ use crate::{
     both_backends,
     helpers::{
         AREA, JOB_LAT, JOB_LON, Resp, TestApp, assert_error, assert_invalid, book_body,
-        closed_order, fleet, local, location, technician_body, tz, window,
+        closed_order, fleet, local, location, order_type_body, technician_body, tz, window,
+        work_center_body,
     },
 };
 
@@ -374,3 +375,139 @@ both_backends!(
         assert_eq!(r.body["Date"], date(0));
     }
 );
+
+/// Tom busy `days` from today from half an hour before the end of the morning window for five
+/// hours: the afternoon window is fully booked.
+fn blocker(num: &str, user: &str, days: i64) -> Value {
+    let morning = window(days, 0);
+    let start = morning.1 - SignedDuration::from_mins(30);
+    json!({
+        "OrderNum": num, "OrderType": "REPAIR", "OrderStatus": 1, "DispatchStatus": 3,
+        "UserName": user,
+        "PlannedStartDate": time::format(start),
+        "PlannedEndDate": time::format(start + SignedDuration::from_hours(5)),
+        "TimeConstraints": [{"Type": "1001", "Period": {
+            "Start": time::format(morning.0), "End": time::format(morning.1)}}],
+        "Location": location(num),
+    })
+}
+
+/// `entity` set up as the fleet is (its admin, its technician `user` in the work center, the
+/// built-in scheduler), with a closed order `WO-1` of `user` and `user` busy in tomorrow's
+/// afternoon window. Returns the admin's and the technician's tokens.
+async fn full_afternoon(app: &TestApp, entity: &str, admin: &str, user: &str) -> (String, String) {
+    let admin = app.user(entity, admin, Role::Admin).await.token;
+    let tech = app.user(entity, user, Role::Technician).await.token;
+    app.post_config(
+        &admin,
+        &json!({"RestApi": {"BookJob": "builtin:", "SearchAppts": "builtin:"}}),
+    )
+    .await
+    .expect(200);
+    app.sched_put(&admin, "workcenters", AREA, &work_center_body())
+        .await
+        .expect(201);
+    app.sched_put(&admin, "technicians", user, &technician_body(user))
+        .await
+        .expect(201);
+    app.sched_put(
+        &admin,
+        "ordertypes",
+        "REPAIR",
+        &order_type_body("REPAIR", 60, "HVAC"),
+    )
+    .await
+    .expect(201);
+    app.put_order(&admin, "WO-1", &closed_order("WO-1", user))
+        .await
+        .expect(201);
+    app.put_order(&admin, "BUSY-1", &blocker("BUSY-1", user, 1))
+        .await
+        .expect(201);
+    (admin, tech)
+}
+
+both_backends!(
+    requests_refused_as_fully_booked_are_counted_on_the_day_they_were_made_in_their_entity_only,
+    |app| async move {
+        let (admin, tech) = full_afternoon(&app, "acme", "ada", "tom").await;
+        let today = format!("ServiceAreaID={AREA}&Date={}", date(0));
+        let before = board(&app, &admin, &today).await.expect(200);
+        assert_eq!(before.body["Totals"]["RefusedFullyBooked"], 0);
+        let tag = before.header("etag").expect("an ETag").to_string();
+
+        // A booking of the full afternoon window is refused (409): counted.
+        let full = window(1, 1);
+        let r = app.book_followup(&tech, "WO-1", &book_body(full)).await;
+        assert_error(&r, 409);
+        assert_eq!(r.body["type"], "urn:revisit:error:slot-unavailable");
+        // The open board sees the change: its tag is no longer current.
+        let again = app
+            .client
+            .get(format!("{}/scheduling/v1/board?{today}", app.address))
+            .header("x-access-token", &admin)
+            .header(IF_NONE_MATCH, &tag)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(again.status(), 200, "a refusal changes the board's version");
+        let after = board(&app, &admin, &today).await.expect(200);
+        assert_eq!(after.body["Totals"]["RefusedFullyBooked"], 1);
+
+        // A search where the customer is free only then offers nothing, fully booked: counted.
+        let only_then = json!({"OriginalOrderNum": "WO-1", "TimeConstraints": [
+            {"Type": "1002", "Period": {"Start": time::format(full.0), "End": time::format(full.1)}}]});
+        let s = app.open_slots(&tech, &only_then).await.expect(200);
+        assert_eq!(s.body["TimeConstraints"], json!([]), "{}", s.body);
+        assert!(
+            s.body["StatusMsg"]
+                .as_str()
+                .is_some_and(|m| m.contains("is fully booked")),
+            "the scheduler's words the count relies on: {}",
+            s.body
+        );
+        let after = board(&app, &admin, &today).await.expect(200);
+        assert_eq!(after.body["Totals"]["RefusedFullyBooked"], 2);
+
+        // A search that offers windows, and a booking that succeeds, are not refusals.
+        app.open_slots(&tech, &json!({"OriginalOrderNum": "WO-1"}))
+            .await
+            .expect(200);
+        app.book_followup(&tech, "WO-1", &book_body(window(1, 2)))
+            .await
+            .expect(200);
+        let after = board(&app, &admin, &today).await.expect(200);
+        assert_eq!(after.body["Totals"]["RefusedFullyBooked"], 2);
+        // Counted on the day they were made, not on the day asked for.
+        let tomorrow = format!("ServiceAreaID={AREA}&Date={}", date(1));
+        let next = board(&app, &admin, &tomorrow).await.expect(200);
+        assert_eq!(next.body["Totals"]["RefusedFullyBooked"], 0);
+
+        // Another entity's refusals, in a work center of the same name, are its own.
+        let (other_admin, other_tech) = full_afternoon(&app, "globex", "gus", "gil").await;
+        let r = app
+            .book_followup(&other_tech, "WO-1", &book_body(full))
+            .await;
+        assert_error(&r, 409);
+        let theirs = board(&app, &other_admin, &today).await.expect(200);
+        assert_eq!(theirs.body["Totals"]["RefusedFullyBooked"], 1);
+        let ours = board(&app, &admin, &today).await.expect(200);
+        assert_eq!(ours.body["Totals"]["RefusedFullyBooked"], 2);
+    }
+);
+
+both_backends!(the_openapi_document_lists_the_board, |app| async move {
+    let r = app
+        .request(reqwest::Method::GET, "/seiapi/v3/openapi.json", None, None)
+        .await
+        .expect(200);
+    let board = &r.body["paths"]["/scheduling/v1/board"]["get"];
+    assert!(board.is_object(), "{}", r.body["paths"]);
+    let params: Vec<&str> = board["parameters"]
+        .as_array()
+        .expect("its parameters")
+        .iter()
+        .filter_map(|p| p["name"].as_str())
+        .collect();
+    assert!(params.contains(&"ServiceAreaID"), "{params:?}");
+});

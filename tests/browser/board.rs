@@ -509,3 +509,133 @@ async fn the_admin_imports_a_roster_file_and_the_server_refuses_a_bad_technician
     })
     .await;
 }
+
+#[tokio::test]
+async fn the_admin_creates_a_technician_user_with_its_profile_and_deactivates_it_and_refusals_show_in_place()
+ {
+    let app = spawn_app_with(Backend::Sqlite, |_| {}).await.unwrap();
+    let f = fleet(&app).await;
+    let app = Arc::new(app);
+    let admin = f.admin.clone();
+    with_browser_at("board_users", DESKTOP, |b| {
+        let app = app.clone();
+        async move {
+            let user = |name: &'static str| {
+                let app = app.clone();
+                let admin = admin.clone();
+                async move {
+                    app.request(
+                        reqwest::Method::GET,
+                        &format!("/admin/v1/users/{name}"),
+                        Some(&admin),
+                        None,
+                    )
+                    .await
+                }
+            };
+            log_in(&b, &app.address, "#/settings/users", "ada", "ada-pw").await;
+            b.find("#user-form").await;
+            b.until_text("#users", "tom").await;
+            b.check_accessibility("the users").await;
+
+            // A password too short: the server's reason at the field, nobody created.
+            b.type_into("#user-name", "tia").await;
+            b.type_into("#user-password", "short").await;
+            let mut profile = technician_body("tia");
+            profile.as_object_mut().unwrap().remove("UserName");
+            b.js(&format!(
+                "document.getElementById('user-profile').value = {}; return true",
+                serde_json::to_string(&profile.to_string()).unwrap()
+            ))
+            .await;
+            b.click("#user-form button[type=submit]").await;
+            b.until_text("#user-password-error", "8 to 1024").await;
+            b.until_text(".error-summary", "8 to 1024").await;
+            b.check_accessibility("a user refused").await;
+            user("tia").await.expect(404);
+
+            // Corrected: the technician and its scheduler profile are created together.
+            b.until(
+                "the name and profile kept",
+                "return document.getElementById('user-name').value === 'tia' && document.getElementById('user-profile').value.includes('Shifts')",
+            )
+            .await;
+            b.type_into("#user-password", "tia-long-password").await;
+            b.click("#user-form button[type=submit]").await;
+            b.until_text("#saved", "tia was created as technician, with its technician profile")
+                .await;
+            let tia = user("tia").await.expect(200);
+            assert_eq!(tia.body["Role"], "technician");
+            assert_eq!(tia.body["Active"], true);
+            assert_eq!(tia.body["TechnicianProfile"], true);
+            app.sched_get(&admin, "technicians", "tia").await.expect(200);
+            app.login("tia", "tia-long-password").await;
+
+            // Deactivated: it can no longer log in.
+            b.js("window.confirm = () => true; return true").await;
+            b.click("[aria-label=\"Deactivate tia\"]").await;
+            b.until_text("#saved", "tia was deactivated").await;
+            assert_eq!(user("tia").await.expect(200).body["Active"], false);
+            app.create_jwt("tia", "tia-long-password").await.expect(401);
+            b.find("[aria-label=\"Reactivate tia\"]").await;
+
+            // The last admin cannot deactivate itself: the server's detail at its card.
+            b.js("window.confirm = () => true; return true").await;
+            b.click("[aria-label=\"Deactivate ada\"]").await;
+            b.until_text(".card .error-message", "last active admin").await;
+            b.check_accessibility("the last admin refused").await;
+            assert_eq!(user("ada").await.expect(200).body["Active"], true);
+        }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_booking_refused_as_fully_booked_is_counted_in_the_open_boards_totals_of_today() {
+    let app = spawn_app_with(Backend::Sqlite, |_| {}).await.unwrap();
+    let f = fleet(&app).await;
+    app.put_order(&f.dispatcher, "WO-X", &closed_order("WO-X", "tom"))
+        .await
+        .expect(201);
+    // tom, the only technician, busy through tomorrow's afternoon window.
+    let full = window(1, 1);
+    let start = full.0 - jiff::SignedDuration::from_mins(30);
+    let fmt = revisit::domain::time::format;
+    app.put_order(
+        &f.dispatcher,
+        "BUSY-1",
+        &json!({"OrderNum": "BUSY-1", "OrderType": "REPAIR", "OrderStatus": 1, "DispatchStatus": 3,
+            "UserName": "tom", "PlannedStartDate": fmt(start),
+            "PlannedEndDate": fmt(start + jiff::SignedDuration::from_hours(5)),
+            "Location": location("BUSY-1")}),
+    )
+    .await
+    .expect(201);
+    let today = Timestamp::now()
+        .to_zoned(crate::helpers::tz())
+        .date()
+        .to_string();
+    let app = Arc::new(app);
+    let tech = f.tech.token.clone();
+    with_browser_at("board_refused", DESKTOP, |b| {
+        let (app, today) = (app.clone(), today.clone());
+        async move {
+            log_in(
+                &b,
+                &app.address,
+                &format!("#/day/{AREA}/{today}"),
+                "dora",
+                "dora-pw",
+            )
+            .await;
+            drawn(&b).await;
+            b.until_text("#day-totals", "Refused as fully booked0")
+                .await;
+            let r = app.book_followup(&tech, "WO-X", &book_body(full)).await;
+            assert_eq!(r.status, 409, "{}", r.body);
+            b.until_text("#day-totals", "Refused as fully booked1")
+                .await;
+        }
+    })
+    .await;
+}

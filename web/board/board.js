@@ -281,7 +281,8 @@ function totals(b) {
     item('Travel', duration(x.TravelMinutes)),
     item('Utilisation', pct(x.Utilisation)),
     item('Follow-up visits', x.FollowupVisits),
-    item('Follow-ups booked this day', x.FollowupsBooked));
+    item('Follow-ups booked this day', x.FollowupsBooked),
+    item('Refused as fully booked', x.RefusedFullyBooked ?? 0));
 }
 
 function legend() {

@@ -1,6 +1,7 @@
 // The admin's settings, all through the public API: the entity configuration (the RestApi
 // targets, with the server's validation errors shown at their fields, and WorkOrderRules), the
-// reason categories, work centers, technicians, and a roster file imported one object at a time.
+// reason categories, work centers, technicians, a roster file imported one object at a time, and
+// the entity's users through the admin API (/admin/v1).
 
 import { describe } from '../shared/api.js';
 import { h, mount, announce, errorSummary, field } from '../shared/dom.js';
@@ -9,14 +10,14 @@ import { api, heading } from './board.js';
 const CONFIG = '/seiapi/v3/SysConfig/mobility';
 const SECTIONS = [
   ['config', 'Configuration'], ['categories', 'Reason categories'], ['workcenters', 'Work centers'],
-  ['technicians', 'Technicians'], ['import', 'Import a roster'],
+  ['technicians', 'Technicians'], ['import', 'Import a roster'], ['users', 'Users'],
 ];
 
 export async function viewSettings({ section }, params) {
   const here = section || 'config';
   const nav = h('nav', { class: 'subnav', 'aria-label': 'Settings' }, h('ul', { class: 'plain' }, SECTIONS.map(([id, text]) =>
     h('li', {}, h('a', { href: `#/settings/${id}`, 'aria-current': id === here ? 'page' : null }, text)))));
-  const view = { config, categories, workcenters: (p) => objects('workcenters', p), technicians: (p) => objects('technicians', p), import: roster }[here] || config;
+  const view = { config, categories, workcenters: (p) => objects('workcenters', p), technicians: (p) => objects('technicians', p), import: roster, users }[here] || config;
   return h('div', { class: 'settings' }, heading('Settings'), nav, h('div', { class: 'settings__body' }, await view(params)));
 }
 
@@ -310,3 +311,115 @@ async function roster(params = {}) {
 }
 
 
+
+// ---------------------------------------------------------------------------------------------
+
+const ROLES = ['technician', 'dispatcher', 'admin'];
+const USER_FIELDS = { '$.UserName': 'user-name', '$.Role': 'user-role', '$.Password': 'user-password', '$.Technician': 'user-profile' };
+
+/** The entity's users (`/admin/v1/users`): created with an optional scheduler profile, their role
+ * changed, their password reset, deactivated or reactivated; the server's refusals shown at the
+ * form or the user they concern. */
+async function users(params = {}) {
+  const [r, t] = await Promise.all([api('GET', '/admin/v1/users'), api('GET', '/admin/v1/technicians')]);
+  if (!r.ok) return h('p', { class: 'notice notice--warning' }, describe(r));
+  const host = h('div', {});
+  const again = async (p) => {
+    mount(host, await users(p));
+    const f = host.querySelector('.error-summary, .card .error-message, #saved, #user-reset-password');
+    if (f) { if (!f.matches('input')) f.setAttribute('tabindex', '-1'); f.focus(); }
+  };
+  const errs = params.errors || {};
+  const draft = params.draft || {};
+  // The profile's own errors (`$.Home.Lat`, `$.Technician...`) are shown at the profile.
+  const fieldOf = (k) => USER_FIELDS[k] || (k.startsWith('$.Technician') || (k && (draft.Technician || '').trim()) ? 'user-profile' : null);
+  const textOf = (k, v) => (k && !USER_FIELDS[k] ? `${k}: ${v}` : v);
+  const errAt = (id) => Object.entries(errs).filter(([k]) => fieldOf(k) === id).map(([k, v]) => textOf(k, v)).join('; ') || null;
+  const summary = Object.entries(errs).map(([k, v]) => ({ field: fieldOf(k), text: textOf(k, v) }));
+
+  const create = h('form', { novalidate: true, id: 'user-form', onsubmit: async (ev) => {
+    ev.preventDefault();
+    const val = (id) => create.querySelector('#' + id).value;
+    const d = { UserName: val('user-name').trim(), Role: val('user-role'), Password: val('user-password'), Technician: val('user-profile') };
+    const body = { UserName: d.UserName, Role: d.Role, Password: d.Password };
+    if (d.Technician.trim()) {
+      try { body.Technician = JSON.parse(d.Technician); } catch { return again({ errors: { '$.Technician': 'Enter the profile as JSON, or leave it empty' }, draft: d }); }
+    }
+    const res = await api('POST', '/admin/v1/users', { body });
+    if (!res.ok) {
+      const p = problems(res);
+      return again({ errors: Object.keys(p).length ? p : { '': describe(res) }, draft: { ...d, Password: '' } });
+    }
+    again({ saved: `${res.body.UserName} was created as ${res.body.Role}${res.body.TechnicianProfile ? ', with its technician profile' : ''}.` });
+  } },
+  h('h3', {}, 'Add a user'),
+  field({ id: 'user-name', label: 'User name', value: draft.UserName || '', error: errAt('user-name'), attrs: { autocomplete: 'off', spellcheck: 'false', autocapitalize: 'none' } }),
+  h('div', { class: 'field' + (errAt('user-role') ? ' field--error' : '') },
+    h('label', { for: 'user-role' }, 'Role'),
+    errAt('user-role') ? h('span', { class: 'error-message', id: 'user-role-error' }, h('span', { class: 'visually-hidden' }, 'Error: '), errAt('user-role')) : null,
+    h('select', { id: 'user-role', 'aria-describedby': errAt('user-role') ? 'user-role-error' : null },
+      ROLES.map((x) => h('option', { value: x, selected: (draft.Role || 'technician') === x ? 'selected' : null }, x)))),
+  field({ id: 'user-password', label: 'Password', type: 'password', hint: '8 to 1024 characters. Give it to the user; it is never shown again.', error: errAt('user-password'), attrs: { autocomplete: 'new-password' } }),
+  (() => {
+    const e = errAt('user-profile');
+    return h('div', { class: 'field' + (e ? ' field--error' : '') },
+      h('label', { for: 'user-profile' }, 'Technician profile (JSON, optional)'),
+      h('span', { class: 'hint', id: 'user-profile-hint' }, 'For a technician: its scheduler profile, as in Technicians (UserName may be left out), created with the login. Leave empty when the profile exists already: the login is joined to it by its user name.'),
+      e ? h('span', { class: 'error-message', id: 'user-profile-error' }, h('span', { class: 'visually-hidden' }, 'Error: '), e) : null,
+      h('textarea', { id: 'user-profile', rows: '6', spellcheck: 'false', 'aria-describedby': 'user-profile-hint' + (e ? ' user-profile-error' : ''), 'aria-invalid': e ? 'true' : null }, draft.Technician || ''));
+  })(),
+  h('button', { class: 'button', type: 'submit' }, 'Create the user'));
+
+  const report = t.ok ? t.body : null;
+  const gaps = report && (report.WithoutProfile.length || report.WithoutLogin.length) ? h('div', { class: 'notice notice--warning', id: 'user-gaps' },
+    report.WithoutProfile.length ? h('p', {}, `Technician logins without a scheduler profile (never offered work): ${report.WithoutProfile.join(', ')}.`) : null,
+    report.WithoutLogin.length ? h('p', {}, `Technician profiles without a technician login (work nobody can open): ${report.WithoutLogin.join(', ')}.`) : null) : null;
+
+  const row = (u) => {
+    const here = params.row && params.row.user === u.UserName ? params.row : {};
+    const safe = u.UserName.replace(/[^A-Za-z0-9_-]/g, '_');
+    const patch = async (body, done) => {
+      const res = await api('PATCH', `/admin/v1/users/${encodeURIComponent(u.UserName)}`, { body });
+      if (!res.ok) {
+        const p = problems(res);
+        return again({ row: { user: u.UserName, error: Object.keys(p).length ? Object.entries(p).map(([k, v]) => `${k}: ${v}`).join('; ') : describe(res), reset: here.reset && 'Password' in body } });
+      }
+      again({ saved: done });
+    };
+    const roleId = `role-${safe}`;
+    return h('li', {}, h('div', { class: 'card' + (u.Active ? '' : ' card--inactive') },
+      h('span', { class: 'card__top' }, h('strong', {}, u.UserName)),
+      h('span', { class: 'card__line small' }, `${u.Role} · ${u.Active ? 'active' : 'deactivated'}${u.Role === 'technician' ? (u.TechnicianProfile ? ' · technician profile' : ' · no technician profile') : ''}`),
+      here.error ? h('p', { class: 'error-message', id: `user-${safe}-error` }, h('span', { class: 'visually-hidden' }, 'Error: '), here.error) : null,
+      h('div', { class: 'inline' },
+        h('div', { class: 'field' },
+          h('label', { for: roleId }, `Role of ${u.UserName}`),
+          h('select', { id: roleId }, ROLES.map((x) => h('option', { value: x, selected: u.Role === x ? 'selected' : null }, x)))),
+        h('button', { class: 'button button--secondary', type: 'button', 'aria-label': `Change role of ${u.UserName}`, onclick: (ev) => {
+          const role = ev.target.closest('.card').querySelector('select').value;
+          if (role !== u.Role) patch({ Role: role }, `${u.UserName} is now ${role}.`);
+        } }, 'Change role'),
+        h('button', { class: 'button button--secondary', type: 'button', 'aria-label': `Reset password of ${u.UserName}`, 'aria-expanded': here.reset ? 'true' : 'false',
+          onclick: () => again({ row: { user: u.UserName, reset: !here.reset } }) }, 'Reset password'),
+        h('button', { class: 'button button--secondary', type: 'button', 'aria-label': `${u.Active ? 'Deactivate' : 'Reactivate'} ${u.UserName}`, onclick: () => {
+          if (u.Active && !confirm(`Deactivate ${u.UserName}? It is logged out at once and cannot log in.`)) return;
+          patch({ Active: !u.Active }, `${u.UserName} was ${u.Active ? 'deactivated' : 'reactivated'}.`);
+        } }, u.Active ? 'Deactivate' : 'Reactivate')),
+      here.reset ? h('form', { novalidate: true, class: 'inline', onsubmit: (ev) => {
+        ev.preventDefault();
+        patch({ Password: ev.target.querySelector('input').value }, `The password of ${u.UserName} was reset.`);
+      } },
+      field({ id: 'user-reset-password', label: `New password for ${u.UserName}`, type: 'password', attrs: { autocomplete: 'new-password' } }),
+      h('button', { class: 'button', type: 'submit' }, 'Set the password')) : null));
+  };
+
+  const list = r.body.Users || [];
+  mount(host,
+    h('h2', {}, 'Users'),
+    summary.length ? errorSummary(summary) : null,
+    params.saved ? saved(params.saved) : null,
+    gaps,
+    list.length ? h('ul', { class: 'cards', id: 'users' }, list.map(row)) : h('p', {}, 'No users yet.'),
+    create);
+  return host;
+}
