@@ -118,6 +118,8 @@ impl Modify for TokenScheme {
         super::reoptimize::reoptimize, super::reoptimize::moves, super::board::board,
         super::admin::entity, super::admin::list_users, super::admin::create_user,
         super::admin::get_user, super::admin::update_user, super::admin::technicians,
+        crate::notify::api::list, crate::notify::api::one, crate::notify::api::replay,
+        crate::notify::api::secret, crate::notify::api::rotate,
     ),
     components(schemas(crate::error::ErrorBody, crate::error::InvalidParam)),
     modifiers(&TokenScheme, &CommonAnswers)

@@ -59,7 +59,7 @@ fn attempt_json(a: &AttemptRecord) -> Value {
 
 /// The entity's events, newest first: `State` (pending, delivered, failed), `OrderNum`,
 /// `Before` (the `Next` cursor of the previous page), `Limit` (1-1000, default 100).
-#[utoipa::path(get, path = "/notifications/v1/events", tag = "notifications",
+#[utoipa::path(get, path = "/notifications/v1/events", operation_id = "list_notification_events", tag = "notifications",
     params(("State" = Option<String>, Query), ("OrderNum" = Option<String>, Query),
            ("Before" = Option<i64>, Query), ("Limit" = Option<i64>, Query)),
     responses((status = 200, description = "Events", body = Object), (status = 400, body = crate::error::ErrorBody),
@@ -114,7 +114,7 @@ pub async fn list(
 }
 
 /// One event: its state, the body as sent, and every attempt.
-#[utoipa::path(get, path = "/notifications/v1/events/{EventID}", tag = "notifications",
+#[utoipa::path(get, path = "/notifications/v1/events/{EventID}", operation_id = "get_notification_event", tag = "notifications",
     params(("EventID" = String, Path)),
     responses((status = 200, description = "The event", body = Object), (status = 404, body = crate::error::ErrorBody),
               (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody)),
@@ -136,7 +136,7 @@ pub async fn one(
 
 /// Sends an event again (admin), whatever its state: pending now, with a new retry window,
 /// the same `webhook-id`.
-#[utoipa::path(post, path = "/notifications/v1/events/{EventID}/replay", tag = "notifications",
+#[utoipa::path(post, path = "/notifications/v1/events/{EventID}/replay", operation_id = "replay_notification_event", tag = "notifications",
     params(("EventID" = String, Path)),
     responses((status = 202, description = "The event, pending", body = Object), (status = 404, body = crate::error::ErrorBody),
               (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody)),
@@ -162,7 +162,7 @@ fn secret_json(s: &SigningSecrets) -> Value {
 }
 
 /// The entity's signing secret (admin), made on first use.
-#[utoipa::path(get, path = "/notifications/v1/secret", tag = "notifications",
+#[utoipa::path(get, path = "/notifications/v1/secret", operation_id = "get_signing_secret", tag = "notifications",
     responses((status = 200, description = "The secret", body = Object),
               (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody)),
     security(("token" = [])))]
@@ -177,7 +177,7 @@ pub async fn secret(
 }
 
 /// A new signing secret (admin); the previous one signs too during the grace period.
-#[utoipa::path(post, path = "/notifications/v1/secret/rotate", tag = "notifications",
+#[utoipa::path(post, path = "/notifications/v1/secret/rotate", operation_id = "rotate_signing_secret", tag = "notifications",
     responses((status = 200, description = "The new secret", body = Object),
               (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody)),
     security(("token" = [])))]

@@ -69,6 +69,19 @@ both_backends!(
         let search = &doc["paths"]["/seiapi/v3/trans/Appointments/OpenSlots"]["post"];
         assert!(search["responses"]["503"].is_object());
         assert!(doc["paths"]["/metrics"].is_object());
+        // Revisit's own operational APIs are documented too.
+        for (path, method) in [
+            ("/admin/v1/users", "post"),
+            ("/notifications/v1/events", "get"),
+            ("/notifications/v1/events/{EventID}/replay", "post"),
+            ("/notifications/v1/secret/rotate", "post"),
+            ("/scheduling/v1/reoptimize", "post"),
+        ] {
+            assert!(
+                doc["paths"][path][method].is_object(),
+                "{method} {path} is not documented"
+            );
+        }
         let wo = &doc["components"]["schemas"]["WorkOrder"]["properties"];
         for p in [
             "OrderNum",
