@@ -298,17 +298,7 @@ impl Gateway {
                         );
                         continue;
                     }
-                    let (reason, sent) = if e.is_connect() {
-                        ("the connection failed", false)
-                    } else {
-                        ("the connection broke before an answer", true)
-                    };
-                    tracing::debug!(host, error = %e.without_url(), "outbound request failed");
-                    return Err(GatewayError::Unreachable {
-                        host: host.to_string(),
-                        reason,
-                        sent,
-                    });
+                    return Err(unreachable(host, &e));
                 }
             }
         };
@@ -429,4 +419,20 @@ impl Gateway {
 /// sent empty rather than panicking.
 fn header_value(s: &str) -> HeaderValue {
     HeaderValue::from_str(s).unwrap_or_else(|_| HeaderValue::from_static(""))
+}
+
+/// A request that got no answer, and whether it may have reached the third party (a broken
+/// connection after sending may have; a failed connect has not).
+pub(crate) fn unreachable(host: &str, e: &reqwest::Error) -> GatewayError {
+    let (reason, sent) = if e.is_connect() {
+        ("the connection failed", false)
+    } else {
+        ("the connection broke before an answer", true)
+    };
+    tracing::debug!(host, error = %e.without_url(), "outbound request failed");
+    GatewayError::Unreachable {
+        host: host.to_string(),
+        reason,
+        sent,
+    }
 }

@@ -112,17 +112,7 @@ impl Gateway {
                         reason: format!("it resolves to {}, not a public address", b.ip),
                     });
                 }
-                let (reason, sent) = if e.is_connect() {
-                    ("the connection failed", false)
-                } else {
-                    ("the connection broke before an answer", true)
-                };
-                tracing::debug!(host, error = %e.without_url(), "outbound request failed");
-                return Err(GatewayError::Unreachable {
-                    host: host.to_string(),
-                    reason,
-                    sent,
-                });
+                return Err(super::unreachable(host, &e));
             }
         };
         let status = resp.status();
