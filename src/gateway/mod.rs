@@ -298,7 +298,7 @@ impl Gateway {
                         );
                         continue;
                     }
-                    return Err(unreachable(host, &e));
+                    return Err(unreachable(host, e));
                 }
             }
         };
@@ -423,7 +423,7 @@ fn header_value(s: &str) -> HeaderValue {
 
 /// A request that got no answer, and whether it may have reached the third party (a broken
 /// connection after sending may have; a failed connect has not).
-pub(crate) fn unreachable(host: &str, e: &reqwest::Error) -> GatewayError {
+pub(crate) fn unreachable(host: &str, e: reqwest::Error) -> GatewayError {
     let (reason, sent) = if e.is_connect() {
         ("the connection failed", false)
     } else {

@@ -112,7 +112,7 @@ impl Gateway {
                         reason: format!("it resolves to {}, not a public address", b.ip),
                     });
                 }
-                return Err(super::unreachable(host, &e));
+                return Err(super::unreachable(host, e));
             }
         };
         let status = resp.status();
