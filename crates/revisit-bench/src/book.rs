@@ -52,6 +52,10 @@ pub(crate) struct BookArgs {
     /// PostgreSQL.
     #[arg(long, default_value_t = 1)]
     nodes: usize,
+    /// Notifications on: every booking's `FollowUpBooked` and `VisitMoved` events go to a
+    /// receiver on loopback; reports their delivery latency from commit to arrival.
+    #[arg(long)]
+    notify: bool,
 }
 
 /// Closed Incomplete (4097, reason 2001) MAINT orders, one per entry of `work_centers`, each of
@@ -175,7 +179,7 @@ struct BookRun {
     cpu: String,
 }
 
-pub(crate) async fn run(mut a: BookArgs, config: Config) -> anyhow::Result<()> {
+pub(crate) async fn run(mut a: BookArgs, mut config: Config) -> anyhow::Result<()> {
     if a.spread {
         // Room for every booking: the standard data's number of booked visits (about 3,400)
         // over twice the fleet, so the run measures bookings, not refusals of full windows
@@ -183,7 +187,16 @@ pub(crate) async fn run(mut a: BookArgs, config: Config) -> anyhow::Result<()> {
         a.data.technicians.get_or_insert(100);
         a.data.visits_per_day.get_or_insert(3);
     }
+    let receiver = if a.notify {
+        config.outbound.allow_private_networks = true;
+        Some(crate::notify::Receiver::start().await?)
+    } else {
+        None
+    };
     let b = Bench::start(&a.data, config).await?;
+    if let Some(r) = &receiver {
+        r.subscribe(&b, &["FollowUpBooked", "VisitMoved"]).await?;
+    }
     let bookings = a.bookings.unwrap_or(if a.spread { 4000 } else { 2000 });
     let mut head = b.machine(&a.data);
 
@@ -374,6 +387,10 @@ pub(crate) async fn run(mut a: BookArgs, config: Config) -> anyhow::Result<()> {
         t.row("first other answer", e.clone());
     }
     t.print();
+
+    if let Some(r) = &receiver {
+        r.report(run.booked.len()).await;
+    }
 
     let mut t = Table::new("double-booking check (every open work order, read over HTTP)");
     t.row(

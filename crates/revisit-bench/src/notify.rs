@@ -70,6 +70,96 @@ async fn receive(
     "ok"
 }
 
+/// A receiver on loopback for another bench's events (`revisit-bench book --notify`).
+pub(crate) struct Receiver {
+    hook: String,
+    received: Arc<Mutex<Received>>,
+    started: Instant,
+}
+
+impl Receiver {
+    pub(crate) async fn start() -> anyhow::Result<Receiver> {
+        let received: Arc<Mutex<Received>> = Default::default();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let hook = format!("http://{}/hook", listener.local_addr()?);
+        let app = Router::new().fallback(receive).with_state(received.clone());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        Ok(Receiver {
+            hook,
+            received,
+            started: Instant::now(),
+        })
+    }
+
+    /// Turns `events` on for the bench's entity, sent to this receiver.
+    pub(crate) async fn subscribe(&self, b: &Bench, events: &[&str]) -> anyhow::Result<()> {
+        let entity = EntityId::parse(ENTITY).map_err(anyhow::Error::msg)?;
+        let mut n = Map::new();
+        for e in events {
+            n.insert(e.to_string(), json!({"Enabled": true, "URL": self.hook}));
+        }
+        let cfg = json!({"Notifications": n});
+        b.state
+            .store
+            .update_config(
+                &entity,
+                Box::new(move |mut c| {
+                    c.insert("ExportNotifications".into(), cfg);
+                    Ok(c)
+                }),
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// Waits until no event arrived for a second (at most 120 s), then prints what arrived.
+    pub(crate) async fn report(&self, bookings: usize) {
+        let deadline = Instant::now() + Duration::from_secs(120);
+        let mut last = 0;
+        loop {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            let n = self.received.lock().map(|r| r.events.len()).unwrap_or(0);
+            if n == last || Instant::now() > deadline {
+                break;
+            }
+            last = n;
+        }
+        let r = match self.received.lock() {
+            Ok(mut r) => std::mem::take(&mut *r),
+            Err(_) => return,
+        };
+        let mut lat = Lat::default();
+        let mut ids = HashSet::new();
+        for (id, l, _) in &r.events {
+            lat.push(*l);
+            ids.insert(id.clone());
+        }
+        let lat = lat.sorted();
+        let mut t = crate::report::Table::new(
+            "notifications during the run (FollowUpBooked and VisitMoved to a receiver on loopback)",
+        );
+        t.row(
+            "events",
+            format!(
+                "{} distinct, {} deliveries, for {bookings} bookings, {:.0} s after the receiver started",
+                ids.len(),
+                r.events.len(),
+                self.started.elapsed().as_secs_f64()
+            ),
+        )
+        .row("commit to arrival (ms)", lat.summary())
+        .row(
+            "target p99 <= 1000 ms",
+            if lat.q(0.99) <= 1000.0 {
+                "MET"
+            } else {
+                "MISSED"
+            },
+        );
+        t.print();
+    }
+}
+
 pub(crate) async fn run(a: NotifyArgs, mut config: Config) -> anyhow::Result<()> {
     if cfg!(debug_assertions) {
         eprintln!(
