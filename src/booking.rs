@@ -31,7 +31,7 @@ use crate::{
         builtin::Builtin,
         passthrough::{Call, Passthrough},
     },
-    store::{Refusal, SchedKind, Store, StoreError},
+    store::{Refusal, Store, StoreError},
 };
 
 /// How long after its call's deadline a pending pass-through claim is still taken to be in
@@ -178,6 +178,7 @@ impl Followups {
                 if fully_booked(&answer) {
                     refused(
                         &self.store,
+                        &self.builtin,
                         caller,
                         original.as_ref(),
                         &req,
@@ -267,7 +268,15 @@ impl Followups {
                     .await?;
                 let answer = self.answer(caller, &claim, outcome).await;
                 if let Err(FollowupError::SlotUnavailable { .. }) = &answer {
-                    refused(&self.store, caller, Some(&original), &req, Refusal::Booking).await;
+                    refused(
+                        &self.store,
+                        &self.builtin,
+                        caller,
+                        Some(&original),
+                        &req,
+                        Refusal::Booking,
+                    )
+                    .await;
                 }
                 return answer;
             }
@@ -439,43 +448,28 @@ fn fully_booked(answer: &Value) -> bool {
 /// changes the answer.
 async fn refused(
     store: &Store,
+    builtin: &Builtin,
     caller: &Caller,
     original: Option<&WorkOrder>,
     req: &BookJob,
     kind: Refusal,
 ) {
-    if let Err(e) = count_refusal(store, caller, original, req, kind).await {
+    let counted = match builtin
+        .work_center_today(&caller.entity, original, req)
+        .await
+    {
+        Ok(Some((area, day))) => {
+            store
+                .count_refusal(&caller.entity, &area, &day.to_string(), kind)
+                .await
+        }
+        Ok(None) => Ok(()),
+        Err(e) => {
+            tracing::warn!(error = %e, "could not count a request refused as fully booked");
+            Ok(())
+        }
+    };
+    if let Err(e) = counted {
         tracing::warn!(error = %e, "could not count a request refused as fully booked");
     }
-}
-
-async fn count_refusal(
-    store: &Store,
-    caller: &Caller,
-    original: Option<&WorkOrder>,
-    req: &BookJob,
-    kind: Refusal,
-) -> Result<(), StoreError> {
-    let work_centers = store
-        .list_sched(&caller.entity, SchedKind::WorkCenters)
-        .await?
-        .into_iter()
-        .filter_map(|v| serde_json::from_value(v).ok())
-        .collect();
-    let setup = crate::schedule::builtin::Setup {
-        work_centers,
-        technicians: Vec::new(),
-        order_types: Default::default(),
-    };
-    let Ok(job) = crate::schedule::builtin::job_for(&setup, original, req) else {
-        return Ok(());
-    };
-    let Some(wc) = crate::schedule::builtin::work_center_of(&setup, &job) else {
-        return Ok(());
-    };
-    let tz = jiff::tz::TimeZone::get(&wc.time_zone).unwrap_or(jiff::tz::TimeZone::UTC);
-    let day = jiff::Timestamp::now().to_zoned(tz).date().to_string();
-    store
-        .count_refusal(&caller.entity, &wc.service_area_id, &day, kind)
-        .await
 }

@@ -326,6 +326,28 @@ impl Builtin {
         Ok(sched::search(&view.snapshot(), &job, now))
     }
 
+    /// The work center a follow-up of `original` (as `req` asks) goes to, and its local date
+    /// now: from the cached set-up, with no query unless the cache is behind.
+    pub async fn work_center_today(
+        &self,
+        entity: &EntityId,
+        original: Option<&WorkOrder>,
+        req: &BookJob,
+    ) -> Result<Option<(String, Date)>, ScheduleError> {
+        let now = Timestamp::now();
+        let view = self.cache.view(&self.store, entity, now).await?;
+        let Ok(job) = job_for(&view.setup, original, req) else {
+            return Ok(None);
+        };
+        let wc = work_center_of(&view.setup, &job);
+        Ok(wc.map(|w| {
+            (
+                w.service_area_id.clone(),
+                now.to_zoned(zone_of(Some(w))).date(),
+            )
+        }))
+    }
+
     /// The Appointment Search answer: `StatusMsg` and the offered windows.
     pub async fn open_slots(
         &self,
