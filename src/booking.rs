@@ -171,11 +171,11 @@ impl Followups {
         let config = caller.config();
         match via.target(config.search_appts()) {
             SchedulerTarget::Builtin => {
-                let answer = self
+                let (answer, fully_booked) = self
                     .builtin
                     .open_slots(&caller.entity, original.as_ref(), &req)
                     .await?;
-                if fully_booked(&answer) {
+                if fully_booked {
                     refused(
                         &self.store,
                         &self.builtin,
@@ -429,17 +429,6 @@ fn request_hash(req: &BookJob) -> String {
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect()
-}
-
-/// Whether a built-in search offered nothing because every window is booked (the scheduler's
-/// own words for it; `tests/api/board.rs` checks they still match).
-fn fully_booked(answer: &Value) -> bool {
-    answer["TimeConstraints"]
-        .as_array()
-        .is_some_and(Vec::is_empty)
-        && answer["StatusMsg"]
-            .as_str()
-            .is_some_and(|m| m.contains("is fully booked"))
 }
 
 /// Counts a request the built-in scheduler refused as fully booked, for the dispatcher's board:

@@ -348,18 +348,22 @@ impl Builtin {
         }))
     }
 
-    /// The Appointment Search answer: `StatusMsg` and the offered windows.
+    /// The Appointment Search answer (`StatusMsg` and the offered windows), and whether
+    /// nothing was offered because everything is booked.
     pub async fn open_slots(
         &self,
         entity: &EntityId,
         original: Option<&WorkOrder>,
         req: &BookJob,
-    ) -> Result<Value, ScheduleError> {
+    ) -> Result<(Value, bool), ScheduleError> {
         let outcome = self.search(entity, original, req, Timestamp::now()).await?;
-        Ok(json!({
-            "StatusMsg": outcome.status_msg,
-            "TimeConstraints": outcome.offers.iter().map(offer_json).collect::<Vec<_>>(),
-        }))
+        Ok((
+            json!({
+                "StatusMsg": outcome.status_msg,
+                "TimeConstraints": outcome.offers.iter().map(offer_json).collect::<Vec<_>>(),
+            }),
+            outcome.fully_booked,
+        ))
     }
 
     /// Books a follow-up of `original` in `slot` and records `claim` with it, in one

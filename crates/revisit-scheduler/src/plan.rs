@@ -145,6 +145,9 @@ pub struct SearchOutcome {
     /// Empty when there are offers, unless parts pushed the first slot out; otherwise says why
     /// there is nothing to offer.
     pub status_msg: String,
+    /// Nothing offered because every window of the horizon is taken on the days the
+    /// technicians work (not for want of a technician, a work center or parts).
+    pub fully_booked: bool,
 }
 
 /// An existing visit moved later to make room.
@@ -1097,6 +1100,7 @@ fn search_inner(
     let none = |msg: String| SearchOutcome {
         offers: Vec::new(),
         status_msg: msg,
+        fully_booked: false,
     };
     let wc = match resolve_work_center(snap, job) {
         Ok(wc) => wc,
@@ -1257,7 +1261,10 @@ fn search_inner(
                 wc.service_area_id
             )
         };
-        return none(format!("{prefix}{msg}"));
+        return SearchOutcome {
+            fully_booked: on_shift,
+            ..none(format!("{prefix}{msg}"))
+        };
     }
     // Best by cost (earlier first on ties), then in the policy's order.
     found.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
@@ -1291,7 +1298,11 @@ fn search_inner(
         }
         _ => String::new(),
     };
-    SearchOutcome { offers, status_msg }
+    SearchOutcome {
+        offers,
+        status_msg,
+        fully_booked: false,
+    }
 }
 
 fn no_technician_msg(ctx: &Ctx) -> String {
