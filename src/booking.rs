@@ -447,16 +447,12 @@ async fn refused(
         .work_center_today(&caller.entity, original, req)
         .await
     {
-        Ok(Some((area, day))) => {
-            store
-                .count_refusal(&caller.entity, &area, &day.to_string(), kind)
-                .await
-        }
+        Ok(Some((area, day))) => store
+            .count_refusal(&caller.entity, &area, &day.to_string(), kind)
+            .await
+            .map_err(|e| e.to_string()),
         Ok(None) => Ok(()),
-        Err(e) => {
-            tracing::warn!(error = %e, "could not count a request refused as fully booked");
-            Ok(())
-        }
+        Err(e) => Err(e.to_string()),
     };
     if let Err(e) = counted {
         tracing::warn!(error = %e, "could not count a request refused as fully booked");

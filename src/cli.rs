@@ -289,7 +289,7 @@ async fn run(command: Command, mut config: Config) -> anyhow::Result<()> {
             let (store, _) = open_store(&config).await?;
             let arg = entity_arg(&store, &entity, create_entity).await?;
             let pw = read_password(&name)?;
-            let hash = tokio::task::spawn_blocking(move || password::hash(&pw)).await??;
+            let hash = password::hash_blocking(pw).await?;
             create_if_new(&store, &arg).await?;
             let entity = arg.0;
             match store.add_user(&entity, &name, role, &hash).await {
@@ -375,7 +375,7 @@ async fn init(config: &Config, entity: &str, admin: &str) -> anyhow::Result<()> 
         );
     }
     let pw = read_password(&admin)?;
-    let hash = tokio::task::spawn_blocking(move || password::hash(&pw)).await??;
+    let hash = password::hash_blocking(pw).await?;
     // The built-in scheduler for both endpoints, and follow-ups allowed unless a work order's
     // own rule says otherwise: what an installation needs to take its first booking.
     store

@@ -346,7 +346,7 @@ pub async fn seed(store: &Store) -> anyhow::Result<()> {
             continue;
         }
         let n = name.clone();
-        let hash = tokio::task::spawn_blocking(move || password::hash(&n)).await??;
+        let hash = password::hash_blocking(n).await?;
         store
             .add_user(
                 &entity,

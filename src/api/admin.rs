@@ -158,9 +158,8 @@ fn check_password(pw: &str, path: &str) -> Result<(), ApiError> {
 }
 
 async fn hash(pw: String) -> Result<String, ApiError> {
-    tokio::task::spawn_blocking(move || password::hash(&pw))
+    password::hash_blocking(pw)
         .await
-        .map_err(ApiError::internal)?
         .map_err(ApiError::internal)
 }
 

@@ -31,9 +31,6 @@ pub fn routes() -> Router<AppState> {
     Router::new().route("/scheduling/v1/board", get(board))
 }
 
-/// Statuses that are no visit any more: a rejected order is drawn but not driven to.
-const REJECTED: i64 = 1001;
-
 struct Params {
     area: String,
     date: Option<Date>,
@@ -260,7 +257,8 @@ pub async fn board(
         let mut out = Vec::new();
         for o in &visits {
             let end = end_of(o);
-            let rejected = o.order_status == Some(REJECTED);
+            let rejected =
+                o.order_status == Some(crate::domain::status::OrderStatus::Rejected.code());
             let place = o.lat.zip(o.lon).map(|(lat, lon)| GeoPoint { lat, lon });
             let leg = match (rejected, place) {
                 (false, Some(p)) => {

@@ -4,7 +4,7 @@
 //! deadline, answer size cap, a circuit breaker per (entity, endpoint, purpose), metrics; but
 //! the headers are the caller's and the answer is returned whatever its content.
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use url::Url;
@@ -20,7 +20,6 @@ pub struct PlainCall<'a> {
     pub headers: Vec<(HeaderName, HeaderValue)>,
     pub content_type: &'static str,
     pub body: axum::body::Bytes,
-    pub timeout: Option<Duration>,
 }
 
 /// The answer, whatever its status.
@@ -71,7 +70,7 @@ impl Gateway {
                 host: host.to_string(),
                 retry_after: open.retry_after,
             })?;
-        let deadline = call.timeout.unwrap_or(self.settings.timeout);
+        let deadline = self.settings.timeout;
         let result = match tokio::time::timeout(deadline, self.plain_exchange(call, host)).await {
             Ok(r) => r,
             Err(_) => Err(GatewayError::Timeout {

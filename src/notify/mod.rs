@@ -394,7 +394,6 @@ impl Notifier {
                 headers,
                 content_type: "application/json",
                 body: body.clone(),
-                timeout: None,
             })
             .await
     }

@@ -101,7 +101,6 @@ async fn fetch(
             headers,
             content_type: "application/x-www-form-urlencoded",
             body: form.into(),
-            timeout: None,
         })
         .await
         .map_err(|e| format!("token endpoint: {}", super::describe(&e)))?;

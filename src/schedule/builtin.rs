@@ -327,7 +327,8 @@ impl Builtin {
     }
 
     /// The work center a follow-up of `original` (as `req` asks) goes to, and its local date
-    /// now: from the cached set-up, with no query unless the cache is behind.
+    /// now: from the cached set-up as the search or booking just left it (a query only when
+    /// nothing is cached).
     pub async fn work_center_today(
         &self,
         entity: &EntityId,
@@ -335,7 +336,10 @@ impl Builtin {
         req: &BookJob,
     ) -> Result<Option<(String, Date)>, ScheduleError> {
         let now = Timestamp::now();
-        let view = self.cache.view(&self.store, entity, now).await?;
+        let view = match self.cache.cached(entity) {
+            Some(v) => v,
+            None => self.cache.view(&self.store, entity, now).await?,
+        };
         let Ok(job) = job_for(&view.setup, original, req) else {
             return Ok(None);
         };

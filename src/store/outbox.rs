@@ -317,14 +317,6 @@ impl Store {
         Ok((row.config.0, secrets))
     }
 
-    /// Gives the lease of `ev` back without an attempt (shutting down).
-    pub async fn release_event(&self, ev: &ClaimedEvent, node: &str) -> Result<(), StoreError> {
-        let mut tx = self.db.begin().await?;
-        sql!(tx.conn(), "UPDATE outbox_events SET lease_until = NULL, leased_by = NULL WHERE seq = $1 AND leased_by = $2",
-            ev.seq, node; execute)?;
-        tx.commit().await
-    }
-
     /// Forgets delivered and failed events committed before `before_ms`, with their attempts;
     /// how many events were removed.
     pub async fn purge_events(&self, before_ms: i64) -> Result<u64, StoreError> {

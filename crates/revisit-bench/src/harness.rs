@@ -104,7 +104,7 @@ pub(crate) fn random_hex(bytes: usize) -> String {
 
 /// Argon2 is slow on purpose: off the async workers.
 pub(crate) async fn hash(pw: String) -> anyhow::Result<String> {
-    tokio::task::spawn_blocking(move || password::hash(&pw)).await?
+    password::hash_blocking(pw).await
 }
 
 pub(crate) fn http_client() -> anyhow::Result<reqwest::Client> {
