@@ -438,6 +438,9 @@ mod tests {
                     lon: ix.lon,
                     window_start_ms: ix.window.map(|w| w.0.as_millis()),
                     window_end_ms: ix.window.map(|w| w.1.as_millis()),
+                    order_status: ix.order_status,
+                    service_area_id: ix.service_area_id,
+                    pinned: ix.pinned,
                 }
             })
             .collect();

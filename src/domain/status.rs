@@ -61,6 +61,12 @@ impl OrderStatus {
         matches!(self, Self::ClosedComplete | Self::ClosedIncomplete)
     }
 
+    /// En route, on site or travel complete: the visit is under way, so it stays with its
+    /// technician at its time (docs/scheduler.md §6).
+    pub fn is_under_way(self) -> bool {
+        matches!(self, Self::EnRoute | Self::Onsite | Self::TravelComplete)
+    }
+
     /// Whether the order still occupies its technician (docs/scheduler.md §1).
     pub fn is_open(self) -> bool {
         !matches!(

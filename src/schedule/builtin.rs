@@ -13,7 +13,10 @@ use revisit_scheduler::{
 use serde_json::{Map, Value, json};
 use tokio::sync::Mutex;
 
-use super::{Outcome, ScheduleError, cache::View};
+use super::{
+    Outcome, ScheduleError,
+    cache::{View, VisitMap},
+};
 use crate::{
     domain::{
         DomainError, EntityId, WorkOrderNum,
@@ -24,8 +27,8 @@ use crate::{
         workorder::{Carried, WorkOrder},
     },
     store::{
-        BookingResult, BookingTx, BookingWrite, Decision, FromCache, SchedKind, Store, StoreError,
-        VisitChange, VisitQuery, VisitRow,
+        BookingResult, BookingTx, BookingWrite, Decision, FromCache, Reassigned, SchedKind, Store,
+        StoreError, VisitChange, VisitQuery, VisitRow,
     },
 };
 
@@ -323,7 +326,15 @@ impl Builtin {
     ) -> Result<sched::SearchOutcome, ScheduleError> {
         let view = self.cache.view(&self.store, entity, now).await?;
         let job = job_for(&view.setup, original, req)?;
-        Ok(sched::search(&view.snapshot(), &job, now))
+        let area = work_center_of(&view.setup, &job).map(|w| w.service_area_id.as_str());
+        let facts = view.visits.facts(&view.setup, area);
+        Ok(sched::search_with_repair(
+            &view.snapshot(),
+            &job,
+            now,
+            None,
+            &facts,
+        ))
     }
 
     /// The work center a follow-up of `original` (as `req` asks) goes to, and its local date
@@ -422,7 +433,7 @@ impl Builtin {
         let tx = booking.transaction(claim, lock_key);
         let need = (tx.visits.from_ms, tx.visits.to_ms);
         let decide = |rows: &[VisitRow]| {
-            let visits = visits_by_tech(&booking.setup, rows.to_vec());
+            let visits = VisitMap::from_rows(&booking.setup, rows.to_vec());
             booking.decide(&visits, &order, &answer, now)
         };
         // The cache brought up to date in the transaction: every visit of the entity, as the
@@ -453,8 +464,7 @@ impl Builtin {
                     .collect();
                 let mut then: Vec<Visit> = view
                     .visits
-                    .get(*t)
-                    .map(|l| l.as_slice())
+                    .get(t)
                     .unwrap_or_default()
                     .iter()
                     .filter(|v| {
@@ -536,18 +546,39 @@ impl Booking {
         })
     }
 
-    /// Whether `view` can still place the visit in the window; the refusal if not.
+    /// Whether `view` can still place the visit in the window (a repair allowed); the refusal
+    /// if not.
     fn check(&self, view: &View, now: Timestamp) -> Result<(), Outcome> {
-        match sched::plan(&view.snapshot(), &self.job, self.window, now) {
+        match self.plan(&view.visits, now) {
             Ok(_) => Ok(()),
             Err(why) => Err(self.unavailable(view, now, &why.to_string())),
         }
     }
 
+    /// The visit placed in the window on `visits`: plain insertion, else a bounded repair
+    /// (docs/scheduler.md §6).
+    fn plan(
+        &self,
+        visits: &VisitMap,
+        now: Timestamp,
+    ) -> Result<sched::Repaired, sched::Unavailable> {
+        let snap = Snapshot {
+            work_centers: &self.setup.work_centers,
+            technicians: &self.setup.technicians,
+            visits,
+        };
+        let facts = visits.facts(&self.setup, self.service_area_id.as_deref());
+        sched::plan_with_repair(&snap, &self.job, self.window, now, None, &facts)
+    }
+
     /// The refusal of the window, with up to three alternatives from `view`: what is still
     /// free nearest to the window asked for.
     fn unavailable(&self, view: &View, now: Timestamp, why: &str) -> Outcome {
-        let mut offers = sched::search(&view.snapshot(), &self.job, now).offers;
+        let facts = view
+            .visits
+            .facts(&self.setup, self.service_area_id.as_deref());
+        let mut offers =
+            sched::search_with_repair(&view.snapshot(), &self.job, now, None, &facts).offers;
         offers.retain(|o| o.window != self.window);
         offers.sort_by_key(|o| (o.window.start - self.window.start).get_seconds().abs());
         offers.truncate(3);
@@ -629,18 +660,13 @@ impl Booking {
     /// Places the visit on the technicians' days as the transaction read them.
     fn decide(
         &self,
-        visits: &dyn sched::VisitSource,
+        visits: &VisitMap,
         order: &WorkOrder,
         done: &FollowupDone,
         now: Timestamp,
     ) -> Decision {
-        let snap = Snapshot {
-            work_centers: &self.setup.work_centers,
-            technicians: &self.setup.technicians,
-            visits,
-        };
-        let placed = match sched::plan(&snap, &self.job, self.window, now) {
-            Ok(p) => p,
+        let (placed, moved) = match self.plan(visits, now) {
+            Ok(r) => (r.placement, r.moved),
             Err(why) => return Decision::Unavailable(why.to_string()),
         };
         let part_order = done.answer["OrderedParts"].get(0).and_then(|po| {
@@ -657,6 +683,16 @@ impl Booking {
                 .shifted
                 .iter()
                 .map(|s| (s.order_num.clone(), s.start, s.end))
+                .collect(),
+            moved: moved
+                .into_iter()
+                .map(|m| Reassigned {
+                    order_num: m.order_num,
+                    from_tech: m.from_tech,
+                    to_tech: m.to_tech,
+                    start: m.start,
+                    end: m.end,
+                })
                 .collect(),
             part_order,
             done: done.clone(),

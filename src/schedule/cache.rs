@@ -12,22 +12,150 @@ use std::{
 };
 
 use jiff::Timestamp;
-use revisit_scheduler::Visit;
+use revisit_scheduler::{FactsSource, Visit, VisitFacts, VisitSource};
 
 use super::{
     ScheduleError,
-    builtin::{Setup, load_setup, to_visit, visits_by_tech},
+    builtin::{Setup, load_setup, to_visit},
 };
 use crate::{
-    domain::EntityId,
-    store::{Store, VisitChange, VisitQuery},
+    domain::{EntityId, status::OrderStatus},
+    store::{Store, VisitChange, VisitQuery, VisitRow},
 };
 
 const DAY_MS: i64 = 86_400_000;
 
+/// What a booking's repair must know of a booked visit besides its times and place
+/// (docs/scheduler.md §6).
+#[derive(Debug, Clone, PartialEq)]
+pub struct VisitInfo {
+    pub order_type: Option<String>,
+    pub service_area_id: Option<String>,
+    /// En route, on site or travel complete.
+    pub under_way: bool,
+    /// A dispatcher pinned it.
+    pub pinned: bool,
+}
+
+impl VisitInfo {
+    fn of(r: &VisitRow) -> Self {
+        VisitInfo {
+            order_type: r.order_type.clone(),
+            service_area_id: r.service_area_id.clone(),
+            under_way: r
+                .order_status
+                .and_then(OrderStatus::from_code)
+                .is_some_and(OrderStatus::is_under_way),
+            pinned: r.pinned,
+        }
+    }
+}
+
+/// One technician's visits by start, and the [`VisitInfo`] of each (same order).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TechVisits {
+    pub visits: Vec<Visit>,
+    pub info: Vec<VisitInfo>,
+}
+
+impl TechVisits {
+    fn remove(&mut self, order_num: &str) {
+        if let Some(k) = self.visits.iter().position(|v| v.order_num == order_num) {
+            self.visits.remove(k);
+            self.info.remove(k);
+        }
+    }
+
+    fn insert(&mut self, visit: Visit, info: VisitInfo) {
+        let at = self.visits.partition_point(|v| v.start <= visit.start);
+        self.visits.insert(at, visit);
+        self.info.insert(at, info);
+    }
+}
+
 /// Visits per technician; each technician's list is shared, so an update copies only the
 /// technicians it touches.
-pub type VisitMap = HashMap<String, Arc<Vec<Visit>>>;
+#[derive(Debug, Clone, Default)]
+pub struct VisitMap(HashMap<String, Arc<TechVisits>>);
+
+impl VisitSource for VisitMap {
+    fn visits_of(&self, user_name: &str) -> Option<&[Visit]> {
+        self.0.get(user_name).map(|t| t.visits.as_slice())
+    }
+}
+
+impl VisitMap {
+    /// The visits of stored rows, per technician, by start.
+    pub fn from_rows(setup: &Setup, rows: Vec<VisitRow>) -> Self {
+        let mut out: HashMap<String, TechVisits> = HashMap::new();
+        for r in rows {
+            let info = VisitInfo::of(&r);
+            let (tech, visit) = to_visit(setup, r);
+            let day = out.entry(tech).or_default();
+            day.visits.push(visit);
+            day.info.push(info);
+        }
+        let mut map = HashMap::with_capacity(out.len());
+        for (tech, mut day) in out {
+            let mut both: Vec<(Visit, VisitInfo)> =
+                day.visits.drain(..).zip(day.info.drain(..)).collect();
+            both.sort_by_key(|(v, _)| v.start);
+            let (visits, info) = both.into_iter().unzip();
+            map.insert(tech, Arc::new(TechVisits { visits, info }));
+        }
+        VisitMap(map)
+    }
+
+    /// A technician's visits, by start.
+    pub fn get(&self, tech: &str) -> Option<&[Visit]> {
+        self.visits_of(tech)
+    }
+
+    fn techs(&self) -> impl Iterator<Item = (&String, &[Visit])> {
+        self.0.iter().map(|(t, d)| (t, d.visits.as_slice()))
+    }
+
+    /// The visits as a repair for work center `area` may move them: under-way and pinned
+    /// visits, and visits of another work center, stay where they are; moving one away from its
+    /// technician costs the policy's penalty.
+    pub fn facts<'a>(&'a self, setup: &'a Setup, area: Option<&'a str>) -> RepairFacts<'a> {
+        RepairFacts {
+            visits: self,
+            setup,
+            area,
+        }
+    }
+}
+
+/// See [`VisitMap::facts`].
+pub struct RepairFacts<'a> {
+    visits: &'a VisitMap,
+    setup: &'a Setup,
+    area: Option<&'a str>,
+}
+
+impl FactsSource for RepairFacts<'_> {
+    fn facts_of(&self, tech: &str, order_num: &str) -> Option<VisitFacts> {
+        let day = self.visits.0.get(tech)?;
+        let k = day.visits.iter().position(|v| v.order_num == order_num)?;
+        let info = &day.info[k];
+        let elsewhere = info
+            .service_area_id
+            .as_deref()
+            .is_some_and(|a| Some(a) != self.area);
+        Some(VisitFacts {
+            skills: info
+                .order_type
+                .as_deref()
+                .and_then(|t| self.setup.order_types.get(t))
+                .map(|t| t.skills.clone())
+                .unwrap_or_default(),
+            told_tech: Some(tech.to_string()),
+            started: info.under_way,
+            pinned: info.pinned || elsewhere,
+        })
+    }
+}
 
 /// What a search works on.
 #[derive(Clone)]
@@ -77,8 +205,8 @@ impl Entry {
         if let Some(m) = self.tech_of.lock().ok().and_then(|mut t| t.take()) {
             return m;
         }
-        let mut m = HashMap::with_capacity(self.visits.values().map(|l| l.len()).sum());
-        for (tech, list) in self.visits.iter() {
+        let mut m = HashMap::with_capacity(self.visits.0.values().map(|l| l.visits.len()).sum());
+        for (tech, list) in self.visits.techs() {
             for v in list.iter() {
                 m.insert(v.order_num.clone(), tech.clone());
             }
@@ -240,15 +368,12 @@ impl SchedCache {
             )
             .await?;
         let mut tech_of = HashMap::with_capacity(rows.len());
-        let visits: VisitMap = visits_by_tech(&setup, rows)
-            .into_iter()
-            .map(|(tech, list)| {
-                for v in &list {
-                    tech_of.insert(v.order_num.clone(), tech.clone());
-                }
-                (tech, Arc::new(list))
-            })
-            .collect();
+        let visits = VisitMap::from_rows(&setup, rows);
+        for (tech, list) in visits.techs() {
+            for v in list {
+                tech_of.insert(v.order_num.clone(), tech.clone());
+            }
+        }
         let entry = Arc::new(Entry {
             setup_version,
             setup: setup.clone(),
@@ -272,20 +397,19 @@ fn apply(c: &Entry, visit_seq: i64, changes: &[VisitChange]) -> Arc<Entry> {
     for ch in changes {
         seq = seq.max(ch.seq);
         if let Some(tech) = tech_of.remove(&ch.order_num)
-            && let Some(list) = visits.get_mut(&tech)
+            && let Some(list) = visits.0.get_mut(&tech)
         {
-            Arc::make_mut(list).retain(|v| v.order_num != ch.order_num);
+            Arc::make_mut(list).remove(&ch.order_num);
         }
         if let Some(row) = ch
             .row
             .as_ref()
             .filter(|r| (c.from_ms..c.to_ms).contains(&r.start_ms))
         {
+            let info = VisitInfo::of(row);
             let (tech, visit) = to_visit(&c.setup, row.clone());
-            let list = Arc::make_mut(visits.entry(tech.clone()).or_default());
-            let at = list.partition_point(|v| v.start <= visit.start);
-            list.insert(at, visit);
-            tech_of.insert(list[at].order_num.clone(), tech);
+            tech_of.insert(visit.order_num.clone(), tech.clone());
+            Arc::make_mut(visits.0.entry(tech).or_default()).insert(visit, info);
         }
     }
     Arc::new(Entry {

@@ -117,6 +117,14 @@ impl Db {
 }
 
 impl Tx {
+    /// [`Db::json_rows`] of the transaction's database.
+    pub(crate) fn json_rows(&self) -> &'static str {
+        match self.inner {
+            TxInner::Sqlite(_) => "json_each",
+            TxInner::Postgres(_) => "jsonb_array_elements_text",
+        }
+    }
+
     /// A PostgreSQL transaction begun elsewhere (`Store::exclusive`).
     pub(crate) fn postgres(t: sqlx::Transaction<'static, Postgres>) -> Tx {
         Tx {

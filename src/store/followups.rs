@@ -17,6 +17,7 @@ use crate::domain::{
     followup::{
         ClaimOutcome, FollowupDone, FollowupRecord, FollowupState, Judgement, NewClaim, judge_claim,
     },
+    workorder::WorkOrder,
 };
 
 /// What a booking's decision was taken on, for [`Store::confirm`].
@@ -364,20 +365,7 @@ impl Store {
                 ));
             }
         };
-        // Moved visits only move later: writing the latest first never overlaps transiently.
-        let mut moves = write.shifted.clone();
-        moves.sort_by_key(|m| std::cmp::Reverse(m.1));
-        let mut shifted = Vec::with_capacity(moves.len());
-        for (num, start, end) in &moves {
-            let num = WorkOrderNum::parse(num).map_err(super::corrupt)?;
-            // The visit was read in this transaction under its technician's lock: it is there.
-            let order = read_order(tx.conn(), entity, &num)
-                .await?
-                .ok_or_else(|| StoreError::Retry(format!("work order {num} vanished")))?;
-            let moved = order.clone().moved(*start, *end);
-            upsert_order(&mut tx, entity, &moved, Some("scheduler")).await?;
-            shifted.push((order, moved));
-        }
+        let shifted = write_moves(&mut tx, entity, &write, &req.claim.id).await?;
         upsert_order(&mut tx, entity, &write.new_order, Some("scheduler")).await?;
         if let Some((num, parts)) = &write.part_order {
             sql!(tx.conn(), "INSERT INTO part_orders (entity_id, part_order_num, order_num, parts, created_at) \
@@ -418,11 +406,17 @@ impl Store {
         if !tx.is_postgres() {
             return Ok(true);
         }
-        let mut nums: Vec<&str> = write.shifted.iter().map(|m| m.0.as_str()).collect();
+        let mut nums: Vec<&str> = write
+            .shifted
+            .iter()
+            .map(|m| m.0.as_str())
+            .chain(write.moved.iter().map(|m| m.order_num.as_str()))
+            .collect();
         nums.push(write.new_order.order_num().as_str());
         nums.sort_unstable();
-        // The technicians whose days change. (A placement moves only visits of the technician
-        // it books; a decision on the cache that moved another's fails the comparison below.)
+        // The technicians whose days change: the booked one and, with a repair, those whose
+        // visits it moves. (A decision on the cache whose moved visits belonged to someone else
+        // fails the comparison below.)
         let rows: &[VisitRow] = match seen {
             Seen::Rows(r) => r,
             Seen::Cache(_) => &[],
@@ -431,6 +425,12 @@ impl Store {
             .iter()
             .filter(|v| write.shifted.iter().any(|m| m.0 == v.order_num))
             .map(|v| v.user_name.as_str())
+            .chain(
+                write
+                    .moved
+                    .iter()
+                    .flat_map(|m| [m.from_tech.as_str(), m.to_tech.as_str()]),
+            )
             .chain(write.new_order.user_name())
             .collect();
         techs.sort_unstable();
@@ -461,4 +461,76 @@ impl Store {
         tx.run("RELEASE SAVEPOINT decided").await?;
         Ok(false)
     }
+}
+
+/// Writes the visits a booking moves (the new order aside) and, for a repair, records each
+/// move (reason `repair`, run id the claim's); returns each order before and after, and the
+/// reason. The visits were read in this transaction under their technicians' locks: they are
+/// there.
+async fn write_moves(
+    tx: &mut Tx,
+    entity: &EntityId,
+    write: &super::BookingWrite,
+    run_id: &str,
+) -> Result<Vec<(WorkOrder, WorkOrder, &'static str)>, StoreError> {
+    let read = async |tx: &mut Tx, num: &str| {
+        let num = WorkOrderNum::parse(num).map_err(super::corrupt)?;
+        read_order(tx.conn(), entity, &num)
+            .await?
+            .ok_or_else(|| StoreError::Retry(format!("work order {num} vanished")))
+    };
+    let mut out = Vec::with_capacity(write.shifted.len() + write.moved.len());
+    if write.moved.is_empty() {
+        // Without a repair visits only move later: writing the latest first never overlaps
+        // transiently.
+        let mut moves = write.shifted.clone();
+        moves.sort_by_key(|m| std::cmp::Reverse(m.1));
+        for (num, start, end) in &moves {
+            let order = read(tx, num).await?;
+            let moved = order.clone().moved(*start, *end);
+            upsert_order(tx, entity, &moved, Some("scheduler")).await?;
+            out.push((order, moved, "booking"));
+        }
+        return Ok(out);
+    }
+    // A repair may swap technicians and move visits earlier: every visit it changes leaves its
+    // place first, so that no write meets one about to move away (the database checks each
+    // written row at once).
+    let mut before = Vec::with_capacity(out.capacity());
+    for num in write
+        .shifted
+        .iter()
+        .map(|m| m.0.as_str())
+        .chain(write.moved.iter().map(|m| m.order_num.as_str()))
+    {
+        before.push(read(tx, num).await?);
+    }
+    let nums: Vec<&str> = before.iter().map(|o| o.order_num().as_str()).collect();
+    let statement = format!(
+        "UPDATE work_orders SET user_name = NULL WHERE entity_id = $1 \
+         AND order_num IN (SELECT value FROM {}($2))",
+        tx.json_rows()
+    );
+    sql!(tx.conn(), &statement, entity.as_str(), Json(&nums); execute)?;
+    let moved_at = now_ms();
+    let mut before = before.into_iter();
+    for ((_, start, end), order) in write.shifted.iter().zip(before.by_ref()) {
+        let moved = order.clone().moved(*start, *end);
+        upsert_order(tx, entity, &moved, Some("scheduler")).await?;
+        out.push((order, moved, "booking"));
+    }
+    for (m, order) in write.moved.iter().zip(before) {
+        let moved = order.clone().assigned(&m.to_tech, m.start, m.end);
+        upsert_order(tx, entity, &moved, Some("scheduler")).await?;
+        let ix = order.indexed();
+        let millis = |t: Option<crate::domain::time::Time>| t.map(|t| t.as_millis()).unwrap_or(0);
+        sql!(tx.conn(), "INSERT INTO visit_moves (entity_id, id, run_id, reason, order_num, moved_at, \
+             from_tech, to_tech, from_start, from_end, to_start, to_end, travel_saved_minutes) \
+             VALUES ($1, $2, $3, 'repair', $4, $5, $6, $7, $8, $9, $10, $11, 0)",
+            entity.as_str(), uuid::Uuid::new_v4().to_string(), run_id, &m.order_num, moved_at,
+            &m.from_tech, &m.to_tech, millis(ix.planned_start),
+            millis(ix.busy_end), m.start.as_millisecond(), m.end.as_millisecond(); execute)?;
+        out.push((order, moved, "repair"));
+    }
+    Ok(out)
 }

@@ -346,6 +346,10 @@ pub struct VisitRow {
     pub window_start_ms: Option<i64>,
     #[sqlx(rename = "window_end")]
     pub window_end_ms: Option<i64>,
+    pub order_status: Option<i64>,
+    pub service_area_id: Option<String>,
+    /// A dispatcher pinned the visit (`Pinned`).
+    pub pinned: bool,
 }
 
 /// A change of a work order, as the scheduler's cache sees it: `row` is `None` when the order
@@ -391,10 +395,26 @@ pub type ChangesFn<'a> = &'a (dyn Fn((i64, i64), &[VisitChange]) -> Decision + S
 #[derive(Debug, Clone)]
 pub struct BookingWrite {
     pub new_order: WorkOrder,
-    /// Existing visits moved later: (order number, new planned start, new planned end).
+    /// Existing visits of the booked technician whose times change: (order number, new planned
+    /// start, new planned end). Later, unless `moved` is not empty (a repair may also move
+    /// them earlier).
     pub shifted: Vec<(String, jiff::Timestamp, jiff::Timestamp)>,
+    /// A repair's changes on other technicians' days: visits given to another technician, or
+    /// whose time changes. Recorded as moves (reason `repair`).
+    pub moved: Vec<Reassigned>,
     pub part_order: Option<(String, Value)>,
     pub done: FollowupDone,
+}
+
+/// A booked visit a booking's repair gives from `from_tech` to `to_tech` (or, when they are the
+/// same, whose time it changes), to start and end as given.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Reassigned {
+    pub order_num: String,
+    pub from_tech: String,
+    pub to_tech: String,
+    pub start: jiff::Timestamp,
+    pub end: jiff::Timestamp,
 }
 
 pub enum Decision {

@@ -28,24 +28,25 @@ pub(super) fn tech_key(user: &str) -> String {
 }
 
 /// The visit columns of a work order, as its first statement selects them.
-pub(super) const VISIT_COLUMNS: &str =
-    "order_num, user_name, order_type, planned_start, busy_end, lat, lon, window_start, window_end";
+pub(super) const VISIT_COLUMNS: &str = "order_num, user_name, order_type, planned_start, busy_end, \
+     lat, lon, window_start, window_end, order_status, service_area_id, pinned";
 
 /// Inserts or replaces a work order with its indexed columns and the next visit sequence
-/// number: `$1`..`$17` are the values, `visit_seq` comes from the statement's source.
+/// number: `$1`..`$18` are the values, `visit_seq` comes from the statement's source.
 macro_rules! upsert_order {
     ($source:literal) => {
         concat!(
             "INSERT INTO work_orders (entity_id, order_num, order_status, order_type, user_name, service_area_id, \
              planned_start, planned_end, original_order_num, body, updated_at, busy_end, lat, lon, window_start, \
-             window_end, booked_by, seq) SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, visit_seq FROM ",
+             window_end, booked_by, pinned, seq) SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, visit_seq FROM ",
             $source,
             " ON CONFLICT (entity_id, order_num) DO UPDATE SET order_status = excluded.order_status, \
              order_type = excluded.order_type, user_name = excluded.user_name, service_area_id = excluded.service_area_id, \
              planned_start = excluded.planned_start, planned_end = excluded.planned_end, \
              original_order_num = excluded.original_order_num, body = excluded.body, updated_at = excluded.updated_at, \
              busy_end = excluded.busy_end, lat = excluded.lat, lon = excluded.lon, window_start = excluded.window_start, \
-             window_end = excluded.window_end, booked_by = COALESCE(excluded.booked_by, work_orders.booked_by), seq = excluded.seq"
+             window_end = excluded.window_end, booked_by = COALESCE(excluded.booked_by, work_orders.booked_by), \
+             pinned = excluded.pinned, seq = excluded.seq"
         )
     };
 }
@@ -84,7 +85,7 @@ pub(super) async fn upsert_order(
         ix.user_name, ix.service_area_id, millis(ix.planned_start), millis(ix.planned_end),
         ix.original_order_num, Json(order), now_ms(), millis(ix.busy_end), ix.lat, ix.lon,
         ix.window.map(|w| w.0.as_millis()), ix.window.map(|w| w.1.as_millis()),
-        booked_by; execute)?;
+        booked_by, ix.pinned; execute)?;
     Ok(())
 }
 
@@ -168,6 +169,8 @@ struct ChangeRow {
     window_start: Option<i64>,
     window_end: Option<i64>,
     order_status: Option<i64>,
+    service_area_id: Option<String>,
+    pinned: Option<bool>,
     gone: i32,
 }
 
@@ -190,6 +193,9 @@ impl ChangeRow {
                     lon: self.lon,
                     window_start_ms: self.window_start,
                     window_end_ms: self.window_end,
+                    order_status: self.order_status,
+                    service_area_id: self.service_area_id,
+                    pinned: self.pinned.unwrap_or(false),
                 })
             }
             _ => None,
@@ -424,8 +430,8 @@ pub(super) async fn changes_since(
 ) -> Result<Vec<VisitChange>, StoreError> {
     // One statement, so PostgreSQL reads both tables in one snapshot.
     let rows = sql!(conn, &format!(
-        "SELECT {VISIT_COLUMNS}, seq, order_status, 0 AS gone FROM work_orders WHERE entity_id = $1 AND seq > $2 \
-         UNION ALL SELECT order_num, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, seq, NULL, 1 \
+        "SELECT {VISIT_COLUMNS}, seq, 0 AS gone FROM work_orders WHERE entity_id = $1 AND seq > $2 \
+         UNION ALL SELECT order_num, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, seq, 1 \
          FROM work_order_tombstones WHERE entity_id = $1 AND seq > $2 ORDER BY seq"),
         entity.as_str(), since; all ChangeRow)?;
     Ok(rows.into_iter().map(ChangeRow::change).collect())

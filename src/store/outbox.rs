@@ -496,7 +496,7 @@ pub(super) async fn booked(
     entity: &EntityId,
     original: &crate::domain::WorkOrderNum,
     write: &super::BookingWrite,
-    shifted: &[(WorkOrder, WorkOrder)],
+    shifted: &[(WorkOrder, WorkOrder, &'static str)],
 ) -> Result<bool, StoreError> {
     let mut any = false;
     if enabled(tx, entity, EventKind::FollowUpBooked).await? {
@@ -524,8 +524,8 @@ pub(super) async fn booked(
         any = true;
     }
     if !shifted.is_empty() && enabled(tx, entity, EventKind::VisitMoved).await? {
-        for (before, after) in shifted {
-            let extra = move_extra("booking", None, planned(before), planned(after));
+        for (before, after, reason) in shifted {
+            let extra = move_extra(reason, None, planned(before), planned(after));
             insert(tx, entity, EventKind::VisitMoved, after, extra).await?;
         }
         any = true;

@@ -983,6 +983,7 @@ async fn a_booking_is_decided_again_when_the_technicians_day_changed_before_its_
         Decision::Write(Box::new(BookingWrite {
             new_order: order("WO-1-F1", start, false),
             shifted: Vec::new(),
+            moved: Vec::new(),
             part_order: None,
             done: FollowupDone {
                 order_num: Some("WO-1-F1".into()),

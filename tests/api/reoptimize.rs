@@ -565,3 +565,144 @@ async fn a_booking_wakes_the_reoptimiser_for_its_day_sqlite() {
 async fn a_booking_wakes_the_reoptimiser_for_its_day_postgres() {
     a_booking_wakes_the_reoptimiser(crate::helpers::Backend::Postgres).await;
 }
+
+/// `gus` (HVAC and GAS, at the work center) and `pia` (HVAC only, 4 km east), both on shift
+/// 07:00-21:00; tomorrow `V1`, a 230-minute REPAIR promised to start 08:00-08:30, fills gus's
+/// morning: a GAS follow-up of `ORIG` fits tomorrow's 08:00-12:00 window only if V1 goes to pia.
+/// Two days of horizon, so the search has room to offer repaired windows.
+async fn full_morning(app: &TestApp) -> (String, String) {
+    let admin = app.user("acme", "ada", Role::Admin).await.token;
+    let dora = app.user("acme", "dora", Role::Dispatcher).await.token;
+    app.post_config(
+        &admin,
+        &json!({"RestApi": {"BookJob": "builtin:", "SearchAppts": "builtin:"}}),
+    )
+    .await
+    .expect(200);
+    let mut wc = work_center_body();
+    wc["Policy"]["HorizonDays"] = json!(2);
+    app.sched_put(&admin, "workcenters", AREA, &wc)
+        .await
+        .expect(201);
+    let mut gus = tech("gus", (JOB_LAT, JOB_LON));
+    gus["Skills"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"Code": "GAS", "Level": 1}));
+    let pia = tech("pia", (JOB_LAT, JOB_LON + 0.05));
+    for (user, body) in [("gus", gus), ("pia", pia)] {
+        app.user("acme", user, Role::Technician).await;
+        app.sched_put(&admin, "technicians", user, &body)
+            .await
+            .expect(201);
+    }
+    for (code, skill) in [("REPAIR", "HVAC"), ("GAS", "GAS")] {
+        app.sched_put(
+            &admin,
+            "ordertypes",
+            code,
+            &order_type_body(code, 60, skill),
+        )
+        .await
+        .expect(201);
+    }
+    let start = local(1, "08:10");
+    let v1 = json!({
+        "OrderNum": "V1", "OrderType": "REPAIR", "OrderStatus": 1, "DispatchStatus": 3,
+        "UserName": "gus",
+        "PlannedStartDate": time::format(start),
+        "PlannedEndDate": time::format(start + SignedDuration::from_mins(230)),
+        "TimeConstraints": [{"Type": "1001", "Period": {
+            "Start": time::format(local(1, "08:00")), "End": time::format(local(1, "08:30"))}}],
+        "Location": {"ServiceAreaID": AREA, "Address": {
+            "Lat": format!("{JOB_LAT:.4}"), "Lon": format!("{:.4}", JOB_LON + 0.05)}},
+    });
+    app.put_order(&dora, "V1", &v1).await.expect(201);
+    app.put_order(&dora, "ORIG", &closed_order("ORIG", "gus"))
+        .await
+        .expect(201);
+    (admin, dora)
+}
+
+both_backends!(
+    a_full_window_is_booked_by_moving_a_visit_to_another_technician_in_the_same_commit,
+    |app| async move {
+        let (_admin, dora) = full_morning(&app).await;
+        let morning = window(1, 0);
+        let mut gas = book_body(morning);
+        gas["OrderType"] = json!("GAS");
+        let search = json!({"OriginalOrderNum": "ORIG", "OrderType": "GAS"});
+
+        // Pinned where it is, V1 stays: the morning is not offered and cannot be booked.
+        app.patch_order(&dora, "V1", &json!({"Pinned": true}))
+            .await
+            .expect(200);
+        let (_, offered) = crate::helpers::open_windows(&app, &dora, &search).await;
+        assert!(!offered.contains(&morning), "{offered:?}");
+        let refused = app.book_followup(&dora, "ORIG", &gas).await;
+        assert_error(&refused, 409);
+        assert_eq!(user_of(&app, &dora, "V1").await, "gus");
+
+        // Unpinned, a repair makes room: the morning is offered, and booking it gives V1 to pia
+        // (still arriving within its promise) and the follow-up to gus, in one commit.
+        app.patch_order(&dora, "V1", &json!({"Pinned": false}))
+            .await
+            .expect(200);
+        let (_, offered) = crate::helpers::open_windows(&app, &dora, &search).await;
+        assert!(offered.contains(&morning), "{offered:?}");
+        let booked = app.book_followup(&dora, "ORIG", &gas).await.expect(200);
+        let num = booked.body["OrderNum"].as_str().unwrap().to_string();
+        let new = app.get_order(&dora, &num).await.expect(200).body;
+        assert_eq!(new["UserName"], "gus", "{new}");
+        let new_start = time::parse(new["PlannedStartDate"].as_str().unwrap())
+            .unwrap()
+            .to_timestamp();
+        assert!(morning.0 <= new_start && new_start <= morning.1, "{new}");
+
+        let v1 = app.get_order(&dora, "V1").await.expect(200).body;
+        assert_eq!(v1["UserName"], "pia", "{v1}");
+        let v1_start = time::parse(v1["PlannedStartDate"].as_str().unwrap())
+            .unwrap()
+            .to_timestamp();
+        assert!(
+            local(1, "08:00") <= v1_start && v1_start <= local(1, "08:30"),
+            "{v1}"
+        );
+        // Gus's visits do not overlap: V1 left before the follow-up came.
+        let new_end = time::parse(new["PlannedEndDate"].as_str().unwrap())
+            .unwrap()
+            .to_timestamp();
+        let gus = app
+            .list_orders(&dora, &[("UserName", "gus"), ("Limit", "50")])
+            .await
+            .expect(200)
+            .body;
+        let nums: Vec<&str> = gus["WorkOrders"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|o| o["OrderNum"].as_str().unwrap())
+            .collect();
+        assert!(
+            !nums.contains(&"V1") && nums.contains(&num.as_str()),
+            "{nums:?}"
+        );
+        assert!(new_end > new_start);
+
+        // The move is recorded, as the repair's.
+        let m = app
+            .request(
+                reqwest::Method::GET,
+                &format!("{SCHED}/moves?OrderNum=V1"),
+                Some(&dora),
+                None,
+            )
+            .await
+            .expect(200);
+        let list = m.body["Moves"].as_array().unwrap();
+        assert_eq!(list.len(), 1, "{}", m.body);
+        assert_eq!(list[0]["Reason"], "repair");
+        assert_eq!(list[0]["FromUserName"], "gus");
+        assert_eq!(list[0]["ToUserName"], "pia");
+    }
+);

@@ -898,7 +898,8 @@ impl<'a> Engine<'a> {
             .collect();
         for (k, (ti, v)) in visits.iter().enumerate() {
             let own = route_of[ti];
-            let f = facts.facts_of(&v.order_num);
+            let f = facts.facts_of(&snap.technicians[*ti].user_name, &v.order_num);
+            let f = f.as_ref();
             let lo = secs(v.window.start).max(freeze_until);
             let hi = secs(v.window.end);
             let moves = f.is_some_and(|f| !f.started && !f.pinned)

@@ -43,15 +43,16 @@ pub struct VisitFacts {
     pub pinned: bool,
 }
 
-/// Where a repair finds the [`VisitFacts`] of a booked visit, by work order number. A visit
-/// without facts is never moved by a repair.
+/// Where a repair finds the [`VisitFacts`] of a booked visit, by its technician and work order
+/// number. A visit without facts is never moved by a repair.
 pub trait FactsSource {
-    fn facts_of(&self, order_num: &str) -> Option<&VisitFacts>;
+    fn facts_of(&self, tech: &str, order_num: &str) -> Option<VisitFacts>;
 }
 
+/// Facts by work order number (whoever the technician).
 impl FactsSource for HashMap<String, VisitFacts> {
-    fn facts_of(&self, order_num: &str) -> Option<&VisitFacts> {
-        self.get(order_num)
+    fn facts_of(&self, _tech: &str, order_num: &str) -> Option<VisitFacts> {
+        self.get(order_num).cloned()
     }
 }
 

@@ -19,6 +19,8 @@ pub struct Indexed {
     pub lon: Option<f64>,
     /// The promised window: the first `TimeConstraints` item of type 1001.
     pub window: Option<(Time, Time)>,
+    /// A dispatcher pinned the visit (`Pinned`).
+    pub pinned: bool,
 }
 
 impl WorkOrder {
@@ -36,6 +38,7 @@ impl WorkOrder {
             lat: address.and_then(|a| a.lat.as_ref()?.degrees()),
             lon: address.and_then(|a| a.lon.as_ref()?.degrees()),
             window: self.promised_window(),
+            pinned: self.pinned(),
         }
     }
 
