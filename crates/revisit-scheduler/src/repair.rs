@@ -96,6 +96,23 @@ impl Prepared {
     }
 }
 
+/// The best insertion of each visit into each route of the solution as it stands, found once.
+#[derive(Default)]
+struct Fixed {
+    found: std::cell::RefCell<std::collections::HashMap<(u32, u32), Option<(i64, usize)>>>,
+}
+
+impl Fixed {
+    fn best_insertion(&self, m: &Model, sol: &Sol, r: u32, v: u32) -> Option<(i64, usize)> {
+        if let Some(f) = self.found.borrow().get(&(r, v)) {
+            return *f;
+        }
+        let f = m.best_insertion(r, &sol.routes[r as usize], v);
+        self.found.borrow_mut().insert((r, v), f);
+        f
+    }
+}
+
 /// Finds the cheapest repair that places node `job` (not in `sol`), within `budget` insertion
 /// checks.
 pub(crate) fn find(
@@ -122,6 +139,16 @@ pub(crate) fn find(
         }
         m.best_insertion(r, route, v)
     };
+    // Insertions into a route as it stands, asked again and again by chains: looked up once
+    // (the budget is spent as if each were tried, so the search and its answer stay the same).
+    let fixed = Fixed::default();
+    let ins_fixed = |count: &mut Counter, r: u32, v: u32| -> Option<(i64, usize)> {
+        let route = &sol.routes[r as usize];
+        if !open(r) || !m.can(v, r) || !count.spend(route.seq.len() + 1) {
+            return None;
+        }
+        fixed.best_insertion(m, sol, r, v)
+    };
 
     // Depth 1: v leaves T for U.
     let mut best: Option<Found> = None;
@@ -140,7 +167,7 @@ pub(crate) fn find(
                 if u == t {
                     continue;
                 }
-                if let Some((dv, kv)) = ins(&mut count, u, &sol.routes[u as usize], *v) {
+                if let Some((dv, kv)) = ins_fixed(&mut count, u, *v) {
                     consider(
                         &mut best,
                         Found {
@@ -181,7 +208,7 @@ pub(crate) fn find(
                             continue;
                         }
                         let target = &sol.routes[w_route as usize];
-                        if let Some((du, ku)) = ins(&mut count, w_route, target, *u) {
+                        if let Some((du, ku)) = ins_fixed(&mut count, w_route, *u) {
                             consider(
                                 &mut best,
                                 Found {
@@ -219,7 +246,7 @@ pub(crate) fn find(
                 let Some((dj, kj)) = ins(&mut count, t, &w.route, job) else {
                     continue;
                 };
-                if let Some((d_out, mut seqs)) = place_two(m, sol, &mut count, t, v1, v2) {
+                if let Some((d_out, mut seqs)) = place_two(m, sol, &fixed, &mut count, t, v1, v2) {
                     seqs.insert(0, (t, with(&w.route, job, kj)));
                     consider(
                         &mut best,
@@ -241,6 +268,7 @@ pub(crate) fn find(
 fn place_two(
     m: &Model,
     sol: &Sol,
+    fixed: &Fixed,
     count: &mut Counter,
     t: u32,
     v1: u32,
@@ -259,7 +287,7 @@ fn place_two(
             if !count.spend(route.seq.len() + 1) {
                 break;
             }
-            if let Some((d, k)) = m.best_insertion(r, route, v) {
+            if let Some((d, k)) = fixed.best_insertion(m, sol, r, v) {
                 o.push((d, r, k));
             }
         }

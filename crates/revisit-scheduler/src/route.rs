@@ -389,6 +389,18 @@ impl<'t> Model<'t> {
             let pn = &self.nodes[p as usize];
             (pn.loc, route.start[k - 1] + pn.dur)
         });
+        if node.fixed.is_none() {
+            // A bound without travel first (travel only makes the visit later): most positions
+            // of a full day fail it without a travel time being looked up.
+            let a = node.earliest_from(prev.map_or(i64::MIN, |p| p.1))?;
+            let day_end = self.routes[r as usize]
+                .segs
+                .last()
+                .map_or(i64::MIN, |s| s.1);
+            if a + node.dur > day_end || (k < n && a + node.dur > route.late[k]) {
+                return None;
+            }
+        }
         let a = self.place(r, v, prev, k == n)?;
         let next_loc = if k < n {
             let q = &self.nodes[route.seq[k] as usize];
