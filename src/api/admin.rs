@@ -30,8 +30,8 @@ use super::extract::{JsonObject, PathOf};
 use crate::{
     app::AppState,
     auth::{Caller, password},
-    domain::{DomainError, Role, UserName},
-    error::{ApiError, InvalidParam},
+    domain::{DomainError, Role, UserName, time},
+    error::ApiError,
     store::{SchedKind, UserChange, UserInfo},
 };
 
@@ -125,25 +125,11 @@ pub struct TechnicianReport {
 }
 
 fn parse_body<T: DeserializeOwned>(body: Map<String, Value>) -> Result<T, ApiError> {
-    serde_path_to_error::deserialize(Value::Object(body)).map_err(|e| {
-        let path = format!("$.{}", e.path())
-            .replace("$..", "$")
-            .trim_end_matches('.')
-            .to_string();
-        let reason = e.inner().to_string();
-        ApiError::invalid(
-            format!("{path}: {reason}"),
-            vec![InvalidParam::new(path, reason)],
-        )
-    })
+    Ok(serde_path_to_error::deserialize(Value::Object(body))?)
 }
 
 fn field_err(path: &str, reason: impl Into<String>) -> ApiError {
-    let reason = reason.into();
-    ApiError::invalid(
-        format!("{path}: {reason}"),
-        vec![InvalidParam::new(path, reason)],
-    )
+    DomainError::invalid(path, reason).into()
 }
 
 fn check_password(pw: &str, path: &str) -> Result<(), ApiError> {
@@ -163,12 +149,6 @@ async fn hash(pw: String) -> Result<String, ApiError> {
         .map_err(ApiError::internal)
 }
 
-fn time(ms: i64) -> String {
-    crate::domain::time::Time::from_millis(ms)
-        .map(|t| crate::domain::time::format(t.to_timestamp()))
-        .unwrap_or_default()
-}
-
 async fn profiles(state: &AppState, caller: &Caller) -> Result<BTreeSet<String>, ApiError> {
     Ok(state
         .store
@@ -185,7 +165,7 @@ fn answer(u: UserInfo, profiles: &BTreeSet<String>) -> UserAnswer {
         user_name: u.name.to_string(),
         role: u.role.as_str().to_string(),
         active: u.active,
-        created_at: time(u.created_at),
+        created_at: time::format_millis(u.created_at).unwrap_or_default(),
     }
 }
 
@@ -214,7 +194,7 @@ pub async fn entity(
         .ok_or_else(|| ApiError::not_found("the entity no longer exists"))?;
     Ok(Json(EntityAnswer {
         entity_id: info.id.to_string(),
-        created_at: time(info.created_at),
+        created_at: time::format_millis(info.created_at).unwrap_or_default(),
     }))
 }
 

@@ -68,18 +68,12 @@ fn parse(q: &HashMap<String, String>) -> Result<Params, ApiError> {
         ));
     }
     if !errs.is_empty() {
-        return Err(ApiError::invalid("invalid query parameters", errs));
+        return Err(ApiError::invalid_query("invalid query parameters", errs));
     }
     Ok(Params {
         area: area.unwrap_or_default(),
         date,
     })
-}
-
-fn at(ms: i64) -> Value {
-    time::Time::from_millis(ms)
-        .map(|t| json!(t.to_string()))
-        .unwrap_or(Value::Null)
 }
 
 fn ms(t: Timestamp) -> i64 {
@@ -248,10 +242,10 @@ pub async fn board(
                 "OrderType": b.get("OrderType"),
                 "OrderStatus": o.order_status,
                 "ServiceAreaID": o.service_area_id,
-                "Start": at(start),
-                "End": at(end),
+                "Start": time::format_millis(start),
+                "End": time::format_millis(end),
                 "Window": match (v.window_start_ms, v.window_end_ms) {
-                    (Some(s), Some(e)) => json!({"Start": at(s), "End": at(e)}),
+                    (Some(s), Some(e)) => json!({"Start": time::format_millis(s), "End": time::format_millis(e)}),
                     _ => Value::Null,
                 },
                 "Lat": v.lat, "Lon": v.lon,
@@ -276,7 +270,7 @@ pub async fn board(
             "Active": t.active,
             "Home": {"Lat": t.home.lat, "Lon": t.home.lon},
             "Skills": t.skills,
-            "Shifts": shifts.iter().map(|(a, b)| json!({"Start": at(*a), "End": at(*b)})).collect::<Vec<_>>(),
+            "Shifts": shifts.iter().map(|(a, b)| json!({"Start": time::format_millis(*a), "End": time::format_millis(*b)})).collect::<Vec<_>>(),
             "Visits": out,
             "TravelHomeMinutes": home_leg,
             "Totals": {
@@ -291,7 +285,7 @@ pub async fn board(
         "TimeZone": wc.time_zone,
         "Lat": wc.lat, "Lon": wc.lon,
         "Date": date.to_string(),
-        "Day": {"Start": at(day_start), "End": at(day_end)},
+        "Day": {"Start": time::format_millis(day_start), "End": time::format_millis(day_end)},
         "Version": etag.trim_matches('"'),
         "Technicians": rows,
         "Totals": {

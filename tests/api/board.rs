@@ -422,11 +422,9 @@ both_backends!(
         assert_eq!(r.body["Totals"]["Visits"], 0);
 
         assert_error(&board(&app, &f.dispatcher, "ServiceAreaID=NOPE").await, 404);
-        assert_invalid(
-            &board(&app, &f.dispatcher, "Date=2026-12-01").await,
-            400,
-            "ServiceAreaID",
-        );
+        let r = board(&app, &f.dispatcher, "Date=2026-12-01").await;
+        assert_invalid(&r, 400, "ServiceAreaID");
+        assert_eq!(r.body["title"], "Invalid query parameter", "{}", r.body);
         assert_invalid(
             &board(
                 &app,
