@@ -43,10 +43,6 @@ pub fn routes() -> Router<AppState> {
         .route("/admin/v1/technicians", get(technicians))
 }
 
-/// Passwords set over the API: 8 to 1024 characters.
-pub const PASSWORD_MIN: usize = 8;
-const PASSWORD_MAX: usize = 1024;
-
 /// A user as the admin API answers it; never its password or hash.
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "PascalCase")]
@@ -133,14 +129,7 @@ fn field_err(path: &str, reason: impl Into<String>) -> ApiError {
 }
 
 fn check_password(pw: &str, path: &str) -> Result<(), ApiError> {
-    let n = pw.chars().count();
-    if !(PASSWORD_MIN..=PASSWORD_MAX).contains(&n) {
-        return Err(field_err(
-            path,
-            format!("the password must be {PASSWORD_MIN} to {PASSWORD_MAX} characters"),
-        ));
-    }
-    Ok(())
+    password::check_length(pw).map_err(|reason| field_err(path, reason))
 }
 
 async fn hash(pw: String) -> Result<String, ApiError> {
