@@ -82,6 +82,13 @@ impl ApiError {
         e
     }
 
+    /// Bad query parameters, each named in `params`: titled as docs/api.md says, not as a body.
+    pub fn invalid_query(detail: impl Into<String>, params: Vec<InvalidParam>) -> Self {
+        let mut e = Self::invalid(detail, params);
+        e.title = "Invalid query parameter";
+        e
+    }
+
     pub fn unauthorized(detail: impl Into<String>) -> Self {
         Self::new(
             StatusCode::UNAUTHORIZED,
@@ -274,6 +281,30 @@ impl From<DomainError> for ApiError {
             DomainError::Forbidden(d) => ApiError::forbidden(d),
             DomainError::NotFound(d) => ApiError::not_found(d),
         }
+    }
+}
+
+/// A body that does not deserialize into its type: the property's JSON path
+/// (`$.Technician.Home.Lat`) and serde's reason.
+impl From<serde_path_to_error::Error<serde_json::Error>> for ApiError {
+    fn from(e: serde_path_to_error::Error<serde_json::Error>) -> Self {
+        let path = format!("$.{}", e.path())
+            .replace("$..", "$")
+            .trim_end_matches('.')
+            .to_string();
+        DomainError::invalid(path, e.inner().to_string()).into()
+    }
+}
+
+/// A scheduler set-up object the scheduler's model refuses, each reason at its JSON path.
+impl From<Vec<revisit_scheduler::Invalid>> for ApiError {
+    fn from(errs: Vec<revisit_scheduler::Invalid>) -> Self {
+        DomainError::Invalid(
+            errs.into_iter()
+                .map(|e| InvalidParam::new(e.path, e.reason))
+                .collect(),
+        )
+        .into()
     }
 }
 

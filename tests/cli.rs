@@ -167,6 +167,23 @@ fn user_add_needs_a_password_and_an_existing_entity() {
     );
     succeeds_saying(&o, &["created user bea (admin)"]);
     assert!(!text(&o).contains("bea-secret-1"));
+    // The same length rules as the admin API: 8 to 1024 characters.
+    fails_saying(
+        &revisit(
+            dir.path(),
+            &["user", "add", "--entity", "acme", "--role", "admin", "cy"],
+            "short\n",
+        ),
+        &["8 to 1024 characters", "it has 5", "nothing was changed"],
+    );
+    fails_saying(
+        &revisit(
+            dir.path(),
+            &["user", "add", "--entity", "acme", "--role", "admin", "cy"],
+            &format!("{}\n", "x".repeat(1025)),
+        ),
+        &["8 to 1024 characters", "it has 1025", "nothing was changed"],
+    );
 }
 
 #[test]

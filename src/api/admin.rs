@@ -30,8 +30,8 @@ use super::extract::{JsonObject, PathOf};
 use crate::{
     app::AppState,
     auth::{Caller, password},
-    domain::{DomainError, Role, UserName},
-    error::{ApiError, InvalidParam},
+    domain::{DomainError, Role, UserName, time},
+    error::ApiError,
     store::{SchedKind, UserChange, UserInfo},
 };
 
@@ -42,10 +42,6 @@ pub fn routes() -> Router<AppState> {
         .route("/admin/v1/users/{name}", get(get_user).patch(update_user))
         .route("/admin/v1/technicians", get(technicians))
 }
-
-/// Passwords set over the API: 8 to 1024 characters.
-pub const PASSWORD_MIN: usize = 8;
-const PASSWORD_MAX: usize = 1024;
 
 /// A user as the admin API answers it; never its password or hash.
 #[derive(Debug, Serialize, ToSchema)]
@@ -125,48 +121,21 @@ pub struct TechnicianReport {
 }
 
 fn parse_body<T: DeserializeOwned>(body: Map<String, Value>) -> Result<T, ApiError> {
-    serde_path_to_error::deserialize(Value::Object(body)).map_err(|e| {
-        let path = format!("$.{}", e.path())
-            .replace("$..", "$")
-            .trim_end_matches('.')
-            .to_string();
-        let reason = e.inner().to_string();
-        ApiError::invalid(
-            format!("{path}: {reason}"),
-            vec![InvalidParam::new(path, reason)],
-        )
-    })
+    Ok(serde_path_to_error::deserialize(Value::Object(body))?)
 }
 
 fn field_err(path: &str, reason: impl Into<String>) -> ApiError {
-    let reason = reason.into();
-    ApiError::invalid(
-        format!("{path}: {reason}"),
-        vec![InvalidParam::new(path, reason)],
-    )
+    DomainError::invalid(path, reason).into()
 }
 
 fn check_password(pw: &str, path: &str) -> Result<(), ApiError> {
-    let n = pw.chars().count();
-    if !(PASSWORD_MIN..=PASSWORD_MAX).contains(&n) {
-        return Err(field_err(
-            path,
-            format!("the password must be {PASSWORD_MIN} to {PASSWORD_MAX} characters"),
-        ));
-    }
-    Ok(())
+    password::check_length(pw).map_err(|reason| field_err(path, reason))
 }
 
 async fn hash(pw: String) -> Result<String, ApiError> {
     password::hash_blocking(pw)
         .await
         .map_err(ApiError::internal)
-}
-
-fn time(ms: i64) -> String {
-    crate::domain::time::Time::from_millis(ms)
-        .map(|t| crate::domain::time::format(t.to_timestamp()))
-        .unwrap_or_default()
 }
 
 async fn profiles(state: &AppState, caller: &Caller) -> Result<BTreeSet<String>, ApiError> {
@@ -185,7 +154,7 @@ fn answer(u: UserInfo, profiles: &BTreeSet<String>) -> UserAnswer {
         user_name: u.name.to_string(),
         role: u.role.as_str().to_string(),
         active: u.active,
-        created_at: time(u.created_at),
+        created_at: time::format_millis(u.created_at).unwrap_or_default(),
     }
 }
 
@@ -214,7 +183,7 @@ pub async fn entity(
         .ok_or_else(|| ApiError::not_found("the entity no longer exists"))?;
     Ok(Json(EntityAnswer {
         entity_id: info.id.to_string(),
-        created_at: time(info.created_at),
+        created_at: time::format_millis(info.created_at).unwrap_or_default(),
     }))
 }
 

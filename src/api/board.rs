@@ -16,7 +16,7 @@ use axum::{
     routing::get,
 };
 use jiff::{Timestamp, civil::Date, tz::TimeZone};
-use revisit_scheduler::{GeoPoint, GreatCircle, Technician, Travel, WorkCenter};
+use revisit_scheduler::{GeoPoint, GreatCircle, Technician, Travel, shifts_on};
 use serde_json::{Value, json};
 
 use crate::{
@@ -24,7 +24,8 @@ use crate::{
     auth::Caller,
     domain::{InvalidParam, Role, time},
     error::ApiError,
-    store::{BoardOrder, SchedKind},
+    schedule::builtin::{technicians_of, to_visit},
+    store::BoardOrder,
 };
 
 pub fn routes() -> Router<AppState> {
@@ -67,7 +68,7 @@ fn parse(q: &HashMap<String, String>) -> Result<Params, ApiError> {
         ));
     }
     if !errs.is_empty() {
-        return Err(ApiError::invalid("invalid query parameters", errs));
+        return Err(ApiError::invalid_query("invalid query parameters", errs));
     }
     Ok(Params {
         area: area.unwrap_or_default(),
@@ -75,56 +76,8 @@ fn parse(q: &HashMap<String, String>) -> Result<Params, ApiError> {
     })
 }
 
-fn at(ms: i64) -> Value {
-    time::Time::from_millis(ms)
-        .map(|t| json!(t.to_string()))
-        .unwrap_or(Value::Null)
-}
-
 fn ms(t: Timestamp) -> i64 {
     t.as_millisecond()
-}
-
-/// The instant of local `date` at `hhmm` in `tz` (the earlier instant when the clock repeats,
-/// the later when it skips, as the scheduler reads shift times).
-fn local(tz: &TimeZone, date: Date, hhmm: &str) -> Option<Timestamp> {
-    let (h, m) = hhmm.split_once(':')?;
-    let (h, m): (i8, i8) = (h.parse().ok()?, m.parse().ok()?);
-    let dt = if h == 24 && m == 0 {
-        date.tomorrow().ok()?.at(0, 0, 0, 0)
-    } else {
-        date.at(h, m, 0, 0)
-    };
-    tz.to_ambiguous_timestamp(dt).compatible().ok()
-}
-
-const WEEKDAYS: [&str; 7] = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
-
-/// The technician's shift blocks on `date`, sorted: that date's exceptions when it has any (a
-/// day off when none has times), else the weekly pattern. The gaps between blocks are breaks.
-fn shifts_on(t: &Technician, tz: &TimeZone, date: Date) -> Vec<(i64, i64)> {
-    let key = date.to_string();
-    let excepted: Vec<_> = t.exceptions.iter().filter(|e| e.date == key).collect();
-    let mut out: Vec<(i64, i64)> = if excepted.is_empty() {
-        let day = WEEKDAYS[date.weekday().to_monday_zero_offset() as usize];
-        t.shifts
-            .iter()
-            .filter(|s| s.days.iter().any(|d| d == day))
-            .filter_map(|s| Some((local(tz, date, &s.start)?, local(tz, date, &s.end)?)))
-            .map(|(a, b)| (ms(a), ms(b)))
-            .collect()
-    } else {
-        excepted
-            .iter()
-            .filter_map(|e| {
-                let (s, en) = (e.start.as_deref()?, e.end.as_deref()?);
-                Some((ms(local(tz, date, s)?), ms(local(tz, date, en)?)))
-            })
-            .collect()
-    };
-    out.retain(|(a, b)| b > a);
-    out.sort_unstable();
-    out
 }
 
 fn text<'a>(v: &'a Value, path: &[&str]) -> Option<&'a str> {
@@ -132,14 +85,6 @@ fn text<'a>(v: &'a Value, path: &[&str]) -> Option<&'a str> {
         .try_fold(v, |v, k| v.get(k))
         .and_then(Value::as_str)
         .filter(|s| !s.is_empty())
-}
-
-/// The planned end of an order: `PlannedEndDate`, else the busy end, else one minute.
-fn end_of(o: &BoardOrder) -> i64 {
-    o.planned_end
-        .or(o.busy_end)
-        .filter(|e| *e > o.planned_start)
-        .unwrap_or(o.planned_start + 60_000)
 }
 
 fn minutes(ms: i64) -> i64 {
@@ -171,14 +116,15 @@ pub async fn board(
 ) -> Result<Response, ApiError> {
     caller.require(&[Role::Admin, Role::Dispatcher], "read the board")?;
     let p = parse(&q)?;
-    // The version first: whatever is read after it is at least as new, so a client never keeps
-    // an older day under a newer tag.
-    let (setup, seq) = state.store.sched_versions(&caller.entity).await?;
-    let store = &state.store;
-    let wc: WorkCenter = store
-        .get_sched(&caller.entity, SchedKind::WorkCenters, &p.area)
-        .await?
-        .and_then(|v| serde_json::from_value(v).ok())
+    // The scheduler's own view of the set-up, its versions read first: whatever is read after
+    // it is at least as new, so a client never keeps an older day under a newer tag.
+    let view = state.followups.builtin().view(&caller.entity).await?;
+    let (setup, seq) = view.versions;
+    let wc = view
+        .setup
+        .work_centers
+        .iter()
+        .find(|w| w.service_area_id == p.area)
         .ok_or_else(|| ApiError::not_found(format!("no work center {:?}", p.area)))?;
     let tz = TimeZone::get(&wc.time_zone).map_err(|e| {
         ApiError::internal(format!(
@@ -189,9 +135,9 @@ pub async fn board(
     let date = p
         .date
         .unwrap_or_else(|| Timestamp::now().to_zoned(tz.clone()).date());
+    let store = &state.store;
     // Refusals change no schedule version: their count is part of the tag.
-    let refused = state
-        .store
+    let refused = store
         .refusals(&caller.entity, &wc.service_area_id, &date.to_string())
         .await?;
     // The tag names the day too: the default date changes at midnight with no write.
@@ -214,21 +160,16 @@ pub async fn board(
     if unchanged {
         return Ok((StatusCode::NOT_MODIFIED, h).into_response());
     }
-    let day_start = local(&tz, date, "00:00").map(ms).unwrap_or_default();
+    // Local midnights (the earlier instant when the clock repeats, the later when it skips).
+    let midnight = |d: Date| d.to_zoned(tz.clone()).ok().map(|z| ms(z.timestamp()));
+    let day_start = midnight(date).unwrap_or_default();
     let day_end = date
         .tomorrow()
         .ok()
-        .and_then(|d| local(&tz, d, "00:00"))
-        .map(ms)
+        .and_then(midnight)
         .unwrap_or(day_start + 86_400_000);
 
-    let mut techs: Vec<Technician> = store
-        .list_sched(&caller.entity, SchedKind::Technicians)
-        .await?
-        .into_iter()
-        .filter_map(|v| serde_json::from_value::<Technician>(v).ok())
-        .filter(|t| t.service_area_ids.contains(&p.area))
-        .collect();
+    let mut techs: Vec<&Technician> = technicians_of(&view.setup, Some(wc)).collect();
     techs.sort_by(|a, b| a.user_name.cmp(&b.user_name));
     let names: Vec<String> = techs.iter().map(|t| t.user_name.clone()).collect();
     let orders = store
@@ -239,15 +180,23 @@ pub async fn board(
         .await?;
     let mut by_tech: HashMap<&str, Vec<&BoardOrder>> = HashMap::new();
     for o in &orders {
-        by_tech.entry(o.user_name.as_str()).or_default().push(o);
+        by_tech
+            .entry(o.visit.user_name.as_str())
+            .or_default()
+            .push(o);
     }
+    let snapshot = view.snapshot();
 
     let travel = GreatCircle::from_policy(&wc.policy);
     let (mut all_work, mut all_travel, mut all_shift, mut all_visits, mut all_follow) =
         (0, 0, 0, 0, 0);
     let mut rows = Vec::new();
     for t in &techs {
-        let shifts = shifts_on(t, &tz, date);
+        // As the scheduler reads them (in the zone of the technician's first work center).
+        let shifts: Vec<(i64, i64)> = shifts_on(&snapshot, t, &tz, date)
+            .into_iter()
+            .map(|(a, b)| (ms(a), ms(b)))
+            .collect();
         let visits = by_tech.remove(t.user_name.as_str()).unwrap_or_default();
         if !t.active && visits.is_empty() {
             continue;
@@ -256,10 +205,12 @@ pub async fn board(
         let (mut work, mut driven, mut followups, mut stop) = (0, 0, 0, 0);
         let mut out = Vec::new();
         for o in &visits {
-            let end = end_of(o);
+            // Where the scheduler has the visit end.
+            let end = ms(to_visit(&view.setup, o.visit.clone()).1.end);
+            let (start, v) = (o.visit.start_ms, &o.visit);
             let rejected =
                 o.order_status == Some(crate::domain::status::OrderStatus::Rejected.code());
-            let place = o.lat.zip(o.lon).map(|(lat, lon)| GeoPoint { lat, lon });
+            let place = v.lat.zip(v.lon).map(|(lat, lon)| GeoPoint { lat, lon });
             let leg = match (rejected, place) {
                 (false, Some(p)) => {
                     let m = i64::from(travel.minutes(here, p));
@@ -270,7 +221,7 @@ pub async fn board(
                 _ => None,
             };
             if !rejected {
-                work += minutes(end - o.planned_start);
+                work += minutes(end - start);
                 stop += 1;
             }
             if o.original_order_num.is_some() {
@@ -286,18 +237,18 @@ pub async fn board(
             .collect::<Vec<_>>()
             .join(", ");
             out.push(json!({
-                "OrderNum": o.order_num,
+                "OrderNum": v.order_num,
                 "Stop": if rejected { Value::Null } else { json!(stop) },
                 "OrderType": b.get("OrderType"),
                 "OrderStatus": o.order_status,
                 "ServiceAreaID": o.service_area_id,
-                "Start": at(o.planned_start),
-                "End": at(end),
-                "Window": match (o.window_start, o.window_end) {
-                    (Some(s), Some(e)) => json!({"Start": at(s), "End": at(e)}),
+                "Start": time::format_millis(start),
+                "End": time::format_millis(end),
+                "Window": match (v.window_start_ms, v.window_end_ms) {
+                    (Some(s), Some(e)) => json!({"Start": time::format_millis(s), "End": time::format_millis(e)}),
                     _ => Value::Null,
                 },
-                "Lat": o.lat, "Lon": o.lon,
+                "Lat": v.lat, "Lon": v.lon,
                 "TravelMinutes": leg,
                 "Customer": text(b, &["Account", "Name"]).or(text(b, &["Location", "Name"])),
                 "Address": address,
@@ -319,7 +270,7 @@ pub async fn board(
             "Active": t.active,
             "Home": {"Lat": t.home.lat, "Lon": t.home.lon},
             "Skills": t.skills,
-            "Shifts": shifts.iter().map(|(a, b)| json!({"Start": at(*a), "End": at(*b)})).collect::<Vec<_>>(),
+            "Shifts": shifts.iter().map(|(a, b)| json!({"Start": time::format_millis(*a), "End": time::format_millis(*b)})).collect::<Vec<_>>(),
             "Visits": out,
             "TravelHomeMinutes": home_leg,
             "Totals": {
@@ -334,7 +285,7 @@ pub async fn board(
         "TimeZone": wc.time_zone,
         "Lat": wc.lat, "Lon": wc.lon,
         "Date": date.to_string(),
-        "Day": {"Start": at(day_start), "End": at(day_end)},
+        "Day": {"Start": time::format_millis(day_start), "End": time::format_millis(day_end)},
         "Version": etag.trim_matches('"'),
         "Technicians": rows,
         "Totals": {

@@ -188,9 +188,7 @@ pub async fn moves(
         }
     }
     if !errs.is_empty() {
-        let mut e = ApiError::invalid("invalid query parameters", errs);
-        e.title = "Invalid query parameter";
-        return Err(e);
+        return Err(ApiError::invalid_query("invalid query parameters", errs));
     }
     let ms = |ms: i64| Time::from_millis(ms).map(at).unwrap_or(Value::Null);
     let items: Vec<Value> = state

@@ -58,35 +58,12 @@ pub fn id_property(kind: SchedKind) -> &'static str {
     }
 }
 
-fn invalid(errs: Vec<Invalid>) -> ApiError {
-    let detail = errs
-        .iter()
-        .map(|e| format!("{}: {}", e.path, e.reason))
-        .collect::<Vec<_>>()
-        .join("; ");
-    ApiError::invalid(
-        detail,
-        errs.into_iter()
-            .map(|e| InvalidParam::new(e.path, e.reason))
-            .collect(),
-    )
-}
-
 fn parse_typed<T: serde::de::DeserializeOwned + serde::Serialize>(
     body: Value,
     validate: impl Fn(&T) -> Result<(), Vec<Invalid>>,
 ) -> Result<Value, ApiError> {
-    let t: T = serde_path_to_error::deserialize(body).map_err(|e| {
-        let path = format!("$.{}", e.path())
-            .replace("$..", "$")
-            .trim_end_matches('.')
-            .to_string();
-        ApiError::invalid(
-            e.inner().to_string(),
-            vec![InvalidParam::new(path, e.inner().to_string())],
-        )
-    })?;
-    validate(&t).map_err(invalid)?;
+    let t: T = serde_path_to_error::deserialize(body)?;
+    validate(&t)?;
     serde_json::to_value(&t).map_err(ApiError::internal)
 }
 

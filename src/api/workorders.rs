@@ -330,9 +330,7 @@ pub async fn list_orders(
             .map(|p| format!("{}: {}", p.path, p.reason))
             .collect::<Vec<_>>()
             .join("; ");
-        let mut e = ApiError::invalid(detail, errs);
-        e.title = "Invalid query parameter";
-        return Err(e);
+        return Err(ApiError::invalid_query(detail, errs));
     }
     if caller.is_technician() {
         match &f.user_name {

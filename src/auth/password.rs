@@ -8,6 +8,23 @@ use argon2::{
     password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString, rand_core::OsRng},
 };
 
+/// The fewest characters a password set over the API or the CLI may have.
+pub const MIN_CHARS: usize = 8;
+/// The most characters a password set over the API or the CLI may have.
+pub const MAX_CHARS: usize = 1024;
+
+/// Checks the length of a new password (in characters), the same for the admin API and the
+/// CLI; the reason when it is outside [`MIN_CHARS`] to [`MAX_CHARS`].
+pub fn check_length(password: &str) -> Result<(), String> {
+    if (MIN_CHARS..=MAX_CHARS).contains(&password.chars().count()) {
+        Ok(())
+    } else {
+        Err(format!(
+            "the password must be {MIN_CHARS} to {MAX_CHARS} characters"
+        ))
+    }
+}
+
 /// [`hash`] on the blocking pool: argon2 is slow on purpose, and must not hold an executor
 /// thread.
 pub async fn hash_blocking(password: String) -> anyhow::Result<String> {
@@ -49,5 +66,13 @@ mod tests {
         assert!(super::verify("secret", Some(&h)));
         assert!(!super::verify("Secret", Some(&h)));
         assert!(!super::verify("not a real password", None));
+    }
+
+    #[test]
+    fn a_new_password_has_8_to_1024_characters_counted_as_characters() {
+        assert!(super::check_length("1234567").is_err());
+        assert!(super::check_length("12345678").is_ok());
+        assert!(super::check_length(&"é".repeat(1024)).is_ok());
+        assert!(super::check_length(&"x".repeat(1025)).is_err());
     }
 }

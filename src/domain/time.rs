@@ -188,6 +188,12 @@ pub fn format(t: Timestamp) -> String {
     Time::from(t).to_string()
 }
 
+/// Stored epoch milliseconds in the canonical wire form, or `None` outside the range (which no
+/// write lets in).
+pub fn format_millis(ms: i64) -> Option<String> {
+    Time::from_millis(ms).map(|t| t.to_string())
+}
+
 /// Re-emits a wire time in the canonical form, or `None` if it is not one.
 pub fn canonical(s: &str) -> Option<String> {
     parse(s).ok().map(|t| t.to_string())

@@ -153,6 +153,21 @@ impl GatewayError {
     }
 }
 
+/// One call as its guards, its circuit and the metrics see it.
+struct Guard<'a> {
+    entity: &'a str,
+    url: &'a Url,
+    /// `host[:port]` of `url`.
+    host: &'a str,
+    /// What the call is for: names its circuit and its metrics.
+    purpose: &'static str,
+    deadline: Duration,
+    /// The status of the answer asked for (`ok` in the metrics).
+    ok: fn(StatusCode) -> bool,
+    /// The statuses that count against the circuit.
+    failure: fn(StatusCode) -> bool,
+}
+
 /// The outbound client, shared by every entity.
 pub struct Gateway {
     client: reqwest::Client,
@@ -203,55 +218,81 @@ impl Gateway {
     /// Makes the call and returns the answer to relay, or why there is none.
     pub async fn call(&self, call: OutboundCall<'_>) -> Result<Relayed, GatewayError> {
         let host = endpoint_host(call.url);
-        let started = Instant::now();
-        let result = self.guarded(&call, &host).await;
-        let outcome = match &result {
-            Ok(r) if r.status == StatusCode::OK => "ok",
-            Ok(r) if r.status.is_client_error() => "client_error",
-            Ok(r) if r.status.is_server_error() => "server_error",
-            Ok(_) => "other_status",
-            Err(e) => e.label(),
+        let guard = Guard {
+            entity: call.entity,
+            url: call.url,
+            host: &host,
+            purpose: call.interface.as_str(),
+            deadline: call.timeout.unwrap_or(self.settings.timeout),
+            ok: |s| s == StatusCode::OK,
+            failure: |s| s.is_server_error(),
         };
-        self.metrics.observe_outbound(
-            call.entity,
-            &host,
-            call.interface.as_str(),
-            outcome,
-            started.elapsed().as_secs_f64(),
-        );
+        let result = self
+            .guarded(guard, |r: &Relayed| r.status, self.exchange(&call, &host))
+            .await;
         if let Err(e) = &result {
             tracing::warn!(entity = call.entity, host = %host, interface = call.interface.as_str(), error = %e, "third-party call failed");
         }
         result
     }
 
-    async fn guarded(&self, call: &OutboundCall<'_>, host: &str) -> Result<Relayed, GatewayError> {
+    /// Runs `exchange` behind the guards every outbound call has, and measures it: the URL's
+    /// literal host is checked against the SSRF policy, the circuit of (entity, host, purpose)
+    /// must let the call through and is told how it went, the deadline bounds it; then its
+    /// duration and outcome (labelled by the answer's `status`) go to the metrics.
+    async fn guarded<T>(
+        &self,
+        g: Guard<'_>,
+        status: impl Fn(&T) -> StatusCode,
+        exchange: impl Future<Output = Result<T, GatewayError>>,
+    ) -> Result<T, GatewayError> {
+        let started = Instant::now();
+        let result = self.behind_guards(&g, &status, exchange).await;
+        let outcome = match result.as_ref().map(&status) {
+            Ok(s) if (g.ok)(s) => "ok",
+            Ok(s) if s.is_client_error() => "client_error",
+            Ok(s) if s.is_server_error() => "server_error",
+            Ok(_) => "other_status",
+            Err(e) => e.label(),
+        };
+        self.metrics.observe_outbound(
+            g.entity,
+            g.host,
+            g.purpose,
+            outcome,
+            started.elapsed().as_secs_f64(),
+        );
+        result
+    }
+
+    async fn behind_guards<T>(
+        &self,
+        g: &Guard<'_>,
+        status: impl Fn(&T) -> StatusCode,
+        exchange: impl Future<Output = Result<T, GatewayError>>,
+    ) -> Result<T, GatewayError> {
+        let host = g.host;
         let allow_private = self.settings.allow_private_networks;
-        ssrf::check_literal(call.url, allow_private).map_err(|b| GatewayError::Refused {
+        ssrf::check_literal(g.url, allow_private).map_err(|b| GatewayError::Refused {
             host: host.to_string(),
             reason: format!("it is {}, not a public address", b.ip),
         })?;
         let permit = self
             .breakers
-            .acquire((
-                call.entity.to_string(),
-                host.to_string(),
-                call.interface.as_str(),
-            ))
+            .acquire((g.entity.to_string(), host.to_string(), g.purpose))
             .map_err(|open| GatewayError::CircuitOpen {
                 host: host.to_string(),
                 retry_after: open.retry_after,
             })?;
-        let deadline = call.timeout.unwrap_or(self.settings.timeout);
-        let result = match tokio::time::timeout(deadline, self.exchange(call, host)).await {
+        let result = match tokio::time::timeout(g.deadline, exchange).await {
             Ok(r) => r,
             Err(_) => Err(GatewayError::Timeout {
                 host: host.to_string(),
-                after: deadline,
+                after: g.deadline,
             }),
         };
         permit.finish(match &result {
-            Ok(r) if r.status.is_server_error() => Outcome::Failure,
+            Ok(r) if (g.failure)(status(r)) => Outcome::Failure,
             Ok(_) => Outcome::Success,
             Err(GatewayError::Refused { .. }) => Outcome::Neutral,
             Err(_) => Outcome::Failure,

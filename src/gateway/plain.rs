@@ -4,12 +4,10 @@
 //! deadline, answer size cap, a circuit breaker per (entity, endpoint, purpose), metrics; but
 //! the headers are the caller's and the answer is returned whatever its content.
 
-use std::time::Instant;
-
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use url::Url;
 
-use super::{Gateway, GatewayError, breaker::Outcome, endpoint_host, ssrf};
+use super::{Gateway, GatewayError, Guard, endpoint_host, ssrf};
 
 /// One request to make.
 pub struct PlainCall<'a> {
@@ -31,62 +29,25 @@ pub struct PlainAnswer {
 }
 
 impl Gateway {
-    /// POSTs the request and returns the answer (any status), or why there is none.
+    /// POSTs the request and returns the answer (any status), or why there is none. A 5xx or
+    /// a 429 counts against the circuit.
     pub async fn post_plain(&self, call: PlainCall<'_>) -> Result<PlainAnswer, GatewayError> {
         let host = endpoint_host(call.url);
-        let started = Instant::now();
-        let result = self.plain_guarded(&call, &host).await;
-        let outcome = match &result {
-            Ok(r) if r.status.is_success() => "ok",
-            Ok(r) if r.status.is_client_error() => "client_error",
-            Ok(r) if r.status.is_server_error() => "server_error",
-            Ok(_) => "other_status",
-            Err(e) => e.label(),
+        let guard = Guard {
+            entity: call.entity,
+            url: call.url,
+            host: &host,
+            purpose: call.purpose,
+            deadline: self.settings.timeout,
+            ok: |s| s.is_success(),
+            failure: |s| s.is_server_error() || s == StatusCode::TOO_MANY_REQUESTS,
         };
-        self.metrics.observe_outbound(
-            call.entity,
-            &host,
-            call.purpose,
-            outcome,
-            started.elapsed().as_secs_f64(),
-        );
-        result
-    }
-
-    async fn plain_guarded(
-        &self,
-        call: &PlainCall<'_>,
-        host: &str,
-    ) -> Result<PlainAnswer, GatewayError> {
-        let allow_private = self.settings.allow_private_networks;
-        ssrf::check_literal(call.url, allow_private).map_err(|b| GatewayError::Refused {
-            host: host.to_string(),
-            reason: format!("it is {}, not a public address", b.ip),
-        })?;
-        let permit = self
-            .breakers
-            .acquire((call.entity.to_string(), host.to_string(), call.purpose))
-            .map_err(|open| GatewayError::CircuitOpen {
-                host: host.to_string(),
-                retry_after: open.retry_after,
-            })?;
-        let deadline = self.settings.timeout;
-        let result = match tokio::time::timeout(deadline, self.plain_exchange(call, host)).await {
-            Ok(r) => r,
-            Err(_) => Err(GatewayError::Timeout {
-                host: host.to_string(),
-                after: deadline,
-            }),
-        };
-        permit.finish(match &result {
-            Ok(r) if r.status.is_server_error() || r.status == StatusCode::TOO_MANY_REQUESTS => {
-                Outcome::Failure
-            }
-            Ok(_) => Outcome::Success,
-            Err(GatewayError::Refused { .. }) => Outcome::Neutral,
-            Err(_) => Outcome::Failure,
-        });
-        result
+        self.guarded(
+            guard,
+            |r: &PlainAnswer| r.status,
+            self.plain_exchange(&call, &host),
+        )
+        .await
     }
 
     async fn plain_exchange(

@@ -14,7 +14,7 @@ use crate::{
     api::extract::PathText,
     app::AppState,
     auth::Caller,
-    domain::{InvalidParam, Role, time::Time},
+    domain::{InvalidParam, Role, time},
     error::ApiError,
     store::{AttemptRecord, EventFilter, EventRecord, SigningSecrets},
 };
@@ -28,20 +28,16 @@ pub fn routes() -> Router<AppState> {
         .route("/notifications/v1/secret/rotate", post(rotate))
 }
 
-fn at(ms: i64) -> Value {
-    Time::from_millis(ms).map_or(Value::Null, |t| json!(t.to_string()))
-}
-
 fn event_json(e: &EventRecord) -> Value {
     json!({
         "EventID": e.id,
         "EventType": e.event,
         "OrderNum": e.order_num,
         "State": e.state,
-        "CreatedAt": at(e.created_at),
+        "CreatedAt": time::format_millis(e.created_at),
         "Attempts": e.attempts,
-        "NextAttemptAt": if e.state == "pending" { at(e.next_attempt_at) } else { Value::Null },
-        "DeliveredAt": e.delivered_at.map_or(Value::Null, at),
+        "NextAttemptAt": (e.state == "pending").then(|| time::format_millis(e.next_attempt_at)).flatten(),
+        "DeliveredAt": e.delivered_at.and_then(time::format_millis),
         "LastStatus": e.last_status,
         "LastError": e.last_error,
     })
@@ -50,7 +46,7 @@ fn event_json(e: &EventRecord) -> Value {
 fn attempt_json(a: &AttemptRecord) -> Value {
     json!({
         "Attempt": a.n,
-        "At": at(a.at),
+        "At": time::format_millis(a.at),
         "DurationMs": a.duration_ms,
         "Status": a.status,
         "Error": a.error,
@@ -101,7 +97,7 @@ pub async fn list(
         }
     }
     if !errs.is_empty() {
-        return Err(ApiError::invalid("invalid query parameters", errs));
+        return Err(ApiError::invalid_query("invalid query parameters", errs));
     }
     let rows = state.store.list_events(&caller.entity, &f).await?;
     let next = (rows.len() as i64 == f.limit)
@@ -157,7 +153,7 @@ fn secret_json(s: &SigningSecrets) -> Value {
     json!({
         "Secret": s.secret,
         "PreviousSecret": s.previous_secret,
-        "RotatedAt": at(s.rotated_at),
+        "RotatedAt": time::format_millis(s.rotated_at),
     })
 }
 

@@ -360,16 +360,7 @@ impl Notifier {
         body: &axum::body::Bytes,
     ) -> Result<PlainAnswer, GatewayError> {
         let timestamp = jiff::Timestamp::now().as_second();
-        let mut headers: Vec<(HeaderName, HeaderValue)> = target
-            .headers
-            .iter()
-            .filter_map(|(n, v)| {
-                Some((
-                    HeaderName::from_bytes(n.as_bytes()).ok()?,
-                    HeaderValue::from_str(v).ok()?,
-                ))
-            })
-            .collect();
+        let mut headers = typed_headers(&target.headers);
         if let Some(t) = bearer
             && let Ok(v) = HeaderValue::from_str(&format!("Bearer {t}"))
         {
@@ -400,6 +391,20 @@ impl Notifier {
 }
 
 /// `Retry-After` of an answer.
+/// Configured headers (a webhook's, a token endpoint's) as the request carries them; a name or
+/// value that is not valid in HTTP is left out (the configuration check refuses them anyway).
+fn typed_headers(configured: &[(String, String)]) -> Vec<(HeaderName, HeaderValue)> {
+    configured
+        .iter()
+        .filter_map(|(n, v)| {
+            Some((
+                HeaderName::from_bytes(n.as_bytes()).ok()?,
+                HeaderValue::from_str(v).ok()?,
+            ))
+        })
+        .collect()
+}
+
 fn retry_after(a: &PlainAnswer) -> Option<Duration> {
     parse_retry_after(
         a.headers.get("retry-after")?.to_str().ok()?,

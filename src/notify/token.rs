@@ -8,7 +8,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use axum::http::{HeaderName, HeaderValue, header};
+use axum::http::{HeaderValue, header};
 use serde_json::Value;
 
 use super::config::OAuth2;
@@ -82,16 +82,7 @@ async fn fetch(
     let form = url::form_urlencoded::Serializer::new(String::new())
         .extend_pairs(auth.request.iter())
         .finish();
-    let mut headers: Vec<(HeaderName, HeaderValue)> = auth
-        .headers
-        .iter()
-        .filter_map(|(n, v)| {
-            Some((
-                HeaderName::from_bytes(n.as_bytes()).ok()?,
-                HeaderValue::from_str(v).ok()?,
-            ))
-        })
-        .collect();
+    let mut headers = super::typed_headers(&auth.headers);
     headers.push((header::ACCEPT, HeaderValue::from_static("application/json")));
     let answer = gateway
         .post_plain(PlainCall {

@@ -229,15 +229,20 @@ fn zone_of(wc: Option<&WorkCenter>) -> TimeZone {
 
 /// The technicians of a work center (none without one).
 pub fn techs_of(setup: &Setup, wc: Option<&WorkCenter>) -> Vec<String> {
-    match wc {
-        Some(wc) => setup
-            .technicians
-            .iter()
-            .filter(|t| t.service_area_ids.contains(&wc.service_area_id))
-            .map(|t| t.user_name.clone())
-            .collect(),
-        None => Vec::new(),
-    }
+    technicians_of(setup, wc)
+        .map(|t| t.user_name.clone())
+        .collect()
+}
+
+/// The technicians of a work center, as set up (none without one).
+pub fn technicians_of<'a>(
+    setup: &'a Setup,
+    wc: Option<&'a WorkCenter>,
+) -> impl Iterator<Item = &'a Technician> {
+    setup
+        .technicians
+        .iter()
+        .filter(move |t| wc.is_some_and(|wc| t.service_area_ids.contains(&wc.service_area_id)))
 }
 
 /// A stored time; one outside the range (which no write lets in) is taken as its nearest end.
@@ -335,6 +340,11 @@ impl Builtin {
             None,
             &facts,
         ))
+    }
+
+    /// The entity's set-up and visits as the scheduler holds them, brought up to date first.
+    pub async fn view(&self, entity: &EntityId) -> Result<View, ScheduleError> {
+        self.cache.view(&self.store, entity, Timestamp::now()).await
     }
 
     /// The work center a follow-up of `original` (as `req` asks) goes to, and its local date

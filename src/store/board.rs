@@ -5,23 +5,17 @@
 use serde_json::Value;
 use sqlx::types::Json;
 
-use super::{Store, StoreError, db::sql};
+use super::{Store, StoreError, VisitRow, db::sql, orders::VISIT_COLUMNS};
 use crate::domain::EntityId;
 
-/// A work order planned in the day, whatever its status (a closed visit stays on the board).
+/// A work order planned in the day, whatever its status (a closed visit stays on the board):
+/// the columns the scheduler reads of a visit, and those only the board draws.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct BoardOrder {
-    pub order_num: String,
-    pub user_name: String,
+    #[sqlx(flatten)]
+    pub visit: VisitRow,
     pub order_status: Option<i64>,
     pub service_area_id: Option<String>,
-    pub planned_start: i64,
-    pub planned_end: Option<i64>,
-    pub busy_end: Option<i64>,
-    pub lat: Option<f64>,
-    pub lon: Option<f64>,
-    pub window_start: Option<i64>,
-    pub window_end: Option<i64>,
     pub original_order_num: Option<String>,
     pub body: Json<Value>,
 }
@@ -40,8 +34,7 @@ impl Store {
             return Ok(Vec::new());
         }
         let statement = format!(
-            "SELECT order_num, user_name, order_status, service_area_id, planned_start, planned_end, busy_end, \
-             lat, lon, window_start, window_end, original_order_num, body FROM work_orders \
+            "SELECT {VISIT_COLUMNS}, order_status, service_area_id, original_order_num, body FROM work_orders \
              WHERE entity_id = $1 AND user_name IN (SELECT value FROM {}($2)) \
              AND planned_start >= $3 AND planned_start < $4 ORDER BY user_name, planned_start, order_num",
             self.db.json_rows()

@@ -52,10 +52,25 @@ async fn ensure_entity_in(tx: &mut Tx, entity: &EntityId) -> Result<(), StoreErr
 }
 
 /// A change of the set-up: the scheduler's caches reload it.
-async fn bump_setup_version(tx: &mut Tx, entity: &EntityId) -> Result<(), StoreError> {
+pub(super) async fn bump_setup_version(tx: &mut Tx, entity: &EntityId) -> Result<(), StoreError> {
     sql!(tx.conn(), "INSERT INTO sched_versions (entity_id, setup_version) VALUES ($1, 1) \
          ON CONFLICT (entity_id) DO UPDATE SET setup_version = sched_versions.setup_version + 1",
         entity.as_str(); execute)?;
+    Ok(())
+}
+
+/// Inserts or replaces a set-up object (the caller bumps the set-up version once for all it
+/// writes).
+pub(super) async fn upsert_sched_in(
+    tx: &mut Tx,
+    entity: &EntityId,
+    kind: SchedKind,
+    id: &str,
+    body: &Value,
+) -> Result<(), StoreError> {
+    sql!(tx.conn(), "INSERT INTO sched_objects (entity_id, kind, id, body) VALUES ($1, $2, $3, $4) \
+         ON CONFLICT (entity_id, kind, id) DO UPDATE SET body = excluded.body",
+        entity.as_str(), kind.as_str(), id, Json(body); execute)?;
     Ok(())
 }
 
@@ -253,9 +268,7 @@ impl Store {
         let mut tx = self.db.begin().await?;
         ensure_entity_in(&mut tx, entity).await?;
         for (kind, id, body) in objects {
-            sql!(tx.conn(), "INSERT INTO sched_objects (entity_id, kind, id, body) VALUES ($1, $2, $3, $4) \
-                 ON CONFLICT (entity_id, kind, id) DO UPDATE SET body = excluded.body",
-                entity.as_str(), kind.as_str(), id, Json(body); execute)?;
+            upsert_sched_in(&mut tx, entity, *kind, id, body).await?;
         }
         if !objects.is_empty() {
             bump_setup_version(&mut tx, entity).await?;

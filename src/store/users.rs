@@ -1,12 +1,13 @@
 //! Users as the admin API and `revisit init` manage them: within one entity, never across.
 //! (Log-in's `find_user` and the token check's `caller_context` live in `entities.rs`.)
 
-use serde_json::Value;
+use serde_json::{Map, Value};
 use sqlx::types::Json;
 
 use super::{
     SchedKind, Store, StoreError, corrupt,
     db::{Tx, sql},
+    entities::{bump_setup_version, upsert_sched_in},
     now_ms,
 };
 use crate::domain::{DomainError, EntityId, Role, UserName};
@@ -68,6 +69,35 @@ async fn info_in(
     .transpose()
 }
 
+/// Inserts a new active user; a name taken anywhere in the installation is a conflict.
+async fn insert_user_in(
+    tx: &mut Tx,
+    entity: &EntityId,
+    name: &UserName,
+    role: Role,
+    password_hash: &str,
+) -> Result<UserInfo, StoreError> {
+    let created_at = now_ms();
+    let inserted = sql!(tx.conn(), "INSERT INTO users (name, entity_id, role, password_hash, created_at) \
+         VALUES ($1, $2, $3, $4, $5) ON CONFLICT (name) DO NOTHING",
+        name.as_str(), entity.as_str(), role.as_str(), password_hash, created_at; execute)?;
+    if inserted == 0 {
+        return Err(DomainError::conflict(
+            "urn:revisit:error:user-exists",
+            format!(
+                "the user name {name} is taken (user names are unique across the installation)"
+            ),
+        )
+        .into());
+    }
+    Ok(UserInfo {
+        name: name.clone(),
+        role,
+        active: true,
+        created_at,
+    })
+}
+
 impl Store {
     /// Whether the entity exists.
     pub async fn entity_exists(&self, entity: &EntityId) -> Result<bool, StoreError> {
@@ -119,35 +149,39 @@ impl Store {
         profile: Option<&Value>,
     ) -> Result<UserInfo, StoreError> {
         let mut tx = self.db.begin().await?;
-        let created_at = now_ms();
-        let inserted = sql!(tx.conn(), "INSERT INTO users (name, entity_id, role, password_hash, created_at) \
-             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (name) DO NOTHING",
-            name.as_str(), entity.as_str(), role.as_str(), password_hash, created_at; execute)?;
+        let user = insert_user_in(&mut tx, entity, name, role, password_hash).await?;
+        if let Some(body) = profile {
+            upsert_sched_in(&mut tx, entity, SchedKind::Technicians, name.as_str(), body).await?;
+            bump_setup_version(&mut tx, entity).await?;
+        }
+        tx.commit().await?;
+        Ok(user)
+    }
+
+    /// Creates a new entity with its configuration and its first admin, in one transaction: a
+    /// failure leaves none of them. An entity that exists already, or a user name taken anywhere
+    /// in the installation, is a conflict.
+    pub async fn create_entity_with_admin(
+        &self,
+        entity: &EntityId,
+        config: &Map<String, Value>,
+        admin: &UserName,
+        password_hash: &str,
+    ) -> Result<UserInfo, StoreError> {
+        let mut tx = self.db.begin().await?;
+        let inserted = sql!(tx.conn(), "INSERT INTO entities (id, config, created_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (id) DO NOTHING",
+            entity.as_str(), Json(config), now_ms(); execute)?;
         if inserted == 0 {
             return Err(DomainError::conflict(
-                "urn:revisit:error:user-exists",
-                format!(
-                    "the user name {name} is taken (user names are unique across the installation)"
-                ),
+                "urn:revisit:error:entity-exists",
+                format!("the entity {entity} exists already"),
             )
             .into());
         }
-        if let Some(body) = profile {
-            sql!(tx.conn(), "INSERT INTO sched_objects (entity_id, kind, id, body) VALUES ($1, $2, $3, $4) \
-                 ON CONFLICT (entity_id, kind, id) DO UPDATE SET body = excluded.body",
-                entity.as_str(), SchedKind::Technicians.as_str(), name.as_str(), Json(body); execute)?;
-            // The scheduler's caches reload the set-up when its version moves.
-            sql!(tx.conn(), "INSERT INTO sched_versions (entity_id, setup_version) VALUES ($1, 1) \
-                 ON CONFLICT (entity_id) DO UPDATE SET setup_version = sched_versions.setup_version + 1",
-                entity.as_str(); execute)?;
-        }
+        let user = insert_user_in(&mut tx, entity, admin, Role::Admin, password_hash).await?;
         tx.commit().await?;
-        Ok(UserInfo {
-            name: name.clone(),
-            role,
-            active: true,
-            created_at,
-        })
+        Ok(user)
     }
 
     /// Changes a user of the entity; `None` if it has no such user. `guard` sees the user as

@@ -322,3 +322,55 @@ both_backends!(
         assert_eq!(ted.body["TechnicianProfile"], false);
     }
 );
+
+both_backends!(
+    a_new_entity_whose_admin_name_is_taken_is_not_created_at_all,
+    |app| async move {
+        use revisit::domain::{EntityId, UserName};
+        let store = &app.state.store;
+        app.user("acme", "ada", Role::Admin).await;
+        let globex = EntityId::parse("globex").unwrap();
+        let config =
+            serde_json::Map::from_iter([("RestApi".to_string(), json!({"BookJob": "builtin:"}))]);
+        // `revisit init`'s one transaction: the admin cannot be created, so neither is the
+        // entity nor its configuration.
+        let taken = store
+            .create_entity_with_admin(&globex, &config, &UserName::parse("ada").unwrap(), "hash")
+            .await;
+        assert!(taken.is_err());
+        assert!(!store.entity_exists(&globex).await.unwrap());
+        let made = store
+            .create_entity_with_admin(&globex, &config, &UserName::parse("gus").unwrap(), "hash")
+            .await
+            .unwrap();
+        assert_eq!(made.role, Role::Admin);
+        assert!(store.entity_exists(&globex).await.unwrap());
+        let cfg = store
+            .caller_context("gus", &globex, &[])
+            .await
+            .unwrap()
+            .config;
+        assert_eq!(cfg["RestApi"]["BookJob"], "builtin:");
+        // And once only.
+        let again = store
+            .create_entity_with_admin(&globex, &config, &UserName::parse("gil").unwrap(), "hash")
+            .await;
+        assert!(again.is_err());
+        assert!(store.find_user("gil").await.unwrap().is_none());
+    }
+);
+
+both_backends!(
+    a_password_over_1024_characters_is_refused,
+    |app| async move {
+        let f = fleet(&app).await;
+        let long = "x".repeat(1025);
+        let r = create(
+            &app,
+            &f.admin,
+            &json!({"UserName": "lou", "Role": "dispatcher", "Password": long}),
+        )
+        .await;
+        assert_invalid(&r, 400, "$.Password");
+    }
+);

@@ -199,6 +199,95 @@ both_backends!(
 );
 
 both_backends!(
+    the_boards_shifts_are_the_ones_the_scheduler_offers_from_whatever_the_weekdays_spelling,
+    |app| async move {
+        let f = fleet(&app).await;
+        // Weekdays as validation takes them (full names, any case), which the board once read
+        // as no shift at all; an exception day with other hours.
+        let mut tom = technician_body("tom");
+        tom["Shifts"] = json!([{"Days": ["monday", "TUESDAY", "Wednesday", "thursday",
+            "Friday", "saturday", "Sunday"], "Start": "07:00", "End": "13:00"}]);
+        tom["Exceptions"] = json!([{"Date": date(2), "Start": "14:00", "End": "21:00"}]);
+        app.sched_put(&f.admin, "technicians", "tom", &tom)
+            .await
+            .expect(200);
+        let shifts = |r: &Resp| -> Vec<(Timestamp, Timestamp)> {
+            r.body["Technicians"][0]["Shifts"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|s| (ts(&s["Start"]), ts(&s["End"])))
+                .collect()
+        };
+        let day1 = board(
+            &app,
+            &f.dispatcher,
+            &format!("ServiceAreaID={AREA}&Date={}", date(1)),
+        )
+        .await
+        .expect(200);
+        assert_eq!(shifts(&day1), [(local(1, "07:00"), local(1, "13:00"))]);
+        assert_eq!(
+            day1.body["Technicians"][0]["Totals"]["ShiftMinutes"],
+            6 * 60
+        );
+        let day2 = board(
+            &app,
+            &f.dispatcher,
+            &format!("ServiceAreaID={AREA}&Date={}", date(2)),
+        )
+        .await
+        .expect(200);
+        assert_eq!(shifts(&day2), [(local(2, "14:00"), local(2, "21:00"))]);
+        // The scheduler offers tom's time on those days by the same shifts: the morning window
+        // on day 1 only, the afternoon and evening ones on day 2 only.
+        app.put_order(&f.dispatcher, "WO-X", &closed_order("WO-X", "tom"))
+            .await
+            .expect(201);
+        let r = app
+            .open_slots(&f.tech.token, &json!({"OriginalOrderNum": "WO-X"}))
+            .await
+            .expect(200);
+        let offered: Vec<(Timestamp, Timestamp)> = r.body["TimeConstraints"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|o| (ts(&o["Period"]["Start"]), ts(&o["Period"]["End"])))
+            .collect();
+        for (w, on_shift) in [
+            (window(1, 0), true),
+            (window(1, 1), false),
+            (window(2, 0), false),
+            (window(2, 1), true),
+            (window(2, 2), true),
+        ] {
+            assert_eq!(offered.contains(&w), on_shift, "{w:?} in {offered:?}");
+        }
+    }
+);
+
+both_backends!(
+    a_visit_without_an_end_lasts_on_the_board_as_long_as_the_scheduler_holds_it,
+    |app| async move {
+        let f = fleet(&app).await;
+        // No PlannedEndDate nor PlannedDur: the scheduler holds its order type's 60 minutes.
+        let mut wo = visit("WO-1", "tom", 1, "09:00", 0.0);
+        wo.as_object_mut().unwrap().remove("PlannedEndDate");
+        app.put_order(&f.dispatcher, "WO-1", &wo).await.expect(201);
+        let r = board(
+            &app,
+            &f.dispatcher,
+            &format!("ServiceAreaID={AREA}&Date={}", date(1)),
+        )
+        .await
+        .expect(200);
+        let v = &r.body["Technicians"][0]["Visits"][0];
+        assert_eq!(ts(&v["End"]), local(1, "10:00"), "{v}");
+        assert_eq!(r.body["Technicians"][0]["Totals"]["WorkMinutes"], 60);
+    }
+);
+
+both_backends!(
     a_booked_follow_up_is_marked_on_its_day_and_counted_on_the_day_it_was_booked,
     |app| async move {
         let f = fleet(&app).await;
@@ -333,11 +422,9 @@ both_backends!(
         assert_eq!(r.body["Totals"]["Visits"], 0);
 
         assert_error(&board(&app, &f.dispatcher, "ServiceAreaID=NOPE").await, 404);
-        assert_invalid(
-            &board(&app, &f.dispatcher, "Date=2026-12-01").await,
-            400,
-            "ServiceAreaID",
-        );
+        let r = board(&app, &f.dispatcher, "Date=2026-12-01").await;
+        assert_invalid(&r, 400, "ServiceAreaID");
+        assert_eq!(r.body["title"], "Invalid query parameter", "{}", r.body);
         assert_invalid(
             &board(
                 &app,

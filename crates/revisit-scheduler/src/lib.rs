@@ -25,7 +25,7 @@ pub use model::{
 pub use plan::{
     Availability, Job, Moved, Offer, PartEta, Placement, Repaired, SearchOutcome, Shifted,
     Snapshot, Unavailable, Visit, VisitSource, check_day, check_shift_bounds, plan, plan_with,
-    plan_with_repair, search, search_with, search_with_repair,
+    plan_with_repair, search, search_with, search_with_repair, shifts_on,
 };
 pub use reopt::{
     BookedVisit, Budget, FactsSource, Move, PlannedStop, Reoptimize, Reoptimized, TechDay,

@@ -1501,6 +1501,33 @@ pub fn check_day(
     Ok(())
 }
 
+/// The technician's shift blocks on the local `date`, sorted, as the search reads them: in the
+/// time zone of the technician's first work center in `snap` (`fallback` when that one is not
+/// there or its zone is unknown); that date's exceptions when it has any (a day off when none has
+/// times), else the weekly pattern. The gaps between blocks are breaks.
+pub fn shifts_on(
+    snap: &Snapshot,
+    tech: &Technician,
+    fallback: &TimeZone,
+    date: Date,
+) -> Vec<(Timestamp, Timestamp)> {
+    let own = tech_zone(snap, tech).and_then(|z| TimeZone::get(z).ok());
+    let local = LocalDays::new(own.as_ref().unwrap_or(fallback), date, 1);
+    if local.days.is_empty() {
+        return Vec::new();
+    }
+    let mut segs = Vec::new();
+    ShiftPattern::new(tech).segments(&local, 0, &mut segs);
+    segs.into_iter()
+        .filter_map(|(a, b)| {
+            Some((
+                Timestamp::from_second(a).ok()?,
+                Timestamp::from_second(b).ok()?,
+            ))
+        })
+        .collect()
+}
+
 /// Checks that every visit lies within a shift segment of its local date (`tz`), that the day's
 /// first visit leaves time to drive from home after that segment starts and the last time to drive
 /// home before it ends. Visits on a day off fail.
