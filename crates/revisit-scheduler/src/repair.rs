@@ -99,16 +99,23 @@ impl Prepared {
 /// The best insertion of each visit into each route of the solution as it stands, found once.
 #[derive(Default)]
 struct Fixed {
-    found: std::cell::RefCell<std::collections::HashMap<(u32, u32), Option<(i64, usize)>>>,
+    found: std::cell::RefCell<
+        std::collections::HashMap<
+            u64,
+            Option<(i64, usize)>,
+            std::hash::BuildHasherDefault<crate::route::PairHasher>,
+        >,
+    >,
 }
 
 impl Fixed {
     fn best_insertion(&self, m: &Model, sol: &Sol, r: u32, v: u32) -> Option<(i64, usize)> {
-        if let Some(f) = self.found.borrow().get(&(r, v)) {
+        let key = (u64::from(r) << 32) | u64::from(v);
+        if let Some(f) = self.found.borrow().get(&key) {
             return *f;
         }
         let f = m.best_insertion(r, &sol.routes[r as usize], v);
-        self.found.borrow_mut().insert((r, v), f);
+        self.found.borrow_mut().insert(key, f);
         f
     }
 }

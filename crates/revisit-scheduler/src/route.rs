@@ -100,7 +100,7 @@ enum Memo {
 /// A multiplicative hash for the memo's (from, to) keys: SipHash's protection against chosen
 /// keys buys nothing here and costs most of a lookup.
 #[derive(Default)]
-struct PairHasher(u64);
+pub(crate) struct PairHasher(u64);
 
 impl Hasher for PairHasher {
     fn write(&mut self, bytes: &[u8]) {
