@@ -41,6 +41,10 @@ pub struct Size {
     /// Visits aimed at per technician-day (fewer when the day is full).
     pub visits_per_day: usize,
     pub seed: u64,
+    /// Each technician-day's customers around one part of town, visited nearest first, as a
+    /// dispatcher would plan them (the demo); otherwise anywhere in the work center's area, in
+    /// random order (the benchmarks' data, which leaves a re-optimiser much to gain).
+    pub planned_routes: bool,
 }
 
 impl Size {
@@ -49,6 +53,7 @@ impl Size {
         days: 14,
         visits_per_day: 5,
         seed: 2026,
+        planned_routes: true,
     };
 }
 
@@ -224,8 +229,28 @@ pub fn generate(size: Size, today: Date) -> Generated {
             let shift_end = at(date, 20, 30, &tz);
             let mut here = tech.home;
             let mut t = at(date, 7, 30, &tz);
+            // Planned routes: the day's customers live around a point of the technician's side
+            // of town, visited nearest first (not criss-crossing the city).
+            let center = GeoPoint {
+                lat: (tech.home.lat + wc.location().lat) / 2.0,
+                lon: (tech.home.lon + wc.location().lon) / 2.0,
+            };
+            let mut places: Vec<GeoPoint> = if size.planned_routes {
+                (0..size.visits_per_day)
+                    .map(|_| near(&mut rng, center, 4.0))
+                    .collect()
+            } else {
+                Vec::new()
+            };
             for k in 0..size.visits_per_day {
-                let place = near(&mut rng, wc.location(), 9.0);
+                let place = if size.planned_routes {
+                    let next = (0..places.len())
+                        .min_by_key(|&i| travel.minutes(here, places[i]))
+                        .unwrap_or(0);
+                    places.swap_remove(next)
+                } else {
+                    near(&mut rng, wc.location(), 9.0)
+                };
                 let ty = usable[rng.gen_range(0..usable.len())];
                 let drive = SignedDuration::from_mins(i64::from(travel.minutes(here, place)));
                 let mut arrival = t + drive;

@@ -41,6 +41,7 @@ async fn demo_day(app: &TestApp, technicians: usize) -> String {
             days: 1,
             visits_per_day: 5,
             seed: 7,
+            planned_routes: true,
         },
         date,
     );

@@ -231,6 +231,7 @@ mod tests {
                 days: 1,
                 visits_per_day: 0,
                 seed: 1,
+                planned_routes: false,
             },
             jiff::civil::Date::constant(2026, 12, 1),
         );

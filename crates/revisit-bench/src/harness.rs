@@ -221,6 +221,7 @@ impl Bench {
                 days: data.days,
                 visits_per_day: data.visits_per_day(),
                 seed: data.seed,
+                planned_routes: false,
             },
             today,
         );
