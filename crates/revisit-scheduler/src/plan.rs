@@ -947,7 +947,7 @@ impl<'a> Engine<'a> {
                 }
             }
         };
-        let prepared = repair::Prepared::new(&model, &sol);
+        let prepared = repair::Prepared::new(&sol);
         Some(RepairDay {
             model,
             sol,

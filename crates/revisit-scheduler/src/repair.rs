@@ -71,28 +71,35 @@ fn with(route: &Route, v: u32, k: usize) -> Vec<u32> {
 }
 
 /// Each route of a solution without each of its movable visits: what every repair of that date
-/// starts from, whatever the window, so it is computed once per date.
+/// starts from, whatever the window, so it is computed once per date, and only for the routes a
+/// repair looks at (most of a hopeless search spends its budget on the job's own routes).
 pub(crate) struct Prepared {
-    minus: Vec<Vec<(u32, Option<Without>)>>,
+    minus: Vec<std::cell::OnceCell<Vec<(u32, Option<Without>)>>>,
 }
 
 impl Prepared {
-    pub fn new(m: &Model, sol: &Sol) -> Self {
-        let minus = (0..sol.routes.len() as u32)
-            .map(|r| {
-                let base = &sol.routes[r as usize];
-                if !m.routes[r as usize].open {
-                    return Vec::new();
-                }
-                base.seq
-                    .iter()
-                    .copied()
-                    .filter(|&x| m.nodes[x as usize].fixed.is_none())
-                    .map(|x| (x, without(m, r, base, &[x])))
-                    .collect()
-            })
-            .collect();
-        Prepared { minus }
+    pub fn new(sol: &Sol) -> Self {
+        Prepared {
+            minus: (0..sol.routes.len())
+                .map(|_| std::cell::OnceCell::new())
+                .collect(),
+        }
+    }
+
+    /// Route `r` of `sol` without each of its movable visits.
+    fn minus(&self, m: &Model, sol: &Sol, r: u32) -> &[(u32, Option<Without>)] {
+        self.minus[r as usize].get_or_init(|| {
+            let base = &sol.routes[r as usize];
+            if !m.routes[r as usize].open {
+                return Vec::new();
+            }
+            base.seq
+                .iter()
+                .copied()
+                .filter(|&x| m.nodes[x as usize].fixed.is_none())
+                .map(|x| (x, without(m, r, base, &[x])))
+                .collect()
+        })
     }
 }
 
@@ -139,7 +146,7 @@ pub(crate) fn find(
         .filter(|&r| open(r))
         .collect();
     let n_routes = sol.routes.len() as u32;
-    let minus = &prepared.minus;
+    let minus = |r: u32| prepared.minus(m, sol, r);
     let ins = |count: &mut Counter, r: u32, route: &Route, v: u32| -> Option<(i64, usize)> {
         if !open(r) || !m.can(v, r) || !count.spend(route.seq.len() + 1) {
             return None;
@@ -165,7 +172,7 @@ pub(crate) fn find(
         }
     };
     for &t in &job_routes {
-        for (v, w) in &minus[t as usize] {
+        for (v, w) in minus(t) {
             let Some(w) = w else { continue };
             let Some((dj, kj)) = ins(&mut count, t, &w.route, job) else {
                 continue;
@@ -196,7 +203,7 @@ pub(crate) fn find(
 
     // Depth 2, a chain: v leaves T for U, u leaves U for W.
     for &t in &job_routes {
-        for (v, w) in &minus[t as usize] {
+        for (v, w) in minus(t) {
             let Some(w) = w else { continue };
             let Some((dj, kj)) = ins(&mut count, t, &w.route, job) else {
                 continue;
@@ -205,7 +212,7 @@ pub(crate) fn find(
                 if u_route == t || !m.can(*v, u_route) {
                     continue;
                 }
-                for (u, wu) in &minus[u_route as usize] {
+                for (u, wu) in minus(u_route) {
                     let Some(wu) = wu else { continue };
                     let Some((dv, kv)) = ins(&mut count, u_route, &wu.route, *v) else {
                         continue;
