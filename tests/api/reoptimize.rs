@@ -49,10 +49,9 @@ fn visit(num: &str, user: &str, place: (f64, f64), hhmm: &str, extra: Value) -> 
     v
 }
 
-/// `ada` (admin), `dora` (dispatcher), technicians `east` and `west` living at either end, each
-/// given two visits at the other end tomorrow. Moving a visit away from the technician the
-/// customer was told costs 5 minutes here.
-async fn crossed(app: &TestApp) -> (String, String) {
+/// `ada` (admin) and `dora` (dispatcher) of `acme`, the built-in scheduler configured and the
+/// work center set up with `policy` merged into its policy.
+async fn center(app: &TestApp, policy: Value) -> (String, String) {
     let admin = app.user("acme", "ada", Role::Admin).await.token;
     let dora = app.user("acme", "dora", Role::Dispatcher).await.token;
     app.post_config(
@@ -62,10 +61,20 @@ async fn crossed(app: &TestApp) -> (String, String) {
     .await
     .expect(200);
     let mut wc = work_center_body();
-    wc["Policy"]["NonOriginalPenaltyMinutes"] = json!(5);
+    if let (Some(p), Value::Object(changes)) = (wc["Policy"].as_object_mut(), policy) {
+        p.extend(changes);
+    }
     app.sched_put(&admin, "workcenters", AREA, &wc)
         .await
         .expect(201);
+    (admin, dora)
+}
+
+/// `ada` (admin), `dora` (dispatcher), technicians `east` and `west` living at either end, each
+/// given two visits at the other end tomorrow. Moving a visit away from the technician the
+/// customer was told costs 5 minutes here.
+async fn crossed(app: &TestApp) -> (String, String) {
+    let (admin, dora) = center(app, json!({"NonOriginalPenaltyMinutes": 5})).await;
     for (user, home) in [("east", EAST), ("west", WEST)] {
         app.user("acme", user, Role::Technician).await;
         app.sched_put(&admin, "technicians", user, &tech(user, home))
@@ -571,19 +580,7 @@ async fn a_booking_wakes_the_reoptimiser_for_its_day_postgres() {
 /// morning: a GAS follow-up of `ORIG` fits tomorrow's 08:00-12:00 window only if V1 goes to pia.
 /// Two days of horizon, so the search has room to offer repaired windows.
 async fn full_morning(app: &TestApp) -> (String, String) {
-    let admin = app.user("acme", "ada", Role::Admin).await.token;
-    let dora = app.user("acme", "dora", Role::Dispatcher).await.token;
-    app.post_config(
-        &admin,
-        &json!({"RestApi": {"BookJob": "builtin:", "SearchAppts": "builtin:"}}),
-    )
-    .await
-    .expect(200);
-    let mut wc = work_center_body();
-    wc["Policy"]["HorizonDays"] = json!(2);
-    app.sched_put(&admin, "workcenters", AREA, &wc)
-        .await
-        .expect(201);
+    let (admin, dora) = center(app, json!({"HorizonDays": 2})).await;
     let mut gus = tech("gus", (JOB_LAT, JOB_LON));
     gus["Skills"]
         .as_array_mut()
