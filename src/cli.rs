@@ -105,6 +105,17 @@ enum UserCommand {
     },
 }
 
+/// The server's async runtime (the benchmarks, which run the server in their process, use it
+/// too).
+pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    let mut b = tokio::runtime::Builder::new_multi_thread();
+    b.enable_all();
+    if let Some(n) = std::env::var("GQI").ok().and_then(|v| v.parse().ok()) {
+        b.global_queue_interval(n);
+    }
+    b.build()
+}
+
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging();
@@ -115,7 +126,7 @@ pub fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let runtime = match tokio::runtime::Runtime::new() {
+    let runtime = match runtime() {
         Ok(r) => r,
         Err(e) => {
             eprintln!("revisit: cannot start the async runtime: {e}");

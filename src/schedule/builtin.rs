@@ -24,7 +24,7 @@ use crate::{
         workorder::{Carried, WorkOrder},
     },
     store::{
-        BookingResult, BookingTx, BookingWrite, Decision, FromCache, SchedKind, Store, StoreError,
+        BookingEvents, BookingResult, BookingTx, BookingWrite, Decision, FromCache, SchedKind, Store, StoreError,
         VisitChange, VisitQuery, VisitRow,
     },
 };
@@ -380,6 +380,7 @@ impl Builtin {
         req: &BookJob,
         slot: Period,
         claim: &NewClaim,
+        events: BookingEvents,
     ) -> Result<Outcome, ScheduleError> {
         let now = Timestamp::now();
         let view = self.cache.view(&self.store, entity, now).await?;
@@ -419,7 +420,7 @@ impl Builtin {
         };
         let order = booking.follow_up(original, req)?;
         let answer = booking.answer(&order, req);
-        let tx = booking.transaction(claim, lock_key);
+        let tx = booking.transaction(claim, lock_key, events);
         let need = (tx.visits.from_ms, tx.visits.to_ms);
         let decide = |rows: &[VisitRow]| {
             let visits = visits_by_tech(&booking.setup, rows.to_vec());
@@ -608,7 +609,7 @@ impl Booking {
 
     /// The booking's transaction: the technicians' visits of the window's local day (a margin
     /// covers technicians whose shifts are kept in another work center's zone).
-    fn transaction(&self, claim: &NewClaim, lock_key: String) -> BookingTx {
+    fn transaction(&self, claim: &NewClaim, lock_key: String, events: BookingEvents) -> BookingTx {
         let day_start = self
             .local_day
             .to_zoned(self.tz.clone())
@@ -623,6 +624,7 @@ impl Booking {
                 to_ms: day_start + 86_400_000 + DAY_MARGIN_MS,
             },
             lock_key,
+            events,
         }
     }
 

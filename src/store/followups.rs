@@ -385,7 +385,7 @@ impl Store {
                 entity.as_str(), num, write.new_order.order_num().as_str(), Json(parts), now_ms(); execute)?;
         }
         let notify =
-            super::outbox::booked(&mut tx, entity, &req.claim.original, &write, &shifted).await?;
+            super::outbox::booked(&mut tx, entity, &req.claim.original, &write, &shifted, req.events).await?;
         record_claim(
             &mut tx,
             entity,

@@ -76,9 +76,14 @@ pub(super) async fn upsert_order(
             upsert_order!("s WHERE true")
         )
     } else {
-        // SQLite allows no write inside a WITH: take the number first.
-        next_visit_seq(tx, entity).await?;
-        upsert_order!("sched_versions WHERE entity_id = $1")
+        // SQLite allows no write inside a WITH: the number is taken by a statement of its own,
+        // sent in the same call (each statement binds the parameters it names), so that the
+        // write costs one round trip to the connection's thread, not two.
+        concat!(
+            "INSERT INTO sched_versions (entity_id, visit_seq) VALUES ($1, 1) ON CONFLICT (entity_id) \
+             DO UPDATE SET visit_seq = sched_versions.visit_seq + 1; ",
+            upsert_order!("sched_versions WHERE entity_id = $1")
+        )
     };
     sql!(tx.conn(), statement, entity.as_str(), order.order_num().as_str(), ix.order_status, ix.order_type,
         ix.user_name, ix.service_area_id, millis(ix.planned_start), millis(ix.planned_end),
