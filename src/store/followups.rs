@@ -8,9 +8,8 @@ use super::{
     BookingResult, BookingTx, DecideFn, Decision, FromCache, SameFn, Store, StoreError, VisitQuery,
     VisitRow,
     db::{Conn, Tx, sql},
-    entities::versions_in,
     now_ms,
-    orders::{changes_since, order_key, read_order, tech_key, upsert_order, visits_in},
+    orders::{order_key, read_order, tech_key, upsert_order, versions_and_changes, visits_in},
 };
 use crate::domain::{
     EntityId, WorkOrderNum,
@@ -325,13 +324,9 @@ impl Store {
             // no one else writes until this transaction ends, the schedule the booking commits
             // on; on PostgreSQL, one its technicians' locks confirm (below).
             if let Some(cached) = cached {
-                let versions = versions_in(tx.conn(), entity).await?;
+                let (versions, changes) =
+                    versions_and_changes(tx.conn(), entity, cached.since.1).await?;
                 if versions.0 == cached.since.0 {
-                    let changes = if versions.1 > cached.since.1 {
-                        changes_since(tx.conn(), entity, cached.since.1).await?
-                    } else {
-                        Vec::new()
-                    };
                     decision = (cached.decide)(versions, &changes);
                 }
             }
