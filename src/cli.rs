@@ -105,17 +105,6 @@ enum UserCommand {
     },
 }
 
-/// The server's async runtime (the benchmarks, which run the server in their process, use it
-/// too).
-pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
-    let mut b = tokio::runtime::Builder::new_multi_thread();
-    b.enable_all();
-    if let Some(n) = std::env::var("GQI").ok().and_then(|v| v.parse().ok()) {
-        b.global_queue_interval(n);
-    }
-    b.build()
-}
-
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging();
@@ -126,7 +115,7 @@ pub fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let runtime = match runtime() {
+    let runtime = match tokio::runtime::Runtime::new() {
         Ok(r) => r,
         Err(e) => {
             eprintln!("revisit: cannot start the async runtime: {e}");
@@ -224,11 +213,10 @@ fn read_password(user: &UserName) -> anyhow::Result<String> {
         }
         line
     };
-    let n = pw.chars().count();
-    if n < crate::api::admin::PASSWORD_MIN {
+    if let Err(reason) = password::check_length(&pw) {
         anyhow::bail!(
-            "the password must be at least {} characters (it has {n}); nothing was changed",
-            crate::api::admin::PASSWORD_MIN
+            "{reason} (it has {}); nothing was changed",
+            pw.chars().count()
         );
     }
     Ok(pw)
@@ -388,29 +376,25 @@ async fn init(config: &Config, entity: &str, admin: &str) -> anyhow::Result<()> 
     let pw = read_password(&admin)?;
     let hash = password::hash_blocking(pw).await?;
     // The built-in scheduler for both endpoints, and follow-ups allowed unless a work order's
-    // own rule says otherwise: what an installation needs to take its first booking.
+    // own rule says otherwise: what an installation needs to take its first booking. Written
+    // with the entity and its admin in one transaction: a failure leaves none of them.
+    let defaults: serde_json::Map<String, serde_json::Value> = [
+        (
+            "RestApi",
+            json!({"SearchAppts": "builtin:", "BookJob": "builtin:"}),
+        ),
+        (
+            "WorkOrderRules",
+            json!({"Default": {"CanScheduleFollowup": true}}),
+        ),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
     store
-        .update_config(
-            &entity,
-            Box::new(|current| {
-                let mut cfg = current;
-                let defaults = json!({
-                    "RestApi": {"SearchAppts": "builtin:", "BookJob": "builtin:"},
-                    "WorkOrderRules": {"Default": {"CanScheduleFollowup": true}},
-                });
-                if let serde_json::Value::Object(d) = defaults {
-                    for (k, v) in d {
-                        cfg.entry(k).or_insert(v);
-                    }
-                }
-                Ok(cfg)
-            }),
-        )
-        .await?;
-    store
-        .create_user(&entity, &admin, Role::Admin, &hash, None)
+        .create_entity_with_admin(&entity, &defaults, &admin, &hash)
         .await
-        .map_err(|e| anyhow::anyhow!("creating the admin {admin}: {e}"))?;
+        .map_err(|e| anyhow::anyhow!("creating the entity {entity} and its admin {admin}: {e}"))?;
     println!("created entity {entity} (built-in scheduler) and its admin {admin}");
     println!(
         "next: load work centers, technicians and order types (`revisit import --entity {entity} FILE`), \

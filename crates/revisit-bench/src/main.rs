@@ -70,7 +70,7 @@ fn main() -> ExitCode {
     // choice, see the root Cargo.toml); install the one the server's gateway uses before any
     // client is built. Fails harmlessly when one is installed already.
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let runtime = match revisit::cli::runtime() {
+    let runtime = match tokio::runtime::Runtime::new() {
         Ok(r) => r,
         Err(e) => {
             eprintln!("revisit-bench: cannot start the async runtime: {e}");
