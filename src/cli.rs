@@ -213,10 +213,11 @@ fn read_password(user: &UserName) -> anyhow::Result<String> {
         }
         line
     };
-    if let Err(reason) = password::check_length(&pw) {
+    let n = pw.chars().count();
+    if n < crate::api::admin::PASSWORD_MIN {
         anyhow::bail!(
-            "{reason} (it has {}); nothing was changed",
-            pw.chars().count()
+            "the password must be at least {} characters (it has {n}); nothing was changed",
+            crate::api::admin::PASSWORD_MIN
         );
     }
     Ok(pw)
@@ -376,25 +377,29 @@ async fn init(config: &Config, entity: &str, admin: &str) -> anyhow::Result<()> 
     let pw = read_password(&admin)?;
     let hash = password::hash_blocking(pw).await?;
     // The built-in scheduler for both endpoints, and follow-ups allowed unless a work order's
-    // own rule says otherwise: what an installation needs to take its first booking. Written
-    // with the entity and its admin in one transaction: a failure leaves none of them.
-    let defaults: serde_json::Map<String, serde_json::Value> = [
-        (
-            "RestApi",
-            json!({"SearchAppts": "builtin:", "BookJob": "builtin:"}),
-        ),
-        (
-            "WorkOrderRules",
-            json!({"Default": {"CanScheduleFollowup": true}}),
-        ),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v))
-    .collect();
+    // own rule says otherwise: what an installation needs to take its first booking.
     store
-        .create_entity_with_admin(&entity, &defaults, &admin, &hash)
+        .update_config(
+            &entity,
+            Box::new(|current| {
+                let mut cfg = current;
+                let defaults = json!({
+                    "RestApi": {"SearchAppts": "builtin:", "BookJob": "builtin:"},
+                    "WorkOrderRules": {"Default": {"CanScheduleFollowup": true}},
+                });
+                if let serde_json::Value::Object(d) = defaults {
+                    for (k, v) in d {
+                        cfg.entry(k).or_insert(v);
+                    }
+                }
+                Ok(cfg)
+            }),
+        )
+        .await?;
+    store
+        .create_user(&entity, &admin, Role::Admin, &hash, None)
         .await
-        .map_err(|e| anyhow::anyhow!("creating the entity {entity} and its admin {admin}: {e}"))?;
+        .map_err(|e| anyhow::anyhow!("creating the admin {admin}: {e}"))?;
     println!("created entity {entity} (built-in scheduler) and its admin {admin}");
     println!(
         "next: load work centers, technicians and order types (`revisit import --entity {entity} FILE`), \
