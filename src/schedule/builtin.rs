@@ -24,8 +24,8 @@ use crate::{
         workorder::{Carried, WorkOrder},
     },
     store::{
-        BookingEvents, BookingResult, BookingTx, BookingWrite, Decision, FromCache, SchedKind, Store, StoreError,
-        VisitChange, VisitQuery, VisitRow,
+        BookingEvents, BookingResult, BookingTx, BookingWrite, Decision, FromCache, SchedKind,
+        Store, StoreError, VisitChange, VisitQuery, VisitRow,
     },
 };
 

@@ -379,8 +379,15 @@ impl Store {
                  VALUES ($1, $2, $3, $4, $5)",
                 entity.as_str(), num, write.new_order.order_num().as_str(), Json(parts), now_ms(); execute)?;
         }
-        let notify =
-            super::outbox::booked(&mut tx, entity, &req.claim.original, &write, &shifted, req.events).await?;
+        let notify = super::outbox::booked(
+            &mut tx,
+            entity,
+            &req.claim.original,
+            &write,
+            &shifted,
+            req.events,
+        )
+        .await?;
         record_claim(
             &mut tx,
             entity,

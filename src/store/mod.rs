@@ -40,8 +40,8 @@ pub use board::{BoardOrder, Refusal};
 use db::Db;
 pub use moves::{Exclusive, MoveCommit, MoveFilter, MoveRecord, PlannedMove, PlannedVisit};
 pub use outbox::{
-    AttemptEnd, BookingEvents, AttemptRecord, ClaimedEvent, EventFilter, EventKind, EventRecord, FinishedAttempt,
-    SigningSecrets,
+    AttemptEnd, AttemptRecord, BookingEvents, ClaimedEvent, EventFilter, EventKind, EventRecord,
+    FinishedAttempt, SigningSecrets,
 };
 pub use users::{EntityInfo, UserChange, UserInfo};
 
