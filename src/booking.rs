@@ -31,7 +31,7 @@ use crate::{
         builtin::Builtin,
         passthrough::{Call, Passthrough},
     },
-    store::{Refusal, Store, StoreError},
+    store::{BookingEvents, Refusal, Store, StoreError},
 };
 
 /// How long after its call's deadline a pending pass-through claim is still taken to be in
@@ -264,7 +264,14 @@ impl Followups {
             SchedulerTarget::Builtin => {
                 let outcome = self
                     .builtin
-                    .book(&caller.entity, &original, &req, slot, &claim)
+                    .book(
+                        &caller.entity,
+                        &original,
+                        &req,
+                        slot,
+                        &claim,
+                        BookingEvents::of(&caller.settings.config),
+                    )
                     .await?;
                 let answer = self.answer(caller, &claim, outcome).await;
                 if let Err(FollowupError::SlotUnavailable { .. }) = &answer {

@@ -27,8 +27,8 @@ use crate::{
         workorder::{Carried, WorkOrder},
     },
     store::{
-        BookingResult, BookingTx, BookingWrite, Decision, FromCache, Reassigned, SchedKind, Store,
-        StoreError, VisitChange, VisitQuery, VisitRow,
+        BookingEvents, BookingResult, BookingTx, BookingWrite, Decision, FromCache, Reassigned,
+        SchedKind, Store, StoreError, VisitChange, VisitQuery, VisitRow,
     },
 };
 
@@ -401,6 +401,7 @@ impl Builtin {
         req: &BookJob,
         slot: Period,
         claim: &NewClaim,
+        events: BookingEvents,
     ) -> Result<Outcome, ScheduleError> {
         let now = Timestamp::now();
         let view = self.cache.view(&self.store, entity, now).await?;
@@ -440,7 +441,7 @@ impl Builtin {
         };
         let order = booking.follow_up(original, req)?;
         let answer = booking.answer(&order, req);
-        let tx = booking.transaction(claim, lock_key);
+        let tx = booking.transaction(claim, lock_key, events);
         let need = (tx.visits.from_ms, tx.visits.to_ms);
         let decide = |rows: &[VisitRow]| {
             let visits = VisitMap::from_rows(&booking.setup, rows.to_vec());
@@ -649,7 +650,7 @@ impl Booking {
 
     /// The booking's transaction: the technicians' visits of the window's local day (a margin
     /// covers technicians whose shifts are kept in another work center's zone).
-    fn transaction(&self, claim: &NewClaim, lock_key: String) -> BookingTx {
+    fn transaction(&self, claim: &NewClaim, lock_key: String, events: BookingEvents) -> BookingTx {
         let day_start = self
             .local_day
             .to_zoned(self.tz.clone())
@@ -664,6 +665,7 @@ impl Booking {
                 to_ms: day_start + 86_400_000 + DAY_MARGIN_MS,
             },
             lock_key,
+            events,
         }
     }
 

@@ -258,7 +258,16 @@ impl SchedCache {
         entity: &EntityId,
         now: Timestamp,
     ) -> Result<View, ScheduleError> {
-        let versions = store.sched_versions(entity).await?;
+        // With a cache, the versions and what changed since it, in one read.
+        let cur = self.get(entity);
+        let (versions, caught_up) = match &cur {
+            Some(c) => {
+                let since = (c.setup_version, c.visit_seq);
+                let (versions, changes) = store.versions_and_changes(entity, since.1).await?;
+                (versions, Some((since, changes)))
+            }
+            None => (store.sched_versions(entity).await?, None),
+        };
         if let Some(view) = self.current(entity, versions, now) {
             return Ok(view);
         }
@@ -272,6 +281,17 @@ impl SchedCache {
         // versions read above: then there is nothing to do, not even a query.
         if let Some(view) = self.current(entity, versions, now) {
             return Ok(view);
+        }
+        // Else the changes read with the versions bring the cache there, unless it cannot be
+        // (`advance` says why not).
+        if let (Some(c), Some((since, changes))) = (&cur, &caught_up) {
+            let need = (
+                now.as_millisecond() - DAY_MS,
+                now.as_millisecond() + horizon_ms(&c.setup),
+            );
+            if let Some(view) = self.advance(entity, *since, versions, changes, need) {
+                return Ok(view);
+            }
         }
         self.refresh(store, entity, versions, now).await
     }

@@ -8,9 +8,8 @@ use super::{
     BookingResult, BookingTx, DecideFn, Decision, FromCache, SameFn, Store, StoreError, VisitQuery,
     VisitRow,
     db::{Conn, Tx, sql},
-    entities::versions_in,
     now_ms,
-    orders::{changes_since, order_key, read_order, tech_key, upsert_order, visits_in},
+    orders::{order_key, read_order, tech_key, upsert_order, versions_and_changes, visits_in},
 };
 use crate::domain::{
     EntityId, WorkOrderNum,
@@ -326,13 +325,9 @@ impl Store {
             // no one else writes until this transaction ends, the schedule the booking commits
             // on; on PostgreSQL, one its technicians' locks confirm (below).
             if let Some(cached) = cached {
-                let versions = versions_in(tx.conn(), entity).await?;
+                let (versions, changes) =
+                    versions_and_changes(tx.conn(), entity, cached.since.1).await?;
                 if versions.0 == cached.since.0 {
-                    let changes = if versions.1 > cached.since.1 {
-                        changes_since(tx.conn(), entity, cached.since.1).await?
-                    } else {
-                        Vec::new()
-                    };
                     decision = (cached.decide)(versions, &changes);
                 }
             }
@@ -372,8 +367,15 @@ impl Store {
                  VALUES ($1, $2, $3, $4, $5)",
                 entity.as_str(), num, write.new_order.order_num().as_str(), Json(parts), now_ms(); execute)?;
         }
-        let notify =
-            super::outbox::booked(&mut tx, entity, &req.claim.original, &write, &shifted).await?;
+        let notify = super::outbox::booked(
+            &mut tx,
+            entity,
+            &req.claim.original,
+            &write,
+            &shifted,
+            req.events,
+        )
+        .await?;
         record_claim(
             &mut tx,
             entity,

@@ -40,8 +40,8 @@ pub use board::{BoardOrder, Refusal};
 use db::Db;
 pub use moves::{Exclusive, MoveCommit, MoveFilter, MoveRecord, PlannedMove, PlannedVisit};
 pub use outbox::{
-    AttemptEnd, AttemptRecord, ClaimedEvent, EventFilter, EventKind, EventRecord, FinishedAttempt,
-    SigningSecrets,
+    AttemptEnd, AttemptRecord, BookingEvents, ClaimedEvent, EventFilter, EventKind, EventRecord,
+    FinishedAttempt, SigningSecrets,
 };
 pub use users::{EntityInfo, UserChange, UserInfo};
 
@@ -369,6 +369,8 @@ pub struct BookingTx {
     pub visits: VisitQuery,
     /// Bookings with the same key are serialised (PostgreSQL; SQLite serialises all writes).
     pub lock_key: String,
+    /// The notifications the booking records with itself.
+    pub events: BookingEvents,
 }
 
 /// A booking prepared on a cached schedule, as of `since` (set-up version, visit sequence

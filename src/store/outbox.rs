@@ -64,6 +64,33 @@ impl OutboxSignal {
     }
 }
 
+/// The events of a booking ([`booked`]) that the entity's configuration enables, as the caller
+/// read it at the start of its request (its token's re-check reads the configuration): the
+/// booking's transaction, which SQLite serialises with every other write, then need not read it
+/// again. The same test as [`enabled`]'s: `Enabled` is JSON `true`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct BookingEvents {
+    pub followup_booked: bool,
+    pub visit_moved: bool,
+}
+
+impl BookingEvents {
+    pub fn of(config: &Map<String, Value>) -> Self {
+        let on = |kind: EventKind| {
+            config
+                .get("ExportNotifications")
+                .and_then(|n| n.get("Notifications"))
+                .and_then(|n| n.get(kind.as_str()))
+                .and_then(|e| e.get("Enabled"))
+                == Some(&Value::Bool(true))
+        };
+        Self {
+            followup_booked: on(EventKind::FollowUpBooked),
+            visit_moved: on(EventKind::VisitMoved),
+        }
+    }
+}
+
 /// Whether the entity's configuration enables `kind`, as the transaction sees it.
 pub(super) async fn enabled(
     tx: &mut Tx,
@@ -497,9 +524,10 @@ pub(super) async fn booked(
     original: &crate::domain::WorkOrderNum,
     write: &super::BookingWrite,
     shifted: &[(WorkOrder, WorkOrder, &'static str)],
+    events: BookingEvents,
 ) -> Result<bool, StoreError> {
     let mut any = false;
-    if enabled(tx, entity, EventKind::FollowUpBooked).await? {
+    if events.followup_booked {
         let orig = super::orders::read_order(tx.conn(), entity, original).await?;
         let mut extra = Map::new();
         extra.insert(
@@ -523,7 +551,7 @@ pub(super) async fn booked(
         .await?;
         any = true;
     }
-    if !shifted.is_empty() && enabled(tx, entity, EventKind::VisitMoved).await? {
+    if !shifted.is_empty() && events.visit_moved {
         for (before, after, reason) in shifted {
             let extra = move_extra(reason, None, planned(before), planned(after));
             insert(tx, entity, EventKind::VisitMoved, after, extra).await?;

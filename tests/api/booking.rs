@@ -1005,6 +1005,7 @@ async fn a_booking_is_decided_again_when_the_technicians_day_changed_before_its_
                     to_ms: day + 86_400_000,
                 },
                 lock_key: "book:test".into(),
+                events: Default::default(),
             },
             &decide,
         )
