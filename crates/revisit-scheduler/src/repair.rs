@@ -74,8 +74,11 @@ fn with(route: &Route, v: u32, k: usize) -> Vec<u32> {
 /// starts from, whatever the window, so it is computed once per date, and only for the routes a
 /// repair looks at (most of a hopeless search spends its budget on the job's own routes).
 pub(crate) struct Prepared {
-    minus: Vec<std::cell::OnceCell<Vec<(u32, Option<Without>)>>>,
+    minus: Vec<std::cell::OnceCell<Vec<Taken>>>,
 }
+
+/// A visit of a route, and the route without it (`None` when that breaks a rule).
+type Taken = (u32, Option<Without>);
 
 impl Prepared {
     pub fn new(sol: &Sol) -> Self {
@@ -87,7 +90,7 @@ impl Prepared {
     }
 
     /// Route `r` of `sol` without each of its movable visits.
-    fn minus(&self, m: &Model, sol: &Sol, r: u32) -> &[(u32, Option<Without>)] {
+    fn minus(&self, m: &Model, sol: &Sol, r: u32) -> &[Taken] {
         self.minus[r as usize].get_or_init(|| {
             let base = &sol.routes[r as usize];
             if !m.routes[r as usize].open {
@@ -106,14 +109,15 @@ impl Prepared {
 /// The best insertion of each visit into each route of the solution as it stands, found once.
 #[derive(Default)]
 struct Fixed {
-    found: std::cell::RefCell<
-        std::collections::HashMap<
-            u64,
-            Option<(i64, usize)>,
-            std::hash::BuildHasherDefault<crate::route::PairHasher>,
-        >,
-    >,
+    found: std::cell::RefCell<FoundMap>,
 }
+
+/// Best insertions by (route << 32 | visit).
+type FoundMap = std::collections::HashMap<
+    u64,
+    Option<(i64, usize)>,
+    std::hash::BuildHasherDefault<crate::route::PairHasher>,
+>;
 
 impl Fixed {
     fn best_insertion(&self, m: &Model, sol: &Sol, r: u32, v: u32) -> Option<(i64, usize)> {
