@@ -28,7 +28,7 @@ use crate::{
     store::Store,
 };
 
-pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+pub(crate) const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// Shared by every handler; cheap to clone.
 #[derive(Clone)]

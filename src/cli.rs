@@ -149,7 +149,7 @@ fn init_logging() {
 
 /// An entity id for a new entity: stricter than what the store accepts, so that ids stay easy
 /// to type, quote and put in a URL.
-pub fn check_new_entity(s: &str) -> anyhow::Result<EntityId> {
+pub(crate) fn check_new_entity(s: &str) -> anyhow::Result<EntityId> {
     let ok = !s.is_empty()
         && s.len() <= 64
         && s.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())

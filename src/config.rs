@@ -203,7 +203,7 @@ pub struct ConfigError(pub String);
 
 impl Config {
     /// The storage settings.
-    pub fn store_options(&self) -> crate::store::StoreOptions {
+    pub(crate) fn store_options(&self) -> crate::store::StoreOptions {
         crate::store::StoreOptions {
             max_connections: self.database_max_connections,
             statement_timeout: self.database_statement_timeout,
@@ -570,7 +570,7 @@ impl Config {
     }
 
     /// The secret is required outside demo mode; this says how to set one.
-    pub fn require_jwt_secret(&self) -> Result<&Secret, ConfigError> {
+    pub(crate) fn require_jwt_secret(&self) -> Result<&Secret, ConfigError> {
         self.jwt_secret.as_ref().ok_or_else(|| {
             ConfigError(
                 "no JWT secret: set REVISIT_JWT_SECRET (at least 32 bytes, e.g. `export REVISIT_JWT_SECRET=$(openssl rand -hex 32)`) \

@@ -29,7 +29,7 @@ pub fn users() -> Vec<(String, Role)> {
     v
 }
 
-pub fn tech_name(i: usize) -> String {
+pub(crate) fn tech_name(i: usize) -> String {
     format!("tech{i:02}")
 }
 

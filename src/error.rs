@@ -62,7 +62,7 @@ impl ApiError {
         }
     }
 
-    pub fn bad_request(detail: impl Into<String>) -> Self {
+    pub(crate) fn bad_request(detail: impl Into<String>) -> Self {
         Self::new(
             StatusCode::BAD_REQUEST,
             "urn:revisit:error:bad-request",
@@ -83,7 +83,7 @@ impl ApiError {
     }
 
     /// Bad query parameters, each named in `params`: titled as docs/api.md says, not as a body.
-    pub fn invalid_query(detail: impl Into<String>, params: Vec<InvalidParam>) -> Self {
+    pub(crate) fn invalid_query(detail: impl Into<String>, params: Vec<InvalidParam>) -> Self {
         let mut e = Self::invalid(detail, params);
         e.title = "Invalid query parameter";
         e
@@ -98,7 +98,7 @@ impl ApiError {
         )
     }
 
-    pub fn forbidden(detail: impl Into<String>) -> Self {
+    pub(crate) fn forbidden(detail: impl Into<String>) -> Self {
         Self::new(
             StatusCode::FORBIDDEN,
             "urn:revisit:error:forbidden",
@@ -107,7 +107,7 @@ impl ApiError {
         )
     }
 
-    pub fn not_found(detail: impl Into<String>) -> Self {
+    pub(crate) fn not_found(detail: impl Into<String>) -> Self {
         Self::new(
             StatusCode::NOT_FOUND,
             "urn:revisit:error:not-found",
@@ -131,7 +131,7 @@ impl ApiError {
         e
     }
 
-    pub fn unsupported_media_type() -> Self {
+    pub(crate) fn unsupported_media_type() -> Self {
         Self::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "urn:revisit:error:unsupported-media-type",
@@ -140,7 +140,7 @@ impl ApiError {
         )
     }
 
-    pub fn body_too_large() -> Self {
+    pub(crate) fn body_too_large() -> Self {
         Self::new(
             StatusCode::PAYLOAD_TOO_LARGE,
             "urn:revisit:error:body-too-large",
@@ -149,7 +149,7 @@ impl ApiError {
         )
     }
 
-    pub fn malformed_json(detail: impl Into<String>) -> Self {
+    pub(crate) fn malformed_json(detail: impl Into<String>) -> Self {
         Self::new(
             StatusCode::BAD_REQUEST,
             "urn:revisit:error:malformed-json",
@@ -158,7 +158,7 @@ impl ApiError {
         )
     }
 
-    pub fn method_not_allowed() -> Self {
+    pub(crate) fn method_not_allowed() -> Self {
         Self::new(
             StatusCode::METHOD_NOT_ALLOWED,
             "urn:revisit:error:method-not-allowed",
@@ -168,7 +168,7 @@ impl ApiError {
     }
 
     /// The body did not arrive within the server's body read timeout.
-    pub fn request_timeout() -> Self {
+    pub(crate) fn request_timeout() -> Self {
         Self::new(
             StatusCode::REQUEST_TIMEOUT,
             "urn:revisit:error:request-timeout",
@@ -178,7 +178,7 @@ impl ApiError {
     }
 
     /// A connection past the server's connection limits (`crate::server`).
-    pub fn too_many_connections() -> Self {
+    pub(crate) fn too_many_connections() -> Self {
         let mut e = Self::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "urn:revisit:error:too-many-connections",
@@ -217,7 +217,7 @@ impl ApiError {
     }
 
     /// Another re-optimisation of the work center is under way (this process or another node).
-    pub fn reoptimization_running(service_area_id: &str) -> Self {
+    pub(crate) fn reoptimization_running(service_area_id: &str) -> Self {
         let mut e = Self::new(
             StatusCode::CONFLICT,
             "urn:revisit:error:reoptimization-running",
@@ -229,7 +229,7 @@ impl ApiError {
     }
 
     /// A server fault: logged in full (with the request id of the current span), answered opaquely.
-    pub fn internal(err: impl std::fmt::Display) -> Self {
+    pub(crate) fn internal(err: impl std::fmt::Display) -> Self {
         tracing::error!(error = %err, "internal error");
         Self::new(
             StatusCode::INTERNAL_SERVER_ERROR,

@@ -120,7 +120,7 @@ impl Metrics {
         }
     }
 
-    pub fn observe_http(&self, method: &str, route: &str, status: u16, seconds: f64) {
+    pub(crate) fn observe_http(&self, method: &str, route: &str, status: u16, seconds: f64) {
         self.http_requests
             .get_or_create(&HttpLabels {
                 method: method.to_string(),
@@ -136,7 +136,7 @@ impl Metrics {
             .observe(seconds);
     }
 
-    pub fn observe_outbound(
+    pub(crate) fn observe_outbound(
         &self,
         entity: &str,
         host: &str,
@@ -160,7 +160,7 @@ impl Metrics {
             .observe(seconds);
     }
 
-    pub fn set_circuit_state(&self, entity: &str, host: &str, interface: &str, state: i64) {
+    pub(crate) fn set_circuit_state(&self, entity: &str, host: &str, interface: &str, state: i64) {
         self.breaker_state
             .get_or_create(&CircuitLabels {
                 entity: entity.to_string(),

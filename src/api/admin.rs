@@ -48,7 +48,7 @@ pub fn routes() -> Router<AppState> {
 #[serde(rename_all = "PascalCase")]
 #[schema(example = json!({"UserName": "tech41", "Role": "technician", "Active": true,
     "CreatedAt": "2026-11-30T12:00:00.000Z", "TechnicianProfile": true}))]
-pub struct UserAnswer {
+pub(crate) struct UserAnswer {
     pub user_name: String,
     /// `admin`, `dispatcher` or `technician`.
     pub role: String,
@@ -61,7 +61,7 @@ pub struct UserAnswer {
 
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "PascalCase")]
-pub struct UserList {
+pub(crate) struct UserList {
     pub users: Vec<UserAnswer>,
 }
 
@@ -71,7 +71,7 @@ pub struct UserList {
 #[schema(example = json!({"UserName": "tech41", "Role": "technician", "Password": "a long secret",
     "Technician": {"Name": "Tech 41", "ServiceAreaIDs": ["CHI-N"], "Skills": [{"Code": "HVAC", "Level": 2}],
     "Home": {"Lat": 41.94, "Lon": -87.65}, "Shifts": [{"Days": ["Mon", "Tue", "Wed", "Thu", "Fri"], "Start": "08:00", "End": "17:00"}]}}))]
-pub struct NewUser {
+pub(crate) struct NewUser {
     pub user_name: String,
     /// `admin`, `dispatcher` or `technician`.
     #[schema(pattern = "^(admin|dispatcher|technician)$")]
@@ -89,7 +89,7 @@ pub struct NewUser {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "PascalCase", deny_unknown_fields)]
 #[schema(example = json!({"Active": false}))]
-pub struct UserPatch {
+pub(crate) struct UserPatch {
     #[schema(pattern = "^(admin|dispatcher|technician)$")]
     pub role: Option<String>,
     /// `false` deactivates (log-in and existing tokens refused), `true` reactivates.
@@ -192,7 +192,7 @@ pub async fn entity(
     responses((status = 200, body = UserList), (status = 401, body = crate::error::ErrorBody),
         (status = 403, body = crate::error::ErrorBody)),
     security(("token" = [])))]
-pub async fn list_users(
+pub(crate) async fn list_users(
     caller: Caller,
     State(state): State<AppState>,
 ) -> Result<Json<UserList>, ApiError> {
@@ -212,7 +212,7 @@ pub async fn list_users(
         (status = 403, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody),
         (status = 413, body = crate::error::ErrorBody), (status = 415, body = crate::error::ErrorBody)),
     security(("token" = [])))]
-pub async fn create_user(
+pub(crate) async fn create_user(
     caller: Caller,
     State(state): State<AppState>,
     JsonObject(body): JsonObject,
@@ -260,7 +260,7 @@ pub async fn create_user(
     responses((status = 200, body = UserAnswer), (status = 401, body = crate::error::ErrorBody),
         (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody)),
     security(("token" = [])))]
-pub async fn get_user(
+pub(crate) async fn get_user(
     caller: Caller,
     State(state): State<AppState>,
     PathOf(raw): PathOf<String>,
@@ -286,7 +286,7 @@ pub async fn get_user(
         (status = 404, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody),
         (status = 413, body = crate::error::ErrorBody), (status = 415, body = crate::error::ErrorBody)),
     security(("token" = [])))]
-pub async fn update_user(
+pub(crate) async fn update_user(
     caller: Caller,
     State(state): State<AppState>,
     PathOf(raw): PathOf<String>,

@@ -32,7 +32,7 @@ pub fn routes() -> Router<AppState> {
 
 /// The response for an answer of the follow-up flow: a third party's answer byte for byte, with
 /// its content type.
-pub fn respond(a: Answer) -> Response {
+pub(crate) fn respond(a: Answer) -> Response {
     let status = StatusCode::from_u16(a.status).unwrap_or(StatusCode::BAD_GATEWAY);
     let mut resp = match a.raw {
         Some((bytes, content_type)) => {
@@ -91,7 +91,7 @@ pub async fn book_followup(
 }
 
 /// Book Job through the scheduler `via` names, with the `Idempotency-Key` of the request.
-pub async fn book_via(
+pub(crate) async fn book_via(
     caller: Caller,
     state: AppState,
     rid: String,

@@ -124,7 +124,7 @@ impl Modify for TokenScheme {
     components(schemas(crate::error::ErrorBody, crate::error::InvalidParam)),
     modifiers(&TokenScheme, &CommonAnswers)
 )]
-pub struct ApiDoc;
+pub(crate) struct ApiDoc;
 
 pub fn routes() -> Router<AppState> {
     Router::new().route(

@@ -50,7 +50,7 @@ fn kind_of(s: &str) -> Result<SchedKind, ApiError> {
 }
 
 /// The property that names an object of each kind.
-pub fn id_property(kind: SchedKind) -> &'static str {
+pub(crate) fn id_property(kind: SchedKind) -> &'static str {
     match kind {
         SchedKind::WorkCenters => "ServiceAreaID",
         SchedKind::Technicians => "UserName",
@@ -69,7 +69,7 @@ fn parse_typed<T: serde::de::DeserializeOwned + serde::Serialize>(
 
 /// Checks a body against the model of its kind and returns it in stored (normalised) form.
 /// The id comes from the path when the body has none, and must match it otherwise.
-pub fn check_object(
+pub(crate) fn check_object(
     kind: SchedKind,
     id: &str,
     mut body: Map<String, Value>,
@@ -129,7 +129,7 @@ pub async fn list(
     params(("Kind" = String, Path), ("Id" = String, Path)),
     responses((status = 200, body = super::schemas::SchedObject), (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody)),
     security(("token" = [])))]
-pub async fn get_one(
+pub(crate) async fn get_one(
     caller: Caller,
     State(state): State<AppState>,
     PathOf((kind, id)): PathOf<(String, String)>,
@@ -149,7 +149,7 @@ pub async fn get_one(
     params(("Kind" = String, Path), ("Id" = String, Path)), request_body = super::schemas::SchedObject,
     responses((status = 200, body = super::schemas::SchedObject), (status = 201, body = super::schemas::SchedObject), (status = 400, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody)),
     security(("token" = [])))]
-pub async fn put_one(
+pub(crate) async fn put_one(
     caller: Caller,
     State(state): State<AppState>,
     PathOf((kind, id)): PathOf<(String, String)>,
@@ -175,7 +175,7 @@ pub async fn put_one(
     params(("Kind" = String, Path), ("Id" = String, Path)),
     responses((status = 204), (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody)),
     security(("token" = [])))]
-pub async fn delete_one(
+pub(crate) async fn delete_one(
     caller: Caller,
     State(state): State<AppState>,
     PathOf((kind, id)): PathOf<(String, String)>,

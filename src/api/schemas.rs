@@ -23,7 +23,7 @@ pub struct Period {
 #[derive(ToSchema)]
 #[schema(example = json!({"ID": "CHI-C:20261204T1400Z", "Desc": "Fri 4 Dec, 08:00-12:00", "Type": "1001",
     "Period": {"Start": "2026-12-04T14:00:00.000Z", "End": "2026-12-04T18:00:00.000Z"}}))]
-pub struct TimeConstraint {
+pub(crate) struct TimeConstraint {
     /// An offer's id (answers); may be sent back with the chosen slot.
     #[schema(rename = "ID")]
     id: Option<String>,
@@ -58,7 +58,7 @@ pub struct RequiredPart {
 #[derive(ToSchema)]
 #[schema(example = json!({"OriginalOrderNum": "DEMO-20261130-tech01-1",
     "TimeConstraints": [{"Type": "1002", "Period": {"Start": "2026-12-02T14:00:00.000Z", "End": "2026-12-05T02:00:00.000Z"}}]}))]
-pub struct AppointmentSearch {
+pub(crate) struct AppointmentSearch {
     /// The order followed up; required for a technician.
     #[schema(rename = "OriginalOrderNum")]
     original_order_num: Option<String>,
@@ -111,7 +111,7 @@ pub struct BookJob {
 #[schema(example = json!({"StatusMsg": "", "TimeConstraints": [{"ID": "CHI-C:20261204T1400Z",
     "Desc": "Fri 4 Dec, 08:00-12:00", "Type": "1001",
     "Period": {"Start": "2026-12-04T14:00:00.000Z", "End": "2026-12-04T18:00:00.000Z"}}]}))]
-pub struct OpenSlotsAnswer {
+pub(crate) struct OpenSlotsAnswer {
     #[schema(rename = "StatusMsg")]
     status_msg: String,
     /// The windows offered, best first (`1001`).
@@ -122,7 +122,7 @@ pub struct OpenSlotsAnswer {
 /// A booked follow-up: the new order and its part orders.
 #[derive(ToSchema)]
 #[schema(example = json!({"OrderNum": "DEMO-20261130-tech01-1-F077DE5", "OrderedParts": []}))]
-pub struct BookAnswer {
+pub(crate) struct BookAnswer {
     #[schema(rename = "OrderNum")]
     order_num: String,
     #[schema(rename = "OrderedParts", value_type = Vec<Object>)]
@@ -162,7 +162,7 @@ pub struct FollowupRecord {
     "Scheduler": "builtin", "EndpointHost": null, "StatusCode": 200,
     "Slot": {"Start": "2026-12-04T14:00:00.000Z", "End": "2026-12-04T18:00:00.000Z"},
     "Answer": {"OrderNum": "DEMO-20261130-tech01-1-F077DE5", "OrderedParts": []}}]}))]
-pub struct FollowupList {
+pub(crate) struct FollowupList {
     #[schema(rename = "Followups")]
     followups: Vec<FollowupRecord>,
 }
@@ -231,7 +231,7 @@ pub struct WorkOrder {
 
 /// A page of the entity's work orders, by planned start.
 #[derive(ToSchema)]
-pub struct WorkOrderList {
+pub(crate) struct WorkOrderList {
     #[schema(rename = "WorkOrders")]
     work_orders: Vec<WorkOrder>,
     #[schema(rename = "Total")]
@@ -277,7 +277,7 @@ pub struct SysConfig {
 
 /// The objects of one kind of the scheduler's set-up.
 #[derive(ToSchema)]
-pub struct SchedItems {
+pub(crate) struct SchedItems {
     #[schema(rename = "Items", value_type = Vec<Object>)]
     items: Vec<Value>,
 }
@@ -285,14 +285,14 @@ pub struct SchedItems {
 /// `/healthz` and `/readyz`.
 #[derive(ToSchema)]
 #[schema(example = json!({"status": "ok"}))]
-pub struct Health {
+pub(crate) struct Health {
     status: String,
 }
 
 /// `POST /scheduling/v1/reoptimize`.
 #[derive(ToSchema)]
 #[schema(example = json!({"ServiceAreaID": "CHI-N", "From": "2026-12-01", "Days": 7, "DryRun": true}))]
-pub struct ReoptimizeRequest {
+pub(crate) struct ReoptimizeRequest {
     #[schema(rename = "ServiceAreaID")]
     service_area_id: String,
     /// The first date, `YYYY-MM-DD` (default: today in the work center's zone).
@@ -311,7 +311,7 @@ pub struct ReoptimizeRequest {
 /// A work center of the built-in scheduler.
 #[derive(ToSchema, serde::Serialize)]
 #[schema(example = json!({"ServiceAreaID": "CHI-N", "Name": "Chicago North Side", "TimeZone": "America/Chicago", "Lat": 41.9484, "Lon": -87.6553}))]
-pub struct WorkCenterObject {
+pub(crate) struct WorkCenterObject {
     #[serde(rename = "ServiceAreaID")]
     service_area_id: String,
     #[serde(rename = "Name")]
@@ -334,7 +334,7 @@ pub struct WorkCenterObject {
 #[schema(example = json!({"UserName": "tech01", "Name": "Technician 01", "ServiceAreaIDs": ["CHI-C"],
     "Skills": [{"Code": "GEN", "Level": 2}], "Home": {"Lat": 41.9, "Lon": -87.63},
     "Shifts": [{"Days": ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat"], "Start": "07:30", "End": "20:30"}]}))]
-pub struct TechnicianObject {
+pub(crate) struct TechnicianObject {
     #[serde(rename = "UserName")]
     user_name: String,
     #[serde(rename = "Name")]
@@ -355,7 +355,7 @@ pub struct TechnicianObject {
 /// An order type of the built-in scheduler.
 #[derive(ToSchema, serde::Serialize)]
 #[schema(example = json!({"OrderType": "REPAIR", "Desc": "HVAC repair", "DurationMinutes": 60, "Skills": [{"Code": "HVAC", "Level": 1}]}))]
-pub struct OrderTypeObject {
+pub(crate) struct OrderTypeObject {
     #[serde(rename = "OrderType")]
     order_type: String,
     #[serde(rename = "Desc")]
@@ -371,7 +371,7 @@ pub struct OrderTypeObject {
 /// path's `Kind` says.
 #[derive(ToSchema, serde::Serialize)]
 #[serde(untagged)]
-pub enum SchedObject {
+pub(crate) enum SchedObject {
     WorkCenter(WorkCenterObject),
     Technician(TechnicianObject),
     OrderType(OrderTypeObject),

@@ -20,7 +20,7 @@ pub struct TokenAnswer {
 #[derive(ToSchema)]
 #[allow(dead_code)]
 #[schema(example = json!({"username": "tech01", "password": "tech01"}))]
-pub struct Credentials {
+pub(crate) struct Credentials {
     #[schema(min_length = 1, max_length = 1024)]
     username: String,
     #[schema(min_length = 1, max_length = 1024)]

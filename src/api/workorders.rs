@@ -41,7 +41,7 @@ pub fn routes() -> Router<AppState> {
 }
 
 /// Loads an order of the caller's entity (404 if it exists only elsewhere) that the caller may see.
-pub async fn load_visible(
+pub(crate) async fn load_visible(
     state: &AppState,
     caller: &Caller,
     num: &WorkOrderNum,
@@ -251,8 +251,8 @@ fn date_start(v: &str) -> Option<time::Time> {
     time::Time::from_millis(ts.as_millisecond())
 }
 
-pub const DEFAULT_LIMIT: i64 = 100;
-pub const MAX_LIMIT: i64 = 1000;
+pub(crate) const DEFAULT_LIMIT: i64 = 100;
+pub(crate) const MAX_LIMIT: i64 = 1000;
 
 /// Lists the entity's orders ([Revisit]), ordered by planned start; `From`/`To` bound the
 /// planned start; `OrderStatus` takes one code or a comma-separated list. A technician sees only

@@ -34,7 +34,7 @@ pub struct Settings {
 
 impl Caller {
     /// Refuses callers whose role is not among `roles`.
-    pub fn require(&self, roles: &[Role], what: &str) -> Result<(), DomainError> {
+    pub(crate) fn require(&self, roles: &[Role], what: &str) -> Result<(), DomainError> {
         if roles.contains(&self.role) {
             Ok(())
         } else {
@@ -45,12 +45,12 @@ impl Caller {
         }
     }
 
-    pub fn is_technician(&self) -> bool {
+    pub(crate) fn is_technician(&self) -> bool {
         self.role == Role::Technician
     }
 
     /// A technician may only read or change orders assigned to them.
-    pub fn may_see(&self, order: &WorkOrder) -> Result<(), DomainError> {
+    pub(crate) fn may_see(&self, order: &WorkOrder) -> Result<(), DomainError> {
         if self.is_technician() && order.user_name() != Some(self.user.as_str()) {
             return Err(DomainError::Forbidden(format!(
                 "work order {} is not assigned to {}",
@@ -80,7 +80,7 @@ impl Caller {
     }
 
     /// The entity's two lists of Closed-Incomplete reasons.
-    pub fn reasons(&self) -> Reasons {
+    pub(crate) fn reasons(&self) -> Reasons {
         // Both are known codes with defaults: never empty.
         let get = |code| self.category(code).unwrap_or_default();
         Reasons {
@@ -90,7 +90,7 @@ impl Caller {
     }
 }
 
-pub const TOKEN_HEADER: &str = "x-access-token";
+pub(crate) const TOKEN_HEADER: &str = "x-access-token";
 
 /// `bytes` random bytes from the thread's CSPRNG, as lowercase hex (secrets, passwords).
 pub fn random_hex(bytes: usize) -> String {

@@ -9,13 +9,13 @@ use argon2::{
 };
 
 /// The fewest characters a password set over the API or the CLI may have.
-pub const MIN_CHARS: usize = 8;
+pub(crate) const MIN_CHARS: usize = 8;
 /// The most characters a password set over the API or the CLI may have.
-pub const MAX_CHARS: usize = 1024;
+pub(crate) const MAX_CHARS: usize = 1024;
 
 /// Checks the length of a new password (in characters), the same for the admin API and the
 /// CLI; the reason when it is outside [`MIN_CHARS`] to [`MAX_CHARS`].
-pub fn check_length(password: &str) -> Result<(), String> {
+pub(crate) fn check_length(password: &str) -> Result<(), String> {
     if (MIN_CHARS..=MAX_CHARS).contains(&password.chars().count()) {
         Ok(())
     } else {

@@ -29,7 +29,7 @@ pub struct Keys {
 }
 
 /// Allowed clock skew between Revisit's nodes and clients.
-pub const LEEWAY_SECS: u64 = 30;
+pub(crate) const LEEWAY_SECS: u64 = 30;
 
 impl Keys {
     pub fn new(secret: &[u8], issuer: &str, audience: &str, lifetime: Duration) -> Self {

@@ -70,7 +70,7 @@ impl BookJob {
 
     /// The booking rules of §7.1 that need no database: `OriginalOrderNum` matches the path (and
     /// is filled in from it when absent), and exactly one type-1001 item names the chosen slot.
-    pub fn check_booking(&mut self, original: &WorkOrderNum) -> Result<Period, DomainError> {
+    pub(crate) fn check_booking(&mut self, original: &WorkOrderNum) -> Result<Period, DomainError> {
         match &self.original_order_num {
             Some(n) if n != original.as_str() => {
                 return Err(DomainError::invalid(

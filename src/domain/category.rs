@@ -7,9 +7,9 @@ use utoipa::ToSchema;
 
 use super::{DomainError, InvalidParam, status};
 
-pub const STATUS: &str = "10";
-pub const FOLLOWUP_REASONS: &str = "15";
-pub const NO_FOLLOWUP_REASONS: &str = "16";
+pub(crate) const STATUS: &str = "10";
+pub(crate) const FOLLOWUP_REASONS: &str = "15";
+pub(crate) const NO_FOLLOWUP_REASONS: &str = "16";
 
 /// A system category on the wire.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema, PartialEq)]
@@ -35,16 +35,16 @@ fn item(code: &str, desc: &str) -> CategoryItem {
 }
 
 /// Whether `code` names a category Revisit knows, and whether entities may replace it.
-pub fn is_known(code: &str) -> bool {
+pub(crate) fn is_known(code: &str) -> bool {
     matches!(code, STATUS | FOLLOWUP_REASONS | NO_FOLLOWUP_REASONS)
 }
 
-pub fn is_editable(code: &str) -> bool {
+pub(crate) fn is_editable(code: &str) -> bool {
     matches!(code, FOLLOWUP_REASONS | NO_FOLLOWUP_REASONS)
 }
 
 /// The platform's (16, 10) and Revisit's (15) defaults.
-pub fn default_category(code: &str) -> Option<Category> {
+pub(crate) fn default_category(code: &str) -> Option<Category> {
     let (desc, items) = match code {
         STATUS => (
             "Work order status",
@@ -82,7 +82,7 @@ pub fn default_category(code: &str) -> Option<Category> {
 
 /// Validates a PUT body for an editable category: `{"Desc"?: string, "Items": [{"Code", "Desc"}]}`.
 /// `other` is the sibling reason category: a code may not mean both "follow-up" and "no follow-up".
-pub fn parse_replacement(
+pub(crate) fn parse_replacement(
     code: &str,
     body: &Value,
     other: &Category,
@@ -144,20 +144,20 @@ pub fn parse_replacement(
 
 /// What a Closed-Incomplete reason code means for follow-up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ReasonKind {
+pub(crate) enum ReasonKind {
     FollowupRequired,
     NoFollowup,
 }
 
 /// The entity's two reason lists.
 #[derive(Debug, Clone)]
-pub struct Reasons {
+pub(crate) struct Reasons {
     pub followup: Category,
     pub no_followup: Category,
 }
 
 impl Reasons {
-    pub fn classify(&self, code: &str) -> Option<ReasonKind> {
+    pub(crate) fn classify(&self, code: &str) -> Option<ReasonKind> {
         if self.followup.items.iter().any(|i| i.code == code) {
             Some(ReasonKind::FollowupRequired)
         } else if self.no_followup.items.iter().any(|i| i.code == code) {

@@ -7,7 +7,7 @@ use serde_json::Value;
 use super::WorkOrderNum;
 
 /// How long an idempotency key is remembered.
-pub const IDEMPOTENCY_TTL_MS: i64 = 24 * 3600 * 1000;
+pub(crate) const IDEMPOTENCY_TTL_MS: i64 = 24 * 3600 * 1000;
 
 /// A booking request as the ledger sees it.
 #[derive(Debug, Clone)]
@@ -100,7 +100,7 @@ pub struct FollowupDone {
 
 /// What a claim meets.
 #[derive(Debug)]
-pub enum Judgement {
+pub(crate) enum Judgement {
     /// The ledger answers the request itself.
     Answer(Box<ClaimOutcome>),
     /// Record the claim, after forgetting the keys of these records whose key expired (the
@@ -113,7 +113,7 @@ pub enum Judgement {
 /// replays when the body is the same and is refused when it differs. A pending claim is in
 /// flight until its lease ends; after that its outcome is unknown, and only the same request may
 /// go on, by sending it again under the same claim.
-pub fn judge_claim(
+pub(crate) fn judge_claim(
     claim: &NewClaim,
     by_key: Option<&FollowupRecord>,
     latest_for_original: Option<&FollowupRecord>,

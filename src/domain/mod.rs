@@ -1,6 +1,6 @@
 //! The domain: validated types and the rules of docs/api.md, with no HTTP and no SQL.
 
-pub mod bookjob;
+pub(crate) mod bookjob;
 pub mod category;
 pub mod followup;
 pub mod ids;

@@ -1,7 +1,5 @@
 //! Work order status codes (system category 10, fixed) and the transitions between them.
 
-use serde::Serialize;
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OrderStatus {
     New,
@@ -39,7 +37,7 @@ impl OrderStatus {
         }
     }
 
-    pub fn from_code(code: i64) -> Option<Self> {
+    pub(crate) fn from_code(code: i64) -> Option<Self> {
         ALL.into_iter().find(|s| s.code() == code)
     }
 
@@ -57,29 +55,21 @@ impl OrderStatus {
     }
 
     /// Closed Complete or Closed Incomplete: a closed order never reopens.
-    pub fn is_closed(self) -> bool {
+    pub(crate) fn is_closed(self) -> bool {
         matches!(self, Self::ClosedComplete | Self::ClosedIncomplete)
     }
 
     /// En route, on site or travel complete: the visit is under way, so it stays with its
     /// technician at its time (docs/scheduler.md §6).
-    pub fn is_under_way(self) -> bool {
+    pub(crate) fn is_under_way(self) -> bool {
         matches!(self, Self::EnRoute | Self::Onsite | Self::TravelComplete)
     }
 
     /// Whether the order still occupies its technician (docs/scheduler.md §1).
-    pub fn is_open(self) -> bool {
+    pub(crate) fn is_open(self) -> bool {
         !matches!(
             self,
             Self::ClosedComplete | Self::ClosedIncomplete | Self::Rejected
         )
     }
-}
-
-/// One item of a system category, on the wire.
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct CodeItem {
-    pub code: String,
-    pub desc: String,
 }

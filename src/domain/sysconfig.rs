@@ -7,7 +7,7 @@ use super::{DomainError, InvalidParam};
 
 /// Where the follow-up endpoints of an entity send their work.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum SchedulerTarget {
+pub(crate) enum SchedulerTarget {
     /// `builtin:`: Revisit's own scheduler.
     Builtin,
     /// An http(s) endpoint of the company's own scheduler (for BookJob, holding `{0}`).
@@ -16,7 +16,7 @@ pub enum SchedulerTarget {
     None,
 }
 
-pub const BUILTIN: &str = "builtin:";
+pub(crate) const BUILTIN: &str = "builtin:";
 
 /// Validates one URI property; `needs_placeholder` for BookJob.
 fn check_uri(
@@ -83,7 +83,7 @@ fn check_object<'a>(
 }
 
 /// Validates the properties Revisit acts on; every other property is kept as given.
-pub fn validate(cfg: &Map<String, Value>) -> Result<(), DomainError> {
+pub(crate) fn validate(cfg: &Map<String, Value>) -> Result<(), DomainError> {
     let mut errs = Vec::new();
     if let Some(rest) = check_object("$.RestApi", cfg.get("RestApi"), &mut errs) {
         if let Some(v) = rest.get("BookJob") {
@@ -153,7 +153,7 @@ const SECTIONS: [(&str, &[&str]); 5] = [
 /// means the nested property and is stored nested; a known section or property spelt with other
 /// capitals (`RestAPI`, `restApi`, `RestApi.bookJob`) is refused, naming the right spelling,
 /// since it would otherwise be kept as an unknown property and change nothing.
-pub fn normalize_names(body: Map<String, Value>) -> Result<Map<String, Value>, DomainError> {
+pub(crate) fn normalize_names(body: Map<String, Value>) -> Result<Map<String, Value>, DomainError> {
     let mut errs = Vec::new();
     let mut out = Map::new();
     let misspelt = |given: &str, right: &str, path: String, errs: &mut Vec<InvalidParam>| {
@@ -290,14 +290,14 @@ impl EntityConfig {
             _ => SchedulerTarget::None,
         }
     }
-    pub fn search_appts(&self) -> SchedulerTarget {
+    pub(crate) fn search_appts(&self) -> SchedulerTarget {
         self.target("SearchAppts")
     }
-    pub fn book_job(&self) -> SchedulerTarget {
+    pub(crate) fn book_job(&self) -> SchedulerTarget {
         self.target("BookJob")
     }
     /// `WorkOrderRules.<OrderType>.CanScheduleFollowup`, else `WorkOrderRules.Default...`.
-    pub fn rule_can_schedule_followup(&self, order_type: Option<&str>) -> Option<bool> {
+    pub(crate) fn rule_can_schedule_followup(&self, order_type: Option<&str>) -> Option<bool> {
         let rules = self.0.get("WorkOrderRules")?;
         order_type
             .and_then(|t| rules.get(t))
@@ -310,7 +310,7 @@ impl EntityConfig {
                     .and_then(Value::as_bool)
             })
     }
-    pub fn allow_any_reason(&self) -> bool {
+    pub(crate) fn allow_any_reason(&self) -> bool {
         self.0
             .get("FollowUp")
             .and_then(|f| f.get("AllowAnyReason"))

@@ -24,7 +24,7 @@ const MS_PER_DAY: i64 = 86_400_000;
 
 impl Time {
     /// `0001-01-01T00:00:00.000Z`.
-    pub const MIN: Time = Time(days_from_civil(1, 1, 1) * MS_PER_DAY);
+    pub(crate) const MIN: Time = Time(days_from_civil(1, 1, 1) * MS_PER_DAY);
     /// `9999-12-31T23:59:59.999Z`.
     pub const MAX: Time = Time(days_from_civil(10_000, 1, 1) * MS_PER_DAY - 1);
 
@@ -41,7 +41,7 @@ impl Time {
     }
 
     /// The time `minutes` later, or [`Time::MAX`] if that is past the range.
-    pub fn saturating_add_minutes(self, minutes: i64) -> Time {
+    pub(crate) fn saturating_add_minutes(self, minutes: i64) -> Time {
         Time(
             self.0
                 .saturating_add(minutes.saturating_mul(60_000))
@@ -190,7 +190,7 @@ pub fn format(t: Timestamp) -> String {
 
 /// Stored epoch milliseconds in the canonical wire form, or `None` outside the range (which no
 /// write lets in).
-pub fn format_millis(ms: i64) -> Option<String> {
+pub(crate) fn format_millis(ms: i64) -> Option<String> {
     Time::from_millis(ms).map(|t| t.to_string())
 }
 

@@ -12,14 +12,14 @@ use std::{
 
 /// The state of one circuit, as exported to metrics (0 closed, 1 open, 2 half-open).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CircuitState {
+pub(crate) enum CircuitState {
     Closed,
     Open,
     HalfOpen,
 }
 
 impl CircuitState {
-    pub fn as_gauge(self) -> i64 {
+    pub(crate) fn as_gauge(self) -> i64 {
         match self {
             CircuitState::Closed => 0,
             CircuitState::Open => 1,
@@ -63,7 +63,7 @@ pub type Key = (String, String, &'static str);
 type OnChange = Box<dyn Fn(&Key, CircuitState) + Send + Sync>;
 
 /// Every circuit of the process.
-pub struct Breakers {
+pub(crate) struct Breakers {
     threshold: u32,
     cooldown: Duration,
     circuits: Mutex<HashMap<Key, State>>,
@@ -170,6 +170,7 @@ impl Breakers {
     }
 
     /// The state of a circuit (closed when never used).
+    #[cfg(test)]
     pub fn state(&self, key: &Key) -> CircuitState {
         self.lock()
             .get(key)
@@ -180,7 +181,7 @@ impl Breakers {
 
 /// A call let through. Dropping it without [`Permit::finish`] (the caller went away) counts as
 /// neutral, so a probe that was abandoned frees the way for the next one.
-pub struct Permit {
+pub(crate) struct Permit {
     breakers: Arc<Breakers>,
     key: Option<Key>,
     probe: bool,

@@ -18,7 +18,7 @@
 
 pub mod breaker;
 pub mod plain;
-pub mod ssrf;
+pub(crate) mod ssrf;
 
 use std::{
     sync::Arc,
@@ -126,7 +126,7 @@ pub enum GatewayError {
 impl GatewayError {
     /// Whether the request may have reached the third party, which may then have acted on it (a
     /// booking whose outcome is unknown); `false` when it certainly never left.
-    pub fn may_have_reached(&self) -> bool {
+    pub(crate) fn may_have_reached(&self) -> bool {
         match self {
             GatewayError::Refused { .. } | GatewayError::CircuitOpen { .. } => false,
             GatewayError::Unreachable { sent, .. } => *sent,
@@ -411,22 +411,11 @@ impl Gateway {
         }
     }
 
-    /// The state of the circuit of (entity, host, interface), for tests and diagnostics.
-    pub fn circuit_state(
-        &self,
-        entity: &str,
-        host: &str,
-        interface: Interface,
-    ) -> breaker::CircuitState {
-        self.breakers
-            .state(&(entity.to_string(), host.to_string(), interface.as_str()))
-    }
-
     /// Whether the outbound policy would let a call to `uri` through, as far as can be told now:
     /// its host literal, and what its name resolves to now (a name that does not resolve is
     /// checked again at call time, as every name is). For a configuration write, so that a
     /// target refused at call time is refused when it is stored.
-    pub async fn check_target(&self, uri: &str) -> Result<(), ssrf::Blocked> {
+    pub(crate) async fn check_target(&self, uri: &str) -> Result<(), ssrf::Blocked> {
         let allow_private = self.settings.allow_private_networks;
         let Ok(url) = Url::parse(uri) else {
             return Ok(());

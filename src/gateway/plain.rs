@@ -10,7 +10,7 @@ use url::Url;
 use super::{Gateway, GatewayError, Guard, endpoint_host, ssrf};
 
 /// One request to make.
-pub struct PlainCall<'a> {
+pub(crate) struct PlainCall<'a> {
     pub entity: &'a str,
     /// What the call is for: names its circuit and its metrics (`webhook`, `oauth_token`).
     pub purpose: &'static str,
@@ -22,7 +22,7 @@ pub struct PlainCall<'a> {
 
 /// The answer, whatever its status.
 #[derive(Debug, Clone)]
-pub struct PlainAnswer {
+pub(crate) struct PlainAnswer {
     pub status: StatusCode,
     pub headers: HeaderMap,
     pub body: axum::body::Bytes,
@@ -31,7 +31,10 @@ pub struct PlainAnswer {
 impl Gateway {
     /// POSTs the request and returns the answer (any status), or why there is none. A 5xx or
     /// a 429 counts against the circuit.
-    pub async fn post_plain(&self, call: PlainCall<'_>) -> Result<PlainAnswer, GatewayError> {
+    pub(crate) async fn post_plain(
+        &self,
+        call: PlainCall<'_>,
+    ) -> Result<PlainAnswer, GatewayError> {
         let host = endpoint_host(call.url);
         let guard = Guard {
             entity: call.entity,

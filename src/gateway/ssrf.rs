@@ -17,7 +17,7 @@ use url::{Host, Url};
 /// A target refused because it is not a public address.
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("{host} is {ip}, a loopback, private or otherwise non-public address")]
-pub struct Blocked {
+pub(crate) struct Blocked {
     pub host: String,
     pub ip: IpAddr,
 }
@@ -25,7 +25,7 @@ pub struct Blocked {
 /// Whether `ip` is an address a third-party scheduler must not be on (unless private networks
 /// are allowed): loopback, private, link-local, CGNAT, multicast, unspecified, broadcast,
 /// reserved, and the IPv6 forms that embed such an IPv4 address.
-pub fn is_blocked(ip: IpAddr) -> bool {
+pub(crate) fn is_blocked(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(v4) => is_blocked_v4(v4),
         IpAddr::V6(v6) => is_blocked_v6(v6),
@@ -75,7 +75,7 @@ fn is_blocked_v6(ip: Ipv6Addr) -> bool {
 /// Refuses an IP-literal host that is not public. The `url` crate has already normalised the
 /// odd spellings (`2130706433`, `0x7f000001`, `0177.0.0.1` are all `127.0.0.1`); names pass
 /// here and are checked by the resolver.
-pub fn check_literal(url: &Url, allow_private: bool) -> Result<(), Blocked> {
+pub(crate) fn check_literal(url: &Url, allow_private: bool) -> Result<(), Blocked> {
     if allow_private {
         return Ok(());
     }
@@ -98,7 +98,7 @@ pub fn check_literal(url: &Url, allow_private: bool) -> Result<(), Blocked> {
 /// resolved address is not public (a name with one public and one private address could
 /// otherwise be steered to the private one).
 #[derive(Debug, Clone)]
-pub struct GuardedResolver {
+pub(crate) struct GuardedResolver {
     allow_private: bool,
 }
 
@@ -124,7 +124,7 @@ impl Resolve for GuardedResolver {
 }
 
 /// The [`Blocked`] refusal somewhere in an error's chain of causes, if there is one.
-pub fn find_blocked(err: &(dyn std::error::Error + 'static)) -> Option<Blocked> {
+pub(crate) fn find_blocked(err: &(dyn std::error::Error + 'static)) -> Option<Blocked> {
     let mut cur = Some(err);
     while let Some(e) = cur {
         if let Some(b) = e.downcast_ref::<Blocked>() {

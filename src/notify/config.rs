@@ -17,7 +17,7 @@ use url::Url;
 use crate::{domain::InvalidParam, store::EventKind};
 
 /// What a secret reads as ([Revisit]); written back unchanged, it keeps the stored value.
-pub const REDACTED: &str = "********";
+pub(crate) const REDACTED: &str = "********";
 
 /// Headers Revisit sets itself, which the configuration may not set.
 const RESERVED_HEADERS: [&str; 8] = [
@@ -89,7 +89,7 @@ pub fn target(cfg: &Map<String, Value>, kind: EventKind) -> Option<Target> {
 }
 
 /// The OAuth2 set-up, when `Authentication.Type` is `OAuth2`.
-pub fn oauth2(cfg: &Map<String, Value>) -> Option<OAuth2> {
+pub(crate) fn oauth2(cfg: &Map<String, Value>) -> Option<OAuth2> {
     let a = section(cfg)?.get("Authentication")?.as_object()?;
     if a.get("Type").and_then(Value::as_str) != Some("OAuth2") {
         return None;
@@ -234,7 +234,7 @@ fn object<'a>(
 }
 
 /// Validates `ExportNotifications` of a whole (merged) configuration.
-pub fn validate(cfg: &Map<String, Value>, errs: &mut Vec<InvalidParam>) {
+pub(crate) fn validate(cfg: &Map<String, Value>, errs: &mut Vec<InvalidParam>) {
     let Some(s) = object(
         "$.ExportNotifications",
         cfg.get("ExportNotifications"),
@@ -391,7 +391,7 @@ fn keep_headers(patch: Option<&mut Value>, current: Option<&Value>) {
 
 /// Before a write is merged: a secret written back as [`REDACTED`] (as read) keeps its stored
 /// value, so that a client may send back what it read.
-pub fn keep_redacted(patch: &mut Map<String, Value>, current: &Map<String, Value>) {
+pub(crate) fn keep_redacted(patch: &mut Map<String, Value>, current: &Map<String, Value>) {
     let Some(Value::Object(s)) = patch.get_mut("ExportNotifications") else {
         return;
     };

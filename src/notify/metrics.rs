@@ -30,7 +30,7 @@ pub struct NotifyMetrics {
 }
 
 impl NotifyMetrics {
-    pub fn register(registry: &mut Registry) -> Self {
+    pub(crate) fn register(registry: &mut Registry) -> Self {
         let m = Self {
             pending: Gauge::default(),
             oldest_pending_age: Gauge::default(),
@@ -80,7 +80,7 @@ impl NotifyMetrics {
         }
     }
 
-    pub fn set_pending(&self, n: i64, oldest_age_seconds: f64) {
+    pub(crate) fn set_pending(&self, n: i64, oldest_age_seconds: f64) {
         self.pending.set(n);
         self.oldest_pending_age.set(oldest_age_seconds);
     }

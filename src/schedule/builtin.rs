@@ -58,7 +58,7 @@ pub struct Builtin {
 }
 
 /// See [`Builtin::on_booked`].
-pub type OnBooked = Arc<dyn Fn(&EntityId, &str, Date) + Send + Sync>;
+pub(crate) type OnBooked = Arc<dyn Fn(&EntityId, &str, Date) + Send + Sync>;
 
 impl Builtin {
     pub fn new(store: Arc<Store>, max_wait: Duration) -> Self {
@@ -72,7 +72,7 @@ impl Builtin {
     }
 
     /// Calls `f` with the work center and local date of every booking this scheduler commits.
-    pub fn on_booked(mut self, f: OnBooked) -> Self {
+    pub(crate) fn on_booked(mut self, f: OnBooked) -> Self {
         self.on_booked = Some(f);
         self
     }
@@ -135,7 +135,7 @@ fn str_of<'a>(v: Option<&'a Value>, k: &str) -> Option<&'a str> {
 }
 
 /// The job to place, from the request and, where it is silent, the original order (§4).
-pub fn job_for(
+pub(crate) fn job_for(
     setup: &Setup,
     original: Option<&WorkOrder>,
     req: &BookJob,
@@ -210,7 +210,7 @@ pub fn job_for(
 }
 
 /// The work center the job belongs to: the named one, else the nearest.
-pub fn work_center_of<'a>(setup: &'a Setup, job: &Job) -> Option<&'a WorkCenter> {
+pub(crate) fn work_center_of<'a>(setup: &'a Setup, job: &Job) -> Option<&'a WorkCenter> {
     match &job.service_area_id {
         Some(id) => setup.work_centers.iter().find(|w| &w.service_area_id == id),
         None => setup.work_centers.iter().min_by(|a, b| {
@@ -228,14 +228,14 @@ fn zone_of(wc: Option<&WorkCenter>) -> TimeZone {
 }
 
 /// The technicians of a work center (none without one).
-pub fn techs_of(setup: &Setup, wc: Option<&WorkCenter>) -> Vec<String> {
+pub(crate) fn techs_of(setup: &Setup, wc: Option<&WorkCenter>) -> Vec<String> {
     technicians_of(setup, wc)
         .map(|t| t.user_name.clone())
         .collect()
 }
 
 /// The technicians of a work center, as set up (none without one).
-pub fn technicians_of<'a>(
+pub(crate) fn technicians_of<'a>(
     setup: &'a Setup,
     wc: Option<&'a WorkCenter>,
 ) -> impl Iterator<Item = &'a Technician> {
@@ -267,7 +267,7 @@ pub fn visits_by_tech(setup: &Setup, rows: Vec<VisitRow>) -> HashMap<String, Vec
 
 /// One stored visit as the scheduler sees it, with its technician: its length from its end,
 /// else its order type, else the default; its promised window, else its planned start alone.
-pub fn to_visit(setup: &Setup, r: VisitRow) -> (String, Visit) {
+pub(crate) fn to_visit(setup: &Setup, r: VisitRow) -> (String, Visit) {
     let start = ms(r.start_ms);
     let end = match r.busy_end_ms {
         Some(e) if e > r.start_ms => ms(e),
@@ -350,7 +350,7 @@ impl Builtin {
     /// The work center a follow-up of `original` (as `req` asks) goes to, and its local date
     /// now: from the cached set-up as the search or booking just left it (a query only when
     /// nothing is cached).
-    pub async fn work_center_today(
+    pub(crate) async fn work_center_today(
         &self,
         entity: &EntityId,
         original: Option<&WorkOrder>,

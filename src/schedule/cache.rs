@@ -28,7 +28,7 @@ const DAY_MS: i64 = 86_400_000;
 /// What a booking's repair must know of a booked visit besides its times and place
 /// (docs/scheduler.md §6).
 #[derive(Debug, Clone, PartialEq)]
-pub struct VisitInfo {
+pub(crate) struct VisitInfo {
     pub order_type: Option<String>,
     pub service_area_id: Option<String>,
     /// En route, on site or travel complete.
@@ -53,7 +53,7 @@ impl VisitInfo {
 
 /// One technician's visits by start, and the [`VisitInfo`] of each (same order).
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct TechVisits {
+pub(crate) struct TechVisits {
     pub visits: Vec<Visit>,
     pub info: Vec<VisitInfo>,
 }
@@ -86,7 +86,7 @@ impl VisitSource for VisitMap {
 
 impl VisitMap {
     /// The visits of stored rows, per technician, by start.
-    pub fn from_rows(setup: &Setup, rows: Vec<VisitRow>) -> Self {
+    pub(crate) fn from_rows(setup: &Setup, rows: Vec<VisitRow>) -> Self {
         let mut out: HashMap<String, TechVisits> = HashMap::new();
         for r in rows {
             let info = VisitInfo::of(&r);
@@ -118,7 +118,7 @@ impl VisitMap {
     /// The visits as a repair for work center `area` may move them: under-way and pinned
     /// visits, and visits of another work center, stay where they are; moving one away from its
     /// technician costs the policy's penalty.
-    pub fn facts<'a>(&'a self, setup: &'a Setup, area: Option<&'a str>) -> RepairFacts<'a> {
+    pub(crate) fn facts<'a>(&'a self, setup: &'a Setup, area: Option<&'a str>) -> RepairFacts<'a> {
         RepairFacts {
             visits: self,
             setup,
@@ -128,7 +128,7 @@ impl VisitMap {
 }
 
 /// See [`VisitMap::facts`].
-pub struct RepairFacts<'a> {
+pub(crate) struct RepairFacts<'a> {
     visits: &'a VisitMap,
     setup: &'a Setup,
     area: Option<&'a str>,
@@ -168,7 +168,7 @@ pub struct View {
 
 impl View {
     /// What the pure scheduler works on.
-    pub fn snapshot(&self) -> revisit_scheduler::Snapshot<'_> {
+    pub(crate) fn snapshot(&self) -> revisit_scheduler::Snapshot<'_> {
         revisit_scheduler::Snapshot {
             work_centers: &self.setup.work_centers,
             technicians: &self.setup.technicians,
@@ -216,7 +216,7 @@ impl Entry {
 }
 
 #[derive(Default)]
-pub struct SchedCache {
+pub(crate) struct SchedCache {
     entries: Mutex<HashMap<EntityId, Arc<Entry>>>,
     /// One refresh at a time per entity: a burst of searches on a cold or stale cache waits for one
     /// reload instead of each reading every visit.
@@ -299,7 +299,7 @@ impl SchedCache {
     /// The cached view as it is, without asking the database whether it is current: for a
     /// booking that checked it against the database moments ago (its transaction decides on
     /// the database's visits anyway).
-    pub fn cached(&self, entity: &EntityId) -> Option<View> {
+    pub(crate) fn cached(&self, entity: &EntityId) -> Option<View> {
         self.get(entity).map(|c| c.view())
     }
 
@@ -308,7 +308,7 @@ impl SchedCache {
     /// write (SQLite). `None` when the cache cannot be brought there: its set-up is another, it
     /// is older than `since` or newer than `versions`, or it does not cover `need` (a range of
     /// planned starts, epoch milliseconds).
-    pub fn advance(
+    pub(crate) fn advance(
         &self,
         entity: &EntityId,
         since: (i64, i64),

@@ -153,7 +153,7 @@ fn whole_job(raw: &[u8], req: &BookJob, original: &WorkOrder) -> Vec<u8> {
 /// The BookJob URI with `{0}` replaced by the original order number, percent-encoded. A number
 /// that would not stay one path segment (`.` or `..`, which URLs resolve even percent-encoded)
 /// is refused (work orders cannot have one; this holds whatever was stored before).
-pub fn book_job_url(template: &str, original: &str) -> Result<Url, ScheduleError> {
+pub(crate) fn book_job_url(template: &str, original: &str) -> Result<Url, ScheduleError> {
     if original == "." || original == ".." {
         return Err(ScheduleError::Domain(DomainError::invalid(
             "$.OriginalOrderNum",

@@ -11,7 +11,7 @@ use crate::domain::EntityId;
 /// A work order planned in the day, whatever its status (a closed visit stays on the board):
 /// the columns the scheduler reads of a visit, and those only the board draws.
 #[derive(Debug, Clone, sqlx::FromRow)]
-pub struct BoardOrder {
+pub(crate) struct BoardOrder {
     #[sqlx(flatten)]
     pub visit: VisitRow,
     pub order_status: Option<i64>,
@@ -23,7 +23,7 @@ pub struct BoardOrder {
 impl Store {
     /// The orders of `techs` whose planned start lies in `[from_ms, to_ms)`, by technician and
     /// start.
-    pub async fn board_orders(
+    pub(crate) async fn board_orders(
         &self,
         entity: &EntityId,
         techs: &[String],
@@ -47,7 +47,7 @@ impl Store {
 
     /// How many follow-ups were booked into `area` between `from_ms` and `to_ms` (when they were
     /// booked, not when they are planned).
-    pub async fn followups_booked(
+    pub(crate) async fn followups_booked(
         &self,
         entity: &EntityId,
         area: &str,
@@ -67,7 +67,7 @@ impl Store {
 
 /// What a request refused as fully booked was (`refusals.kind`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Refusal {
+pub(crate) enum Refusal {
     /// A booking refused because its window is no longer available (409 slot-unavailable).
     Booking,
     /// A slot search that offered nothing because every window is booked.
@@ -86,7 +86,7 @@ impl Refusal {
 impl Store {
     /// Counts one request refused as fully booked in `area` on the local `day` (YYYY-MM-DD):
     /// one self-committing upsert, outside any booking's transaction.
-    pub async fn count_refusal(
+    pub(crate) async fn count_refusal(
         &self,
         entity: &EntityId,
         area: &str,

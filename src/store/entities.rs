@@ -207,7 +207,7 @@ impl Store {
         Ok(rows.into_iter().map(|j| j.0).collect())
     }
 
-    pub async fn get_sched(
+    pub(crate) async fn get_sched(
         &self,
         entity: &EntityId,
         kind: SchedKind,
@@ -242,7 +242,7 @@ impl Store {
         Ok(created)
     }
 
-    pub async fn delete_sched(
+    pub(crate) async fn delete_sched(
         &self,
         entity: &EntityId,
         kind: SchedKind,
@@ -259,7 +259,7 @@ impl Store {
     /// Writes set-up objects (inserted or replaced) and work orders in one transaction: all of
     /// them, or none (the demo's seed and `revisit import`, which a crash must not leave half
     /// done).
-    pub async fn import_setup(
+    pub(crate) async fn import_setup(
         &self,
         entity: &EntityId,
         objects: &[(SchedKind, String, Value)],

@@ -166,7 +166,7 @@ impl Store {
     /// claim and answers [`ClaimOutcome::New`], or takes over a pending claim of the same request
     /// whose outcome is unknown (renewing its lease to `claim`'s) and answers
     /// [`ClaimOutcome::Resume`].
-    pub async fn claim_followup(
+    pub(crate) async fn claim_followup(
         &self,
         entity: &EntityId,
         claim: &NewClaim,
@@ -194,7 +194,11 @@ impl Store {
 
     /// Marks a pending claim whose call may have reached the third party without a known
     /// outcome: its lease ends now, so the same request sends it again with the same key.
-    pub async fn unknown_followup(&self, entity: &EntityId, id: &str) -> Result<(), StoreError> {
+    pub(crate) async fn unknown_followup(
+        &self,
+        entity: &EntityId,
+        id: &str,
+    ) -> Result<(), StoreError> {
         let (mut c, _turn) = self.db.write_one().await?;
         sql!(c.conn(), "UPDATE followups SET lease_until = $3 WHERE entity_id = $1 AND id = $2 AND state = 'pending'",
             entity.as_str(), id, now_ms(); execute)?;
@@ -203,7 +207,7 @@ impl Store {
 
     /// What the ledger would answer `claim`, without recording anything: `None` when it would
     /// let it go ahead. For a request about to be refused, so that a refusal writes nothing.
-    pub async fn peek_followup(
+    pub(crate) async fn peek_followup(
         &self,
         entity: &EntityId,
         claim: &NewClaim,
@@ -216,7 +220,7 @@ impl Store {
     }
 
     /// Records the answer of a claimed booking made elsewhere (pass-through).
-    pub async fn finish_followup(
+    pub(crate) async fn finish_followup(
         &self,
         entity: &EntityId,
         id: &str,
@@ -237,7 +241,11 @@ impl Store {
 
     /// Drops a pending claim whose booking did not happen, so that a retry may try again.
     /// Harmless when the claim is gone already.
-    pub async fn abandon_followup(&self, entity: &EntityId, id: &str) -> Result<(), StoreError> {
+    pub(crate) async fn abandon_followup(
+        &self,
+        entity: &EntityId,
+        id: &str,
+    ) -> Result<(), StoreError> {
         let (mut c, _turn) = self.db.write_one().await?;
         sql!(c.conn(), "DELETE FROM followups WHERE entity_id = $1 AND id = $2 AND state = 'pending'",
             entity.as_str(), id; execute)?;
@@ -276,7 +284,7 @@ impl Store {
     /// [`Store::commit_booking`] of a booking prepared on a cached schedule: on SQLite it is
     /// decided by `cached` on what changed since, unless that answers
     /// [`Decision::ReadVisits`].
-    pub async fn commit_booking_cached(
+    pub(crate) async fn commit_booking_cached(
         &self,
         entity: &EntityId,
         req: &BookingTx,

@@ -36,14 +36,16 @@ mod outbox;
 pub mod schema;
 mod users;
 
-pub use board::{BoardOrder, Refusal};
+pub(crate) use board::{BoardOrder, Refusal};
 use db::Db;
-pub use moves::{Exclusive, MoveCommit, MoveFilter, MoveRecord, PlannedMove, PlannedVisit};
-pub use outbox::{
+pub use moves::PlannedMove;
+pub(crate) use moves::{MoveCommit, MoveFilter};
+pub(crate) use outbox::{
     AttemptEnd, AttemptRecord, BookingEvents, ClaimedEvent, EventFilter, EventKind, EventRecord,
     FinishedAttempt, SigningSecrets,
 };
-pub use users::{EntityInfo, UserChange, UserInfo};
+pub(crate) use users::UserChange;
+pub use users::UserInfo;
 
 /// Why a storage call failed. Each cause is its own variant, so that the layers above never
 /// mistake one for another (a server fault is never answered as a client's conflict).
@@ -218,7 +220,7 @@ impl Store {
     }
 
     /// Cheap liveness check of the database.
-    pub async fn ping(&self) -> Result<(), StoreError> {
+    pub(crate) async fn ping(&self) -> Result<(), StoreError> {
         let mut c = self.db.acquire().await?;
         db::sql!(c.conn(), "SELECT 1"; execute)?;
         Ok(())
@@ -293,9 +295,10 @@ pub struct Written {
 }
 
 /// Decides, inside the write transaction, what a work order becomes given what is stored.
-pub type WriteFn = Box<dyn FnOnce(Option<WorkOrder>) -> Result<WorkOrder, DomainError> + Send>;
+pub(crate) type WriteFn =
+    Box<dyn FnOnce(Option<WorkOrder>) -> Result<WorkOrder, DomainError> + Send>;
 /// Decides, inside the write transaction, what the entity configuration becomes.
-pub type ConfigFn =
+pub(crate) type ConfigFn =
     Box<dyn FnOnce(Map<String, Value>) -> Result<Map<String, Value>, DomainError> + Send>;
 
 /// The kinds of the built-in scheduler's set-up.
@@ -379,7 +382,7 @@ pub struct BookingTx {
 /// transaction shuts out every other writer, that decision stands. On PostgreSQL it stands once
 /// `same` finds the technicians' visits, read again under their locks, as the cache had them;
 /// otherwise the booking is decided again on the visits as read.
-pub struct FromCache<'a> {
+pub(crate) struct FromCache<'a> {
     pub since: (i64, i64),
     pub decide: ChangesFn<'a>,
     pub same: SameFn<'a>,
@@ -387,11 +390,11 @@ pub struct FromCache<'a> {
 
 /// Whether the visits of the booked technicians (`techs`) of the day, as [`VisitQuery`] reads
 /// them, are the ones the cached decision was taken on.
-pub type SameFn<'a> = &'a (dyn Fn(&[&str], &[VisitRow]) -> bool + Send + Sync);
+pub(crate) type SameFn<'a> = &'a (dyn Fn(&[&str], &[VisitRow]) -> bool + Send + Sync);
 
 /// Decides a booking on the versions now and the orders written after [`FromCache::since`]
 /// (each as it is now).
-pub type ChangesFn<'a> = &'a (dyn Fn((i64, i64), &[VisitChange]) -> Decision + Send + Sync);
+pub(crate) type ChangesFn<'a> = &'a (dyn Fn((i64, i64), &[VisitChange]) -> Decision + Send + Sync);
 
 /// What `decide` wants written.
 #[derive(Debug, Clone)]
@@ -431,7 +434,7 @@ pub enum Decision {
 /// Decides a booking on the visits as read in its transaction. Called again, in the same
 /// transaction, when what it decided on changed before the transaction could lock it
 /// (PostgreSQL).
-pub type DecideFn<'a> = &'a (dyn Fn(&[VisitRow]) -> Decision + Send + Sync);
+pub(crate) type DecideFn<'a> = &'a (dyn Fn(&[VisitRow]) -> Decision + Send + Sync);
 
 #[derive(Debug, Clone)]
 pub enum BookingResult {

@@ -15,7 +15,7 @@ use super::{
 use crate::domain::{EntityId, WorkOrderNum, time::Time, workorder::WorkOrder};
 
 /// A visit as the re-optimiser reads it: its row (what the commit compares) and its order.
-pub struct PlannedVisit {
+pub(crate) struct PlannedVisit {
     pub row: VisitRow,
     pub order: WorkOrder,
 }
@@ -39,7 +39,7 @@ pub struct PlannedMove {
 
 /// One date's moves, and what they were decided on.
 #[derive(Debug, Clone)]
-pub struct MoveCommit {
+pub(crate) struct MoveCommit {
     /// The booking lock of the date (`book:{local date}`), which bookings of that day take.
     pub lock_key: String,
     /// The visits of every technician concerned, over the date, as read when deciding.
@@ -54,7 +54,7 @@ pub struct MoveCommit {
 
 /// A recorded move.
 #[derive(Debug, Clone, sqlx::FromRow)]
-pub struct MoveRecord {
+pub(crate) struct MoveRecord {
     pub id: String,
     pub run_id: String,
     pub reason: String,
@@ -71,7 +71,7 @@ pub struct MoveRecord {
 
 /// Which moves to list.
 #[derive(Debug, Clone, Default)]
-pub struct MoveFilter {
+pub(crate) struct MoveFilter {
     pub order_num: Option<String>,
     /// Moved at or after / before, epoch milliseconds.
     pub from_ms: Option<i64>,
@@ -102,7 +102,7 @@ impl Store {
     }
 
     /// Every work center of every entity (the nightly re-optimisation).
-    pub async fn all_work_centers(
+    pub(crate) async fn all_work_centers(
         &self,
     ) -> Result<Vec<(EntityId, revisit_scheduler::WorkCenter)>, StoreError> {
         let mut c = self.db.acquire().await?;
@@ -120,7 +120,7 @@ impl Store {
     }
 
     /// The open visits of `q`'s technicians overlapping its range, with their work orders.
-    pub async fn planned_visits(
+    pub(crate) async fn planned_visits(
         &self,
         entity: &EntityId,
         q: &VisitQuery,
@@ -146,7 +146,7 @@ impl Store {
 
     /// The technician each order was with before its first recorded move: the one the customer
     /// was told. Orders never moved are absent.
-    pub async fn first_technicians(
+    pub(crate) async fn first_technicians(
         &self,
         entity: &EntityId,
         orders: &[String],
@@ -171,7 +171,7 @@ impl Store {
     /// (nothing written) when a booking or another write came first. The moved orders are
     /// written as the scheduler's (the database's double-booking check applies), and each move
     /// is recorded.
-    pub async fn commit_moves(
+    pub(crate) async fn commit_moves(
         &self,
         entity: &EntityId,
         commit: &MoveCommit,
@@ -233,7 +233,7 @@ impl Store {
     }
 
     /// Recorded moves, newest first.
-    pub async fn list_moves(
+    pub(crate) async fn list_moves(
         &self,
         entity: &EntityId,
         f: &MoveFilter,

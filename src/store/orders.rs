@@ -307,7 +307,7 @@ impl Store {
         tx.commit().await
     }
 
-    pub async fn delete_work_order(
+    pub(crate) async fn delete_work_order(
         &self,
         entity: &EntityId,
         num: &WorkOrderNum,
@@ -418,7 +418,7 @@ impl Store {
 
     /// The entity's set-up version and visit sequence number, and the work orders written or
     /// deleted after sequence number `since` (in sequence order), in one read.
-    pub async fn versions_and_changes(
+    pub(crate) async fn versions_and_changes(
         &self,
         entity: &EntityId,
         since: i64,

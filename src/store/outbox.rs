@@ -53,13 +53,13 @@ impl EventKind {
 
 /// Wakes the delivery worker of this process after a commit that recorded events.
 #[derive(Default)]
-pub struct OutboxSignal(Arc<tokio::sync::Notify>);
+pub(crate) struct OutboxSignal(Arc<tokio::sync::Notify>);
 
 impl OutboxSignal {
-    pub fn wake(&self) {
+    pub(crate) fn wake(&self) {
         self.0.notify_one();
     }
-    pub fn handle(&self) -> Arc<tokio::sync::Notify> {
+    pub(crate) fn handle(&self) -> Arc<tokio::sync::Notify> {
         self.0.clone()
     }
 }
@@ -154,12 +154,11 @@ pub(super) async fn record(
 
 /// An event claimed for delivery.
 #[derive(Debug, Clone, sqlx::FromRow)]
-pub struct ClaimedEvent {
+pub(crate) struct ClaimedEvent {
     pub seq: i64,
     pub entity_id: String,
     pub id: String,
     pub event: String,
-    pub order_num: String,
     pub payload: String,
     pub created_at: i64,
     pub attempts: i32,
@@ -168,7 +167,7 @@ pub struct ClaimedEvent {
 
 /// An event as the admin API shows it.
 #[derive(Debug, Clone, sqlx::FromRow)]
-pub struct EventRecord {
+pub(crate) struct EventRecord {
     pub id: String,
     pub event: String,
     pub order_num: String,
@@ -184,7 +183,7 @@ pub struct EventRecord {
 
 /// One delivery attempt.
 #[derive(Debug, Clone, sqlx::FromRow)]
-pub struct AttemptRecord {
+pub(crate) struct AttemptRecord {
     pub n: i32,
     pub at: i64,
     pub duration_ms: i64,
@@ -194,7 +193,7 @@ pub struct AttemptRecord {
 
 /// One attempt, finished.
 #[derive(Debug, Clone)]
-pub struct FinishedAttempt {
+pub(crate) struct FinishedAttempt {
     pub event: ClaimedEvent,
     pub at: i64,
     pub duration_ms: i64,
@@ -205,7 +204,7 @@ pub struct FinishedAttempt {
 
 /// What becomes of an event after an attempt.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AttemptEnd {
+pub(crate) enum AttemptEnd {
     Delivered,
     RetryAt(i64),
     Failed,
@@ -213,7 +212,7 @@ pub enum AttemptEnd {
 
 /// Which events to list.
 #[derive(Debug, Clone, Default)]
-pub struct EventFilter {
+pub(crate) struct EventFilter {
     pub state: Option<String>,
     pub order_num: Option<String>,
     /// Events older than this `seq` cursor (paging backwards).
@@ -223,7 +222,7 @@ pub struct EventFilter {
 
 /// The entity's signing secrets.
 #[derive(Debug, Clone, sqlx::FromRow)]
-pub struct SigningSecrets {
+pub(crate) struct SigningSecrets {
     pub secret: String,
     pub previous_secret: Option<String>,
     pub rotated_at: i64,
@@ -245,7 +244,7 @@ fn new_secret() -> String {
 
 impl Store {
     /// The wake-up of this process's delivery worker.
-    pub fn outbox_signal(&self) -> Arc<tokio::sync::Notify> {
+    pub(crate) fn outbox_signal(&self) -> Arc<tokio::sync::Notify> {
         self.outbox.handle()
     }
 
@@ -253,7 +252,7 @@ impl Store {
     /// event of each work order whose earlier events are all settled, oldest first, none leased
     /// by another worker. On PostgreSQL rows another worker is claiming are skipped, not waited
     /// for.
-    pub async fn claim_events(
+    pub(crate) async fn claim_events(
         &self,
         node: &str,
         lease_ms: i64,
@@ -283,7 +282,7 @@ impl Store {
     /// Records attempts and what becomes of their events, in one transaction. An event whose
     /// lease its node lost meanwhile (another worker has it now) keeps its state; only the
     /// attempt is recorded.
-    pub async fn finish_attempts(
+    pub(crate) async fn finish_attempts(
         &self,
         node: &str,
         done: &[FinishedAttempt],
@@ -313,7 +312,7 @@ impl Store {
 
     /// What a delivery of the entity's event needs, in one read: its configuration and its
     /// signing secrets (made on first use).
-    pub async fn delivery_context(
+    pub(crate) async fn delivery_context(
         &self,
         entity: &EntityId,
     ) -> Result<(Map<String, Value>, SigningSecrets), StoreError> {
@@ -346,7 +345,7 @@ impl Store {
 
     /// Forgets delivered and failed events committed before `before_ms`, with their attempts;
     /// how many events were removed.
-    pub async fn purge_events(&self, before_ms: i64) -> Result<u64, StoreError> {
+    pub(crate) async fn purge_events(&self, before_ms: i64) -> Result<u64, StoreError> {
         let mut tx = self.db.begin().await?;
         sql!(tx.conn(), "DELETE FROM outbox_attempts WHERE (entity_id, event_id) IN (SELECT entity_id, id \
              FROM outbox_events WHERE state <> 'pending' AND created_at < $1)", before_ms; execute)?;
@@ -357,7 +356,7 @@ impl Store {
     }
 
     /// Events waiting for delivery, of every entity, and the oldest one's creation time.
-    pub async fn pending_events(&self) -> Result<(i64, Option<i64>), StoreError> {
+    pub(crate) async fn pending_events(&self) -> Result<(i64, Option<i64>), StoreError> {
         let mut c = self.db.acquire().await?;
         Ok(
             sql!(c.conn(), "SELECT COUNT(*), MIN(created_at) FROM outbox_events WHERE state = 'pending'";
@@ -366,7 +365,7 @@ impl Store {
     }
 
     /// The entity's events, newest first.
-    pub async fn list_events(
+    pub(crate) async fn list_events(
         &self,
         entity: &EntityId,
         f: &EventFilter,
@@ -386,7 +385,7 @@ impl Store {
     }
 
     /// One event of the entity with its attempts, oldest first.
-    pub async fn get_event(
+    pub(crate) async fn get_event(
         &self,
         entity: &EntityId,
         id: &str,
@@ -406,7 +405,7 @@ impl Store {
 
     /// Sends an event again: pending now, with a new retry window (a delivered or failed event
     /// too; the receiver dedupes by its id). `None` when the entity has no such event.
-    pub async fn replay_event(
+    pub(crate) async fn replay_event(
         &self,
         entity: &EntityId,
         id: &str,
@@ -428,7 +427,10 @@ impl Store {
     }
 
     /// The entity's signing secrets, made on first use.
-    pub async fn signing_secrets(&self, entity: &EntityId) -> Result<SigningSecrets, StoreError> {
+    pub(crate) async fn signing_secrets(
+        &self,
+        entity: &EntityId,
+    ) -> Result<SigningSecrets, StoreError> {
         {
             let mut c = self.db.acquire().await?;
             if let Some(s) = sql!(c.conn(), "SELECT secret, previous_secret, rotated_at FROM notify_secrets WHERE entity_id = $1",
@@ -449,7 +451,7 @@ impl Store {
 
     /// Replaces the entity's signing secret; the one replaced still signs (as a second
     /// signature) for a grace period, so receivers can switch without losing events.
-    pub async fn rotate_signing_secret(
+    pub(crate) async fn rotate_signing_secret(
         &self,
         entity: &EntityId,
     ) -> Result<SigningSecrets, StoreError> {

@@ -87,7 +87,7 @@ fn cause(e: &sqlx::Error) -> String {
 
 /// How many migrations the database has applied: `None` when it has no schema yet (or, for
 /// SQLite, no file). Reads only.
-pub async fn applied_migrations(url: &str) -> Option<i64> {
+pub(crate) async fn applied_migrations(url: &str) -> Option<i64> {
     const COUNT: &str = "SELECT COUNT(*) FROM _sqlx_migrations WHERE success";
     if url.starts_with("sqlite:") {
         let opts = SqliteConnectOptions::from_str(url)

@@ -43,7 +43,7 @@ impl InfoRow {
 
 /// What [`Store::update_user`] changes; `None` keeps the stored value.
 #[derive(Debug, Clone, Default)]
-pub struct UserChange {
+pub(crate) struct UserChange {
     pub role: Option<Role>,
     pub active: Option<bool>,
     pub password_hash: Option<String>,
@@ -51,7 +51,7 @@ pub struct UserChange {
 
 /// The entity as its admin sees it.
 #[derive(Debug, Clone)]
-pub struct EntityInfo {
+pub(crate) struct EntityInfo {
     pub id: EntityId,
     pub created_at: i64,
 }
@@ -104,7 +104,10 @@ impl Store {
         Ok(self.entity_info(entity).await?.is_some())
     }
 
-    pub async fn entity_info(&self, entity: &EntityId) -> Result<Option<EntityInfo>, StoreError> {
+    pub(crate) async fn entity_info(
+        &self,
+        entity: &EntityId,
+    ) -> Result<Option<EntityInfo>, StoreError> {
         let mut c = self.db.acquire().await?;
         let row = sql!(c.conn(), "SELECT created_at FROM entities WHERE id = $1",
             entity.as_str(); optional_scalar i64)?;
@@ -115,7 +118,7 @@ impl Store {
     }
 
     /// The entity's users, by name.
-    pub async fn list_users(&self, entity: &EntityId) -> Result<Vec<UserInfo>, StoreError> {
+    pub(crate) async fn list_users(&self, entity: &EntityId) -> Result<Vec<UserInfo>, StoreError> {
         let mut c = self.db.acquire().await?;
         sql!(c.conn(), &format!("{INFO} WHERE entity_id = $1 ORDER BY name"),
             entity.as_str(); all InfoRow)?
@@ -125,7 +128,7 @@ impl Store {
     }
 
     /// One user of the entity (`None` also for a user of another entity).
-    pub async fn user_info(
+    pub(crate) async fn user_info(
         &self,
         entity: &EntityId,
         name: &UserName,
@@ -140,7 +143,7 @@ impl Store {
     /// Creates a user in an existing entity, and with it, in the same transaction, its
     /// scheduler technician profile when one is given (stored as given, already checked). A
     /// name taken anywhere in the installation is a conflict (user names are global).
-    pub async fn create_user(
+    pub(crate) async fn create_user(
         &self,
         entity: &EntityId,
         name: &UserName,
@@ -187,7 +190,7 @@ impl Store {
     /// Changes a user of the entity; `None` if it has no such user. `guard` sees the user as
     /// stored and may refuse the change (inside the transaction, so two admins cannot both
     /// demote the entity's last admin).
-    pub async fn update_user(
+    pub(crate) async fn update_user(
         &self,
         entity: &EntityId,
         name: &UserName,

@@ -59,7 +59,7 @@ impl Encoding {
 
     /// The best encoding of `asset` that `Accept-Encoding` allows: brotli, then gzip, then none.
     /// Text only; an encoding that would not be smaller is not offered.
-    pub fn negotiate(headers: &HeaderMap, asset: &Asset) -> Encoding {
+    pub(crate) fn negotiate(headers: &HeaderMap, asset: &Asset) -> Encoding {
         if !asset.compressible {
             return Encoding::Identity;
         }

@@ -30,14 +30,14 @@ use crate::{app::AppState, error::ApiError};
 /// in `/`). Its shell is served at the mount path, its service worker beside it (so the
 /// worker's scope is the app's path and nothing above it).
 #[derive(Debug, Clone, Copy)]
-pub struct App {
+pub(crate) struct App {
     pub dir: &'static str,
     pub mount: &'static str,
 }
 
 /// The apps this binary serves. A second app (the dispatcher's board) is a folder under `web/`
 /// and one line here.
-pub const APPS: &[App] = &[
+pub(crate) const APPS: &[App] = &[
     App {
         dir: "tech",
         mount: "/",
@@ -49,7 +49,7 @@ pub const APPS: &[App] = &[
 ];
 
 /// Where the versioned files are served.
-pub const STATIC_PREFIX: &str = "/static";
+pub(crate) const STATIC_PREFIX: &str = "/static";
 
 /// The shells' policy: only this origin's scripts, styles and API; no framing, no inline code.
 const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \

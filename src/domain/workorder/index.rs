@@ -5,7 +5,7 @@ use crate::domain::time::Time;
 
 /// The properties the store indexes for queries and the scheduler.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct Indexed {
+pub(crate) struct Indexed {
     pub order_status: Option<i64>,
     pub order_type: Option<String>,
     pub user_name: Option<String>,
@@ -24,7 +24,7 @@ pub struct Indexed {
 }
 
 impl WorkOrder {
-    pub fn indexed(&self) -> Indexed {
+    pub(crate) fn indexed(&self) -> Indexed {
         let address = self.address();
         Indexed {
             order_status: self.order_status.map(|s| s.code()),
@@ -54,7 +54,7 @@ impl WorkOrder {
 
     /// The promised window: the first TimeConstraints item of type 1001 that is not marked
     /// `"Delete": true` and has both ends.
-    pub fn promised_window(&self) -> Option<(Time, Time)> {
+    pub(crate) fn promised_window(&self) -> Option<(Time, Time)> {
         self.time_constraints().find_map(|tc| {
             if tc.kind?.kind != ConstraintKind::Window || tc.is_deleted() {
                 return None;

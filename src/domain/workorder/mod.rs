@@ -29,10 +29,9 @@ use jiff::Timestamp;
 use serde::{Serialize, Serializer};
 use serde_json::{Map, Number, Value};
 
-pub use index::Indexed;
-pub use patch::{apply_patch, apply_update};
-pub use rules::check_followup_allowed;
-pub use validate::Checker;
+pub(crate) use patch::{apply_patch, apply_update};
+pub(crate) use rules::check_followup_allowed;
+pub(crate) use validate::Checker;
 
 use super::{
     DomainError, WorkOrderNum,
@@ -96,7 +95,7 @@ pub struct WorkOrder {
 /// validation).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(untagged)]
-pub enum Item<T> {
+pub(crate) enum Item<T> {
     Object(T),
     Other(Value),
 }
@@ -113,7 +112,7 @@ impl<T> Item<T> {
 /// A TimeConstraints item (§6.2).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "PascalCase")]
-pub struct TimeConstraint {
+pub(crate) struct TimeConstraint {
     #[serde(rename = "ID", skip_serializing_if = "Option::is_none")]
     pub id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -130,7 +129,7 @@ pub struct TimeConstraint {
 }
 
 impl TimeConstraint {
-    pub fn is_deleted(&self) -> bool {
+    pub(crate) fn is_deleted(&self) -> bool {
         self.delete == Some(true)
     }
 }
@@ -138,7 +137,7 @@ impl TimeConstraint {
 /// The `Period` of a TimeConstraints item.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "PascalCase")]
-pub struct ConstraintPeriod {
+pub(crate) struct ConstraintPeriod {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub start: Option<Time>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -149,7 +148,7 @@ pub struct ConstraintPeriod {
 
 /// What a TimeConstraints item says (the "Time Constraints" system category).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ConstraintKind {
+pub(crate) enum ConstraintKind {
     /// 1001: an appointment window, offered or booked.
     Window,
     /// 1002: the customer is available.
@@ -179,7 +178,7 @@ impl ConstraintKind {
 /// A TimeConstraints `Type`: a string code on the platform, a number accepted; written back as
 /// it came.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ConstraintType {
+pub(crate) struct ConstraintType {
     pub kind: ConstraintKind,
     pub as_number: bool,
 }
@@ -255,7 +254,7 @@ pub enum Coordinate {
 
 impl Coordinate {
     /// The degrees, if any (an empty string has none).
-    pub fn degrees(&self) -> Option<f64> {
+    pub(crate) fn degrees(&self) -> Option<f64> {
         match self {
             Coordinate::Text(s) => s.trim().parse().ok(),
             Coordinate::Number(n) => n.as_f64(),
@@ -280,7 +279,7 @@ pub struct RequiredPart {
 
 /// The properties a follow-up order takes over from its original (docs/scheduler.md §5).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Carried {
+pub(crate) enum Carried {
     Account,
     Location,
     Assets,
@@ -318,7 +317,10 @@ impl WorkOrder {
     /// [`Self::parse`] for an order as the store holds it: a time an earlier version let in and
     /// this one refuses (outside years 0001 to 9999) stays as stored, untyped, so the order still
     /// reads; writing it back as it is is refused.
-    pub fn from_stored(num: &WorkOrderNum, m: Map<String, Value>) -> Result<Self, DomainError> {
+    pub(crate) fn from_stored(
+        num: &WorkOrderNum,
+        m: Map<String, Value>,
+    ) -> Result<Self, DomainError> {
         validate::work_order(Checker::stored(), num, &m)?;
         Ok(Self::from_valid(num, m))
     }
@@ -382,7 +384,7 @@ impl WorkOrder {
     pub fn status(&self) -> Option<OrderStatus> {
         self.order_status
     }
-    pub fn reason_code(&self) -> Option<&str> {
+    pub(crate) fn reason_code(&self) -> Option<&str> {
         self.reason_code.as_deref()
     }
     pub fn user_name(&self) -> Option<&str> {
@@ -394,20 +396,18 @@ impl WorkOrder {
     pub fn description(&self) -> Option<&str> {
         self.description.as_deref()
     }
-    pub fn notes(&self) -> Option<&str> {
-        self.notes.as_deref()
-    }
     /// Whether a dispatcher pinned the visit (`Pinned`: the re-optimiser does not move it).
     pub fn pinned(&self) -> bool {
         self.pinned == Some(true)
     }
 
     /// The order's own `CanScheduleFollowup` (the rule itself is [`Self::can_schedule_followup`]).
-    pub fn followup_rule(&self) -> Option<bool> {
+    #[cfg(test)]
+    pub(crate) fn followup_rule(&self) -> Option<bool> {
         self.can_schedule_followup
     }
     /// The order's own `CanScheduleFollowup` as given: `None` if absent, `Some(None)` if `null`.
-    pub fn followup_rule_as_given(&self) -> Option<Option<bool>> {
+    pub(crate) fn followup_rule_as_given(&self) -> Option<Option<bool>> {
         match self.can_schedule_followup {
             Some(b) => Some(Some(b)),
             None => self
@@ -419,21 +419,20 @@ impl WorkOrder {
     pub fn planned_start(&self) -> Option<Time> {
         self.planned_start_date
     }
-    pub fn planned_end(&self) -> Option<Time> {
-        self.planned_end_date
-    }
     /// `PlannedDur`, in minutes.
-    pub fn planned_dur(&self) -> Option<u32> {
+    pub(crate) fn planned_dur(&self) -> Option<u32> {
         self.planned_dur
     }
-    pub fn dispatch_status(&self) -> Option<u8> {
+    #[cfg(test)]
+    pub(crate) fn dispatch_status(&self) -> Option<u8> {
         self.dispatch_status
     }
-    pub fn order_date(&self) -> Option<Time> {
+    #[cfg(test)]
+    pub(crate) fn order_date(&self) -> Option<Time> {
         self.order_date
     }
     /// The TimeConstraints items that are objects.
-    pub fn time_constraints(&self) -> impl Iterator<Item = &TimeConstraint> {
+    pub(crate) fn time_constraints(&self) -> impl Iterator<Item = &TimeConstraint> {
         self.time_constraints
             .iter()
             .flatten()
@@ -450,7 +449,7 @@ impl WorkOrder {
         self.location.as_ref()?.service_area_id.as_deref()
     }
     /// `Location.Address.Lat` and `Lon` in decimal degrees, when both are given.
-    pub fn coordinates(&self) -> Option<(f64, f64)> {
+    pub(crate) fn coordinates(&self) -> Option<(f64, f64)> {
         let a = self.address()?;
         Some((a.lat.as_ref()?.degrees()?, a.lon.as_ref()?.degrees()?))
     }
@@ -466,7 +465,7 @@ impl WorkOrder {
     }
 
     /// The wire value of a property a follow-up takes over, `null` included.
-    pub fn carried(&self, p: Carried) -> Option<Value> {
+    pub(crate) fn carried(&self, p: Carried) -> Option<Value> {
         fn wire(v: &impl Serialize) -> Option<Value> {
             serde_json::to_value(v).ok()
         }
@@ -501,7 +500,7 @@ impl WorkOrder {
 /// Rewrites the known time properties to the canonical wire form and the `"Qty:"` typo to `Qty`
 /// (for wire objects kept as JSON, such as the Book Job; a `WorkOrder` does both when it is
 /// typed).
-pub fn normalize(m: &mut Map<String, Value>) {
+pub(crate) fn normalize(m: &mut Map<String, Value>) {
     fn canon(v: &mut Value) {
         if let Value::String(s) = v
             && let Some(c) = time::canonical(s)
@@ -705,7 +704,7 @@ mod testing {
         category::{FOLLOWUP_REASONS, NO_FOLLOWUP_REASONS, Reasons, default_category},
     };
 
-    pub fn reasons() -> Reasons {
+    pub(crate) fn reasons() -> Reasons {
         Reasons {
             followup: default_category(FOLLOWUP_REASONS).unwrap(),
             no_followup: default_category(NO_FOLLOWUP_REASONS).unwrap(),

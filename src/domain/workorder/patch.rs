@@ -77,7 +77,7 @@ fn patch_object(
 /// PATCH (§5) of a stored order: only the supplied properties change; nested objects merge;
 /// collection items are matched by their key and removed with `"Delete": true`; `_fields` names
 /// (dotted) properties to remove. The result is a wire object, to be validated again.
-pub fn apply_patch(
+pub(crate) fn apply_patch(
     base: &WorkOrder,
     patch: Map<String, Value>,
 ) -> Result<Map<String, Value>, DomainError> {
@@ -134,7 +134,7 @@ fn remove_path(m: &mut Map<String, Value>, dotted: &str) {
 }
 
 /// POST (update): the given top-level properties replace the stored ones; the rest is kept.
-pub fn apply_update(base: &WorkOrder, update: Map<String, Value>) -> Map<String, Value> {
+pub(crate) fn apply_update(base: &WorkOrder, update: Map<String, Value>) -> Map<String, Value> {
     let mut out = base.to_map();
     out.extend(update);
     out

@@ -11,7 +11,7 @@ use crate::domain::{
 impl WorkOrder {
     /// The rule of §5.3: the order's own property, else the configuration by order type, else
     /// the configuration's default, else false.
-    pub fn can_schedule_followup(&self, cfg: &EntityConfig) -> bool {
+    pub(crate) fn can_schedule_followup(&self, cfg: &EntityConfig) -> bool {
         self.can_schedule_followup
             .or_else(|| cfg.rule_can_schedule_followup(self.order_type()))
             .unwrap_or(false)
@@ -19,7 +19,7 @@ impl WorkOrder {
 
     /// Checks the rules of a change from `prev` to `self` (§5.2): a closed order stays closed;
     /// entering Closed Incomplete, or changing its reason, needs a reason from category 15 or 16.
-    pub fn check_transition(
+    pub(crate) fn check_transition(
         &self,
         prev: Option<&WorkOrder>,
         reasons: &Reasons,
@@ -83,7 +83,7 @@ impl WorkOrder {
 
 /// Why an order may not be followed up (§5.3, §5.4, §7), checked in the order a technician
 /// would want to hear it.
-pub fn check_followup_allowed(
+pub(crate) fn check_followup_allowed(
     order: &WorkOrder,
     cfg: &EntityConfig,
     reasons: &Reasons,

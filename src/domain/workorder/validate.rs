@@ -11,7 +11,7 @@ use crate::domain::{
 
 /// Collects type errors with their JSON paths.
 #[derive(Default)]
-pub struct Checker {
+pub(crate) struct Checker {
     pub errs: Vec<InvalidParam>,
     /// Checking what the store holds: see [`Checker::stored`].
     stored: bool,
@@ -153,7 +153,7 @@ impl Checker {
         }
     }
 
-    pub fn contacts(&mut self, path: &str, v: Option<&Value>) {
+    pub(crate) fn contacts(&mut self, path: &str, v: Option<&Value>) {
         for (p, c) in self.objects(path, v) {
             for k in ["Email", "FirstName", "LastName"] {
                 self.string(&format!("{p}.{k}"), c.get(k));
@@ -236,7 +236,7 @@ impl Checker {
         }
     }
 
-    pub fn assets(&mut self, v: Option<&Value>) {
+    pub(crate) fn assets(&mut self, v: Option<&Value>) {
         for (p, a) in self.objects("$.Assets", v) {
             for k in [
                 "AssetNum",
@@ -262,7 +262,7 @@ impl Checker {
         }
     }
 
-    pub fn flex(&mut self, attrs: Option<&Value>, forms: Option<&Value>) {
+    pub(crate) fn flex(&mut self, attrs: Option<&Value>, forms: Option<&Value>) {
         if let Some(m) = self.object("$.FlexAttrs", attrs) {
             for (form, attrs) in m {
                 let p = format!("$.FlexAttrs.{form}");
@@ -312,7 +312,7 @@ impl Checker {
     }
 
     /// TimeConstraints items (§6.2); returns the valid ones as (type, start, end).
-    pub fn time_constraints(&mut self, v: Option<&Value>) -> Vec<(String, Time, Time)> {
+    pub(crate) fn time_constraints(&mut self, v: Option<&Value>) -> Vec<(String, Time, Time)> {
         let mut out = Vec::new();
         for (p, tc) in self.objects("$.TimeConstraints", v) {
             self.string(&format!("{p}.ID"), tc.get("ID"));
