@@ -8,10 +8,10 @@
 //! The PostgreSQL run is skipped (with a message) when `REVISIT_TEST_POSTGRES_URL` is not set.
 //! `CRASH_TEST_SEED` replays a run with another seed (the seed is printed).
 
+mod common;
+
 use std::{
     collections::{BTreeMap, HashMap, VecDeque},
-    net::TcpListener,
-    process::{Child, Command, Stdio},
     sync::{
         Arc, Mutex,
         atomic::{AtomicUsize, Ordering},
@@ -19,6 +19,7 @@ use std::{
     time::{Duration, Instant},
 };
 
+use common::{Server, TestDb};
 use jiff::{SignedDuration, Timestamp, tz::TimeZone};
 use rand::{Rng, SeedableRng, rngs::StdRng, seq::SliceRandom};
 use revisit::{
@@ -45,138 +46,9 @@ const KILLS: usize = 8;
 const CONCURRENCY: usize = 8;
 const DEFAULT_SEED: u64 = 0x00C0_FFEE_0010;
 
-/// A `revisit serve` process, killed with SIGKILL when dropped (also when the test fails: an
-/// orphan would keep the build lock's file descriptor open and block every later build).
-struct Server {
-    child: Child,
-    base: String,
-}
-
-impl Server {
-    fn kill(&mut self) {
-        let _ = self.child.kill(); // SIGKILL
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// Starts the server on a port of its own and waits until it is ready.
-async fn start(db_url: &str, client: &reqwest::Client) -> Server {
-    let port = free_port();
-    let child = Command::new(env!("CARGO_BIN_EXE_revisit"))
-        .arg("serve")
-        .env("REVISIT_LISTEN", format!("127.0.0.1:{port}"))
-        .env("REVISIT_DATABASE_URL", db_url)
-        .env("REVISIT_JWT_SECRET", SECRET)
-        .env("REVISIT_DATABASE_MAX_CONNECTIONS", "8")
-        .env("REVISIT_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start revisit");
-    let mut server = Server {
-        child,
-        base: format!("http://127.0.0.1:{port}"),
-    };
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Ok(r) = client.get(format!("{}/readyz", server.base)).send().await
-            && r.status() == 200
-        {
-            return server;
-        }
-        if let Ok(Some(status)) = server.child.try_wait() {
-            panic!("revisit exited before it was ready: {status}");
-        }
-        assert!(Instant::now() < deadline, "revisit did not become ready");
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-}
-
-/// The database of one run: a SQLite file in a directory of its own, or a PostgreSQL database
-/// of its own, dropped when the run ends (also on panic).
-struct TestDb {
-    url: String,
-    _dir: Option<tempfile::TempDir>,
-    pg_admin: Option<(String, String)>,
-}
-
-impl TestDb {
-    fn sqlite() -> TestDb {
-        let dir = tempfile::tempdir().unwrap();
-        TestDb {
-            url: format!("sqlite:{}", dir.path().join("revisit.db").display()),
-            _dir: Some(dir),
-            pg_admin: None,
-        }
-    }
-
-    async fn postgres() -> Option<TestDb> {
-        let Ok(admin) = std::env::var("REVISIT_TEST_POSTGRES_URL") else {
-            eprintln!("skipped: REVISIT_TEST_POSTGRES_URL is not set");
-            return None;
-        };
-        let name = format!("revisit_c_{}", uuid::Uuid::new_v4().simple());
-        let mut c = sqlx::PgConnection::connect(&admin).await.unwrap();
-        sqlx::query(&format!("CREATE DATABASE {name}"))
-            .execute(&mut c)
-            .await
-            .unwrap();
-        let mut url = url::Url::parse(&admin).unwrap();
-        url.set_path(&format!("/{name}"));
-        Some(TestDb {
-            url: url.to_string(),
-            _dir: None,
-            pg_admin: Some((admin, name)),
-        })
-    }
-
-    /// One number from SQL, on whichever database this is.
-    async fn scalar(&self, query: &str) -> i64 {
-        if self.url.starts_with("sqlite:") {
-            let mut c = sqlx::SqliteConnection::connect(&self.url).await.unwrap();
-            sqlx::query_scalar(query).fetch_one(&mut c).await.unwrap()
-        } else {
-            let mut c = sqlx::PgConnection::connect(&self.url).await.unwrap();
-            sqlx::query_scalar(query).fetch_one(&mut c).await.unwrap()
-        }
-    }
-}
-
-impl Drop for TestDb {
-    fn drop(&mut self) {
-        let Some((admin, name)) = self.pg_admin.take() else {
-            return;
-        };
-        // Drop runs inside the test's runtime, which cannot be blocked on; a thread can.
-        let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            rt.block_on(async {
-                if let Ok(mut c) = sqlx::PgConnection::connect(&admin).await {
-                    let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                        .execute(&mut c)
-                        .await;
-                }
-            });
-        })
-        .join();
-    }
+async fn start(db_url: &str) -> Server {
+    Server::start(db_url, SECRET, &[("REVISIT_DATABASE_MAX_CONNECTIONS", "8")]).await
 }
 
 async fn open_store(url: &str) -> Store {
@@ -445,7 +317,7 @@ async fn storm(
         assert!(pending > 0, "kill {kill} came after the storm");
         up_tx.send_replace(None);
         server.kill();
-        server = start(db_url, client).await;
+        server = start(db_url).await;
         answered.store(0, Ordering::SeqCst);
         up_tx.send_replace(Some(server.base.clone()));
     }
@@ -475,7 +347,7 @@ async fn killed_under_booking_load_loses_and_duplicates_nothing(db: &TestDb) {
         .build()
         .unwrap();
     seed(&db.url).await;
-    let server = start(&db.url, &client).await;
+    let server = start(&db.url).await;
     let token = login(&client, &server.base).await;
     let offered = windows(&client, &server.base, &token).await;
     assert!(offered.len() >= 5, "{offered:?}");

@@ -3,10 +3,11 @@
 //! the guarantees in the database afterwards. PostgreSQL only: skipped (with a message) when
 //! `REVISIT_TEST_POSTGRES_URL` is not set.
 
+mod common;
+
 use std::{
     collections::{HashMap, HashSet},
-    net::TcpListener as StdListener,
-    process::{Child, Command, Stdio},
+    process::Command,
     sync::{
         Arc,
         atomic::{AtomicBool, Ordering},
@@ -14,6 +15,7 @@ use std::{
     time::{Duration, Instant},
 };
 
+use common::{Server, TestDb, http};
 use jiff::{Timestamp, ToSpan, tz::TimeZone};
 use revisit::{
     auth::password,
@@ -22,140 +24,24 @@ use revisit::{
     store::{SchedKind, Store, StoreOptions, VisitQuery},
 };
 use serde_json::{Value, json};
-use sqlx::{Connection, PgConnection};
 use tokio::net::{TcpListener, TcpStream};
 
 const SECRET: &str = "nodes-test-secret-0123456789abcdef0123456789";
 const ENTITY: &str = "acme";
 const TZ: &str = "America/Chicago";
 
-/// An HTTP client for the tests (plain HTTP on loopback; rustls wants its provider chosen).
-fn http() -> reqwest::Client {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    reqwest::Client::builder()
-        .timeout(Duration::from_secs(20))
-        .build()
-        .unwrap()
-}
-
-fn pg_url() -> Option<String> {
-    match std::env::var("REVISIT_TEST_POSTGRES_URL") {
-        Ok(u) if !u.is_empty() => Some(u),
-        _ => {
-            eprintln!("skipped: REVISIT_TEST_POSTGRES_URL is not set");
-            None
-        }
-    }
-}
-
-/// A database of the test's own, dropped when the test ends (also on panic).
-struct Db {
-    admin: String,
-    name: String,
-    url: String,
-}
-
-impl Db {
-    async fn create(admin: &str) -> Db {
-        let name = format!("revisit_n_{}", uuid::Uuid::new_v4().simple());
-        let mut c = PgConnection::connect(admin)
-            .await
-            .expect("admin connection");
-        sqlx::query(&format!("CREATE DATABASE {name}"))
-            .execute(&mut c)
-            .await
-            .unwrap();
-        let mut url = url::Url::parse(admin).unwrap();
-        url.set_path(&format!("/{name}"));
-        Db {
-            admin: admin.into(),
-            name,
-            url: url.to_string(),
-        }
-    }
-}
-
-impl Drop for Db {
-    fn drop(&mut self) {
-        let (admin, name) = (self.admin.clone(), self.name.clone());
-        let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            rt.block_on(async {
-                if let Ok(mut c) = PgConnection::connect(&admin).await {
-                    let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                        .execute(&mut c)
-                        .await;
-                }
-            });
-        })
-        .join();
-    }
-}
-
-/// One `revisit serve` process.
-struct Node {
-    child: Child,
-    base: String,
-}
-
-fn free_port() -> u16 {
-    StdListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-impl Node {
-    async fn start(db_url: &str) -> Node {
-        let port = free_port();
-        let child = Command::new(env!("CARGO_BIN_EXE_revisit"))
-            .arg("serve")
-            .env("REVISIT_LISTEN", format!("127.0.0.1:{port}"))
-            .env("REVISIT_DATABASE_URL", db_url)
-            .env("REVISIT_JWT_SECRET", SECRET)
-            .env("REVISIT_DATABASE_MAX_CONNECTIONS", "8")
-            .env("REVISIT_DATABASE_STATEMENT_TIMEOUT_MS", "1000")
-            .env("REVISIT_SHUTDOWN_GRACE_MS", "2000")
-            .env("REVISIT_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start revisit");
-        let node = Node {
-            child,
-            base: format!("http://127.0.0.1:{port}"),
-        };
-        let client = http();
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Ok(r) = client.get(format!("{}/readyz", node.base)).send().await
-                && r.status() == 200
-            {
-                break;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "node on port {port} did not become ready"
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        node
-    }
-
-    fn kill(&mut self) {
-        let _ = self.child.kill(); // SIGKILL
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Node {
-    fn drop(&mut self) {
-        self.kill();
-    }
+/// One `revisit serve` process on `db_url`, killed with SIGKILL when dropped.
+async fn start_node(db_url: &str) -> Server {
+    Server::start(
+        db_url,
+        SECRET,
+        &[
+            ("REVISIT_DATABASE_MAX_CONNECTIONS", "8"),
+            ("REVISIT_DATABASE_STATEMENT_TIMEOUT_MS", "1000"),
+            ("REVISIT_SHUTDOWN_GRACE_MS", "2000"),
+        ],
+    )
+    .await
 }
 
 /// A small company: one work center with one window a day (08:00-12:00 local, every day), and
@@ -344,10 +230,11 @@ async fn check_database(store: &Store) -> HashMap<String, Vec<String>> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_nodes_share_one_database_and_never_double_book_under_200_concurrent_bookings() {
-    let Some(admin) = pg_url() else { return };
-    let db = Db::create(&admin).await;
+    let Some(db) = TestDb::postgres().await else {
+        return;
+    };
     let store = seed(&db.url, 3, 200).await;
-    let (n1, n2) = (Node::start(&db.url).await, Node::start(&db.url).await);
+    let (n1, n2) = (start_node(&db.url).await, start_node(&db.url).await);
     let client = http();
     let token = login(&client, &n1.base).await;
     let windows = offered(&client, &n1.base, &token, "O-0").await;
@@ -405,10 +292,11 @@ async fn two_nodes_share_one_database_and_never_double_book_under_200_concurrent
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_booking_through_one_node_is_no_longer_offered_by_the_other_within_a_second() {
-    let Some(admin) = pg_url() else { return };
-    let db = Db::create(&admin).await;
+    let Some(db) = TestDb::postgres().await else {
+        return;
+    };
     let _store = seed(&db.url, 1, 2).await;
-    let (n1, n2) = (Node::start(&db.url).await, Node::start(&db.url).await);
+    let (n1, n2) = (start_node(&db.url).await, start_node(&db.url).await);
     let client = http();
     let token = login(&client, &n1.base).await;
     let before = offered(&client, &n2.base, &token, "O-1").await;
@@ -433,10 +321,11 @@ async fn a_booking_through_one_node_is_no_longer_offered_by_the_other_within_a_s
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn killing_a_node_during_a_booking_storm_loses_no_acknowledged_booking() {
-    let Some(admin) = pg_url() else { return };
-    let db = Db::create(&admin).await;
+    let Some(db) = TestDb::postgres().await else {
+        return;
+    };
     let store = seed(&db.url, 3, 120).await;
-    let (mut n1, n2) = (Node::start(&db.url).await, Node::start(&db.url).await);
+    let (mut n1, n2) = (start_node(&db.url).await, start_node(&db.url).await);
     let client = http();
     let token = login(&client, &n2.base).await;
     let windows = offered(&client, &n2.base, &token, "O-0").await;
@@ -544,8 +433,9 @@ impl Cut {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_database_that_goes_away_gives_503s_and_service_resumes_when_it_returns() {
-    let Some(admin) = pg_url() else { return };
-    let db = Db::create(&admin).await;
+    let Some(db) = TestDb::postgres().await else {
+        return;
+    };
     let _store = seed(&db.url, 1, 2).await;
     let direct = url::Url::parse(&db.url).unwrap();
     let target = format!(
@@ -556,7 +446,7 @@ async fn a_database_that_goes_away_gives_503s_and_service_resumes_when_it_return
     let (port, cut) = relay(target).await;
     let mut via = direct.clone();
     via.set_port(Some(port)).unwrap();
-    let node = Node::start(via.as_str()).await;
+    let node = start_node(via.as_str()).await;
     let client = http();
     let token = login(&client, &node.base).await;
     let search = |c: reqwest::Client, t: String, b: String| async move {
@@ -616,10 +506,11 @@ async fn a_database_that_goes_away_gives_503s_and_service_resumes_when_it_return
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_lets_requests_in_flight_finish_and_exits_cleanly() {
-    let Some(admin) = pg_url() else { return };
-    let db = Db::create(&admin).await;
+    let Some(db) = TestDb::postgres().await else {
+        return;
+    };
     let _store = seed(&db.url, 2, 40).await;
-    let mut node = Node::start(&db.url).await;
+    let mut node = start_node(&db.url).await;
     let client = http();
     let token = login(&client, &node.base).await;
     let windows = offered(&client, &node.base, &token, "O-0").await;

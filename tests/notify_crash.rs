@@ -6,9 +6,9 @@
 //!
 //! The PostgreSQL run is skipped (with a message) when `REVISIT_TEST_POSTGRES_URL` is not set.
 
+mod common;
+
 use std::{
-    net::TcpListener,
-    process::{Child, Command, Stdio},
     sync::{
         Arc, Mutex,
         atomic::{AtomicBool, Ordering},
@@ -17,85 +17,37 @@ use std::{
 };
 
 use axum::{Router, body::Bytes, extract::State, http::HeaderMap};
+use common::{Server, TestDb};
 use revisit::{
     auth::password,
     domain::{EntityId, Role, UserName},
     store::{Store, StoreOptions},
 };
 use serde_json::{Value, json};
-use sqlx::Connection;
 
 const SECRET: &str = "notify-crash-secret-0123456789abcdef0123456789";
 
-/// A `revisit serve` process, killed with SIGKILL when dropped.
-struct Server {
-    child: Child,
-    base: String,
-}
-
-impl Server {
-    fn kill(&mut self) {
-        let _ = self.child.kill(); // SIGKILL
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// Starts the server (its notification worker on or off) and waits until it is ready.
-async fn start(db_url: &str, deliver: bool, client: &reqwest::Client) -> Server {
-    let port = free_port();
-    let child = Command::new(env!("CARGO_BIN_EXE_revisit"))
-        .arg("serve")
-        .env("REVISIT_LISTEN", format!("127.0.0.1:{port}"))
-        .env("REVISIT_DATABASE_URL", db_url)
-        .env("REVISIT_JWT_SECRET", SECRET)
-        .env("REVISIT_DATABASE_MAX_CONNECTIONS", "4")
-        .env("REVISIT_OUTBOUND_ALLOW_PRIVATE_NETWORKS", "true")
-        .env("REVISIT_OUTBOUND_TIMEOUT_MS", "1000")
-        .env(
-            "REVISIT_NOTIFY_DELIVER",
-            if deliver { "true" } else { "false" },
-        )
-        .env("REVISIT_NOTIFY_POLL_MS", "50")
-        .env("REVISIT_NOTIFY_LEASE_MS", "3000")
-        .env("REVISIT_NOTIFY_BACKOFF_BASE_MS", "50")
-        .env("REVISIT_REOPTIMIZE_AFTER_BOOKING", "false")
-        .env("REVISIT_REOPTIMIZE_NIGHTLY_AT", "off")
-        .env("REVISIT_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start revisit");
-    let mut server = Server {
-        child,
-        base: format!("http://127.0.0.1:{port}"),
-    };
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Ok(r) = client.get(format!("{}/readyz", server.base)).send().await
-            && r.status() == 200
-        {
-            return server;
-        }
-        if let Ok(Some(status)) = server.child.try_wait() {
-            panic!("revisit exited before it was ready: {status}");
-        }
-        assert!(Instant::now() < deadline, "revisit did not become ready");
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
+async fn start(db_url: &str, deliver: bool) -> Server {
+    Server::start(
+        db_url,
+        SECRET,
+        &[
+            ("REVISIT_DATABASE_MAX_CONNECTIONS", "4"),
+            ("REVISIT_OUTBOUND_ALLOW_PRIVATE_NETWORKS", "true"),
+            ("REVISIT_OUTBOUND_TIMEOUT_MS", "1000"),
+            (
+                "REVISIT_NOTIFY_DELIVER",
+                if deliver { "true" } else { "false" },
+            ),
+            ("REVISIT_NOTIFY_POLL_MS", "50"),
+            ("REVISIT_NOTIFY_LEASE_MS", "3000"),
+            ("REVISIT_NOTIFY_BACKOFF_BASE_MS", "50"),
+            ("REVISIT_REOPTIMIZE_AFTER_BOOKING", "false"),
+            ("REVISIT_REOPTIMIZE_NIGHTLY_AT", "off"),
+        ],
+    )
+    .await
 }
 
 /// A receiver that holds every request open while `hold` is set, and records what it got
@@ -122,60 +74,12 @@ async fn receive(State(rx): State<Receiver>, headers: HeaderMap, body: Bytes) ->
     "ok"
 }
 
-struct TestDb {
-    url: String,
-    _dir: Option<tempfile::TempDir>,
-    pg_admin: Option<(String, String)>,
-}
-
-impl Drop for TestDb {
-    fn drop(&mut self) {
-        let Some((admin, name)) = self.pg_admin.take() else {
-            return;
-        };
-        let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            rt.block_on(async {
-                if let Ok(mut c) = sqlx::PgConnection::connect(&admin).await {
-                    let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                        .execute(&mut c)
-                        .await;
-                }
-            })
-        })
-        .join();
-    }
-}
-
 async fn database(postgres: bool) -> Option<TestDb> {
-    if !postgres {
-        let dir = tempfile::tempdir().unwrap();
-        return Some(TestDb {
-            url: format!("sqlite:{}", dir.path().join("revisit.db").display()),
-            _dir: Some(dir),
-            pg_admin: None,
-        });
+    if postgres {
+        TestDb::postgres().await
+    } else {
+        Some(TestDb::sqlite())
     }
-    let Ok(admin) = std::env::var("REVISIT_TEST_POSTGRES_URL") else {
-        eprintln!("skipped: REVISIT_TEST_POSTGRES_URL is not set");
-        return None;
-    };
-    let name = format!("revisit_n_{}", uuid::Uuid::new_v4().simple());
-    let mut c = sqlx::PgConnection::connect(&admin).await.unwrap();
-    sqlx::query(&format!("CREATE DATABASE {name}"))
-        .execute(&mut c)
-        .await
-        .unwrap();
-    let mut url = url::Url::parse(&admin).unwrap();
-    url.set_path(&format!("/{name}"));
-    Some(TestDb {
-        url: url.to_string(),
-        _dir: None,
-        pg_admin: Some((admin, name)),
-    })
 }
 
 async fn wait_until(what: &str, secs: u64, mut done: impl FnMut() -> bool) {
@@ -220,7 +124,7 @@ async fn run(postgres: bool) {
     let client = reqwest::Client::builder().no_proxy().build().unwrap();
 
     // 1. Committed, never attempted: the worker is off, then the process dies.
-    let mut server = start(&db.url, false, &client).await;
+    let mut server = start(&db.url, false).await;
     let token: Value = client
         .post(format!("{}/createjwt", server.base))
         .json(&json!({"username": "ada", "password": "admin-pw"}))
@@ -254,7 +158,7 @@ async fn run(postgres: bool) {
     // 2. Started again, it sends the event; the receiver holds the request; the process dies
     // in the middle of the delivery.
     rx.hold.store(true, Ordering::SeqCst);
-    let mut server = start(&db.url, true, &client).await;
+    let mut server = start(&db.url, true).await;
     wait_until("the first attempt", 10, || {
         !rx.seen.lock().unwrap().is_empty()
     })
@@ -266,7 +170,7 @@ async fn run(postgres: bool) {
     // 3. Started again, with the receiver answering: the event is delivered, with its id, once
     // its lease has run out.
     rx.hold.store(false, Ordering::SeqCst);
-    let server = start(&db.url, true, &client).await;
+    let server = start(&db.url, true).await;
     wait_until("the delivery after the restart", 20, || {
         rx.seen.lock().unwrap().iter().any(|s| s.2)
     })
@@ -321,7 +225,7 @@ async fn when_a_postgresql_node_dies_mid_delivery_another_node_delivers() {
     let (rx, hook) = receiver().await;
     let _ = rustls::crypto::ring::default_provider().install_default();
     let client = reqwest::Client::builder().no_proxy().build().unwrap();
-    let mut first = start(&db.url, true, &client).await;
+    let mut first = start(&db.url, true).await;
     let token = configure(&client, &first.base, &hook).await;
     rx.hold.store(true, Ordering::SeqCst);
     let r = client
@@ -336,7 +240,7 @@ async fn when_a_postgresql_node_dies_mid_delivery_another_node_delivers() {
         !rx.seen.lock().unwrap().is_empty()
     })
     .await;
-    let second = start(&db.url, true, &client).await;
+    let second = start(&db.url, true).await;
     first.kill();
     let id = rx.seen.lock().unwrap()[0].0.clone();
     rx.hold.store(false, Ordering::SeqCst);

@@ -3,21 +3,21 @@
 //! `Idempotency-Key`, and one booking is recorded. The real binary, killed with SIGKILL, on
 //! SQLite and PostgreSQL.
 
+mod common;
+
 use std::{
-    net::TcpListener as StdListener,
-    process::{Child, Command, Stdio},
     sync::{Arc, Mutex},
     time::{Duration, Instant},
 };
 
 use axum::{Router, extract::State, http::HeaderMap, response::IntoResponse};
+use common::{Server, TestDb};
 use revisit::{
     auth::password,
     domain::{EntityId, Role, UserName},
     store::{Store, StoreOptions},
 };
 use serde_json::{Value, json};
-use sqlx::Connection;
 
 const SECRET: &str = "crash-test-secret-0123456789abcdef0123456789";
 
@@ -42,50 +42,13 @@ async fn answer(State(t): State<Third>, headers: HeaderMap) -> impl IntoResponse
     axum::Json(json!({"OrderNum": "FU-CRASH", "OrderedParts": []}))
 }
 
-/// The server process, killed (SIGKILL) when dropped.
-struct Server {
-    child: Child,
-    base: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 async fn start(db_url: &str) -> Server {
-    let port = StdListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let child = Command::new(env!("CARGO_BIN_EXE_revisit"))
-        .arg("serve")
-        .env("REVISIT_LISTEN", format!("127.0.0.1:{port}"))
-        .env("REVISIT_DATABASE_URL", db_url)
-        .env("REVISIT_JWT_SECRET", SECRET)
-        .env("REVISIT_OUTBOUND_ALLOW_PRIVATE_NETWORKS", "true")
-        .env("REVISIT_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start revisit");
-    let server = Server {
-        child,
-        base: format!("http://127.0.0.1:{port}"),
-    };
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while reqwest::get(format!("{}/readyz", server.base))
-        .await
-        .map(|r| r.status() != 200)
-        .unwrap_or(true)
-    {
-        assert!(Instant::now() < deadline, "the server did not become ready");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    server
+    Server::start(
+        db_url,
+        SECRET,
+        &[("REVISIT_OUTBOUND_ALLOW_PRIVATE_NETWORKS", "true")],
+    )
+    .await
 }
 
 async fn crash_mid_call_then_retry(db_url: &str) {
@@ -229,28 +192,15 @@ async fn crash_mid_call_then_retry(db_url: &str) {
 #[tokio::test]
 async fn a_pass_through_booking_cut_by_a_crash_is_completed_by_its_retry_with_the_same_key_sqlite()
 {
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite:{}", dir.path().join("revisit.db").display());
-    crash_mid_call_then_retry(&url).await;
+    let db = TestDb::sqlite();
+    crash_mid_call_then_retry(&db.url).await;
 }
 
 #[tokio::test]
 async fn a_pass_through_booking_cut_by_a_crash_is_completed_by_its_retry_with_the_same_key_postgres()
  {
-    let Ok(admin) = std::env::var("REVISIT_TEST_POSTGRES_URL") else {
-        eprintln!("skipped: REVISIT_TEST_POSTGRES_URL is not set");
+    let Some(db) = TestDb::postgres().await else {
         return;
     };
-    let name = format!("revisit_pc_{}", uuid::Uuid::new_v4().simple());
-    let mut c = sqlx::PgConnection::connect(&admin).await.unwrap();
-    sqlx::query(&format!("CREATE DATABASE {name}"))
-        .execute(&mut c)
-        .await
-        .unwrap();
-    let mut url = url::Url::parse(&admin).unwrap();
-    url.set_path(&format!("/{name}"));
-    crash_mid_call_then_retry(url.as_str()).await;
-    let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-        .execute(&mut c)
-        .await;
+    crash_mid_call_then_retry(&db.url).await;
 }
