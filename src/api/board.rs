@@ -19,6 +19,7 @@ use jiff::{Timestamp, civil::Date, tz::TimeZone};
 use revisit_scheduler::{GeoPoint, GreatCircle, Technician, Travel, shifts_on};
 use serde_json::{Value, json};
 
+use super::extract::unknown_param;
 use crate::{
     app::AppState,
     auth::Caller,
@@ -55,10 +56,7 @@ fn parse(q: &HashMap<String, String>) -> Result<Params, ApiError> {
                     "expected a date such as 2026-12-01",
                 )),
             },
-            other => errs.push(InvalidParam::new(
-                other.to_string(),
-                "unknown query parameter",
-            )),
+            other => errs.push(unknown_param(other)),
         }
     }
     if area.is_none() && !q.contains_key("ServiceAreaID") {

@@ -238,3 +238,26 @@ impl FromRequestParts<AppState> for Caller {
         })
     }
 }
+
+/// A `Limit` query parameter: 1 to `max`; otherwise `None`, and why in `errs`.
+pub(crate) fn limit_param(
+    v: &str,
+    max: i64,
+    errs: &mut Vec<crate::error::InvalidParam>,
+) -> Option<i64> {
+    match v.parse::<i64>() {
+        Ok(n) if (1..=max).contains(&n) => Some(n),
+        _ => {
+            errs.push(crate::error::InvalidParam::new(
+                "Limit",
+                format!("expected 1 to {max}"),
+            ));
+            None
+        }
+    }
+}
+
+/// A query parameter the endpoint does not take.
+pub(crate) fn unknown_param(name: &str) -> crate::error::InvalidParam {
+    crate::error::InvalidParam::new(name.to_string(), "unknown query parameter")
+}

@@ -10,7 +10,7 @@ use axum::{
 };
 use serde_json::{Map, Value, json};
 
-use super::extract::JsonObject;
+use super::extract::{JsonObject, limit_param, unknown_param};
 use crate::{
     app::AppState,
     auth::Caller,
@@ -177,14 +177,12 @@ pub async fn moves(
                 Ok(t) => f.to_ms = Some(t.as_millis()),
                 Err(e) => errs.push(InvalidParam::new(k.clone(), e.to_string())),
             },
-            "Limit" => match v.parse::<i64>() {
-                Ok(n) if (1..=1000).contains(&n) => f.limit = n,
-                _ => errs.push(InvalidParam::new("Limit", "expected 1 to 1000")),
-            },
-            other => errs.push(InvalidParam::new(
-                other.to_string(),
-                "unknown query parameter",
-            )),
+            "Limit" => {
+                if let Some(n) = limit_param(v, 1000, &mut errs) {
+                    f.limit = n;
+                }
+            }
+            other => errs.push(unknown_param(other)),
         }
     }
     if !errs.is_empty() {

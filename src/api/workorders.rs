@@ -12,7 +12,7 @@ use axum::{
 };
 use serde_json::{Map, Value, json};
 
-use super::extract::{JsonObject, OrderNumPath};
+use super::extract::{JsonObject, OrderNumPath, limit_param, unknown_param};
 use crate::{
     app::AppState,
     auth::Caller,
@@ -307,21 +307,16 @@ pub async fn list_orders(
                     errs.push(p);
                 }
             },
-            "Limit" => match v.parse::<i64>() {
-                Ok(n) if (1..=MAX_LIMIT).contains(&n) => f.limit = n,
-                _ => errs.push(InvalidParam::new(
-                    "Limit",
-                    format!("expected 1 to {MAX_LIMIT}"),
-                )),
-            },
+            "Limit" => {
+                if let Some(n) = limit_param(v, MAX_LIMIT, &mut errs) {
+                    f.limit = n;
+                }
+            }
             "Offset" => match v.parse::<i64>() {
                 Ok(n) if n >= 0 => f.offset = n,
                 _ => errs.push(InvalidParam::new("Offset", "expected a number >= 0")),
             },
-            other => errs.push(InvalidParam::new(
-                other.to_string(),
-                "unknown query parameter",
-            )),
+            other => errs.push(unknown_param(other)),
         }
     }
     if !errs.is_empty() {

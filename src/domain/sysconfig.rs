@@ -67,7 +67,8 @@ fn check_bool(path: &str, v: Option<&Value>, errs: &mut Vec<InvalidParam>) {
     }
 }
 
-fn check_object<'a>(
+/// `v` as an object; `None` when absent or null; a reason in `errs` when it is something else.
+pub(crate) fn check_object<'a>(
     path: &str,
     v: Option<&'a Value>,
     errs: &mut Vec<InvalidParam>,

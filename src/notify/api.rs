@@ -11,7 +11,7 @@ use axum::{
 use serde_json::{Value, json};
 
 use crate::{
-    api::extract::PathText,
+    api::extract::{PathText, limit_param, unknown_param},
     app::AppState,
     auth::Caller,
     domain::{InvalidParam, Role, time},
@@ -86,14 +86,12 @@ pub async fn list(
                 Ok(n) => f.before = Some(n),
                 Err(_) => errs.push(InvalidParam::new("Before", "expected a cursor (Next)")),
             },
-            "Limit" => match v.parse::<i64>() {
-                Ok(n) if (1..=1000).contains(&n) => f.limit = n,
-                _ => errs.push(InvalidParam::new("Limit", "expected 1 to 1000")),
-            },
-            other => errs.push(InvalidParam::new(
-                other.to_string(),
-                "unknown query parameter",
-            )),
+            "Limit" => {
+                if let Some(n) = limit_param(v, 1000, &mut errs) {
+                    f.limit = n;
+                }
+            }
+            other => errs.push(unknown_param(other)),
         }
     }
     if !errs.is_empty() {

@@ -14,7 +14,10 @@
 use serde_json::{Map, Value};
 use url::Url;
 
-use crate::{domain::InvalidParam, store::EventKind};
+use crate::{
+    domain::{InvalidParam, sysconfig::check_object},
+    store::EventKind,
+};
 
 /// What a secret reads as ([Revisit]); written back unchanged, it keeps the stored value.
 pub(crate) const REDACTED: &str = "********";
@@ -218,24 +221,9 @@ fn check_headers(path: &str, v: Option<&Value>, errs: &mut Vec<InvalidParam>) {
     }
 }
 
-fn object<'a>(
-    path: &str,
-    v: Option<&'a Value>,
-    errs: &mut Vec<InvalidParam>,
-) -> Option<&'a Map<String, Value>> {
-    match v {
-        None | Some(Value::Null) => None,
-        Some(Value::Object(m)) => Some(m),
-        Some(_) => {
-            errs.push(InvalidParam::new(path, "expected an object"));
-            None
-        }
-    }
-}
-
 /// Validates `ExportNotifications` of a whole (merged) configuration.
 pub(crate) fn validate(cfg: &Map<String, Value>, errs: &mut Vec<InvalidParam>) {
-    let Some(s) = object(
+    let Some(s) = check_object(
         "$.ExportNotifications",
         cfg.get("ExportNotifications"),
         errs,
@@ -243,7 +231,7 @@ pub(crate) fn validate(cfg: &Map<String, Value>, errs: &mut Vec<InvalidParam>) {
         return;
     };
     let base = "$.ExportNotifications";
-    if let Some(a) = object(
+    if let Some(a) = check_object(
         &format!("{base}.Authentication"),
         s.get("Authentication"),
         errs,
@@ -251,7 +239,7 @@ pub(crate) fn validate(cfg: &Map<String, Value>, errs: &mut Vec<InvalidParam>) {
         let p = format!("{base}.Authentication");
         let has_url = check_url(&format!("{p}.URL"), a.get("URL"), errs);
         check_headers(&format!("{p}.Headers"), a.get("Headers"), errs);
-        if let Some(r) = object(&format!("{p}.Request"), a.get("Request"), errs) {
+        if let Some(r) = check_object(&format!("{p}.Request"), a.get("Request"), errs) {
             for (k, v) in r {
                 if !(v.is_string() || v.is_null()) {
                     errs.push(InvalidParam::new(
@@ -278,7 +266,7 @@ pub(crate) fn validate(cfg: &Map<String, Value>, errs: &mut Vec<InvalidParam>) {
             )),
         }
     }
-    if let Some(n) = object(
+    if let Some(n) = check_object(
         &format!("{base}.Notifications"),
         s.get("Notifications"),
         errs,
@@ -295,7 +283,7 @@ pub(crate) fn validate(cfg: &Map<String, Value>, errs: &mut Vec<InvalidParam>) {
                 errs.push(e);
                 continue;
             }
-            let Some(t) = object(&p, Some(v), errs) else {
+            let Some(t) = check_object(&p, Some(v), errs) else {
                 continue;
             };
             let enabled = match t.get("Enabled") {

@@ -254,15 +254,7 @@ fn ms(t: i64) -> Timestamp {
 
 /// Visits per technician, in the shape the scheduler takes.
 pub fn visits_by_tech(setup: &Setup, rows: Vec<VisitRow>) -> HashMap<String, Vec<Visit>> {
-    let mut out: HashMap<String, Vec<Visit>> = HashMap::new();
-    for r in rows {
-        let (tech, visit) = to_visit(setup, r);
-        out.entry(tech).or_default().push(visit);
-    }
-    for v in out.values_mut() {
-        v.sort_by_key(|x| x.start);
-    }
-    out
+    VisitMap::from_rows(setup, rows).into_lists()
 }
 
 /// One stored visit as the scheduler sees it, with its technician: its length from its end,

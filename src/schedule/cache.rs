@@ -106,6 +106,14 @@ impl VisitMap {
         VisitMap(map)
     }
 
+    /// Each technician's visits, by start, without what a repair must know of them.
+    pub(crate) fn into_lists(self) -> HashMap<String, Vec<Visit>> {
+        self.0
+            .into_iter()
+            .map(|(tech, day)| (tech, Arc::unwrap_or_clone(day).visits))
+            .collect()
+    }
+
     /// A technician's visits, by start.
     pub fn get(&self, tech: &str) -> Option<&[Visit]> {
         self.visits_of(tech)

@@ -516,12 +516,7 @@ async fn write_moves(
         before.push(read(tx, num).await?);
     }
     let nums: Vec<&str> = before.iter().map(|o| o.order_num().as_str()).collect();
-    let statement = format!(
-        "UPDATE work_orders SET user_name = NULL WHERE entity_id = $1 \
-         AND order_num IN (SELECT value FROM {}($2))",
-        tx.json_rows()
-    );
-    sql!(tx.conn(), &statement, entity.as_str(), Json(&nums); execute)?;
+    super::moves::vacate(tx, entity, &nums).await?;
     let moved_at = now_ms();
     let mut before = before.into_iter();
     for ((_, start, end), order) in write.shifted.iter().zip(before.by_ref()) {
@@ -533,13 +528,18 @@ async fn write_moves(
         let moved = order.clone().assigned(&m.to_tech, m.start, m.end);
         upsert_order(tx, entity, &moved, Some("scheduler")).await?;
         let ix = order.indexed();
-        let millis = |t: Option<crate::domain::time::Time>| t.map(|t| t.as_millis()).unwrap_or(0);
-        sql!(tx.conn(), "INSERT INTO visit_moves (entity_id, id, run_id, reason, order_num, moved_at, \
-             from_tech, to_tech, from_start, from_end, to_start, to_end, travel_saved_minutes) \
-             VALUES ($1, $2, $3, 'repair', $4, $5, $6, $7, $8, $9, $10, $11, 0)",
-            entity.as_str(), uuid::Uuid::new_v4().to_string(), run_id, &m.order_num, moved_at,
-            &m.from_tech, &m.to_tech, millis(ix.planned_start),
-            millis(ix.busy_end), m.start.as_millisecond(), m.end.as_millisecond(); execute)?;
+        // A visit has a planned start; its end is its start when nothing says how long it lasts.
+        let from_start = ix.planned_start.unwrap_or_else(|| m.start.into());
+        let from_end = ix.busy_end.unwrap_or(from_start);
+        let planned = super::PlannedMove {
+            order_num: m.order_num.clone(),
+            from_tech: m.from_tech.clone(),
+            to_tech: m.to_tech.clone(),
+            from: (from_start, from_end),
+            to: (m.start.into(), m.end.into()),
+        };
+        // A repair makes room for a booking: the travel it changes is the booking's.
+        super::moves::record(tx, entity, run_id, "repair", &planned, moved_at, 0).await?;
         out.push((order, moved, "repair"));
     }
     Ok(out)

@@ -8,7 +8,7 @@ use sqlx::types::Json;
 
 use super::{
     Store, StoreError, VisitQuery, VisitRow, corrupt,
-    db::sql,
+    db::{Tx, sql},
     now_ms,
     orders::{VISIT_COLUMNS, order_key, read_order, tech_key, upsert_order, visits_in},
 };
@@ -81,6 +81,42 @@ pub(crate) struct MoveFilter {
 
 /// A run lock held until dropped (see [`Store::exclusive`]).
 pub struct Exclusive(#[allow(dead_code)] Option<super::db::Tx>);
+
+/// Takes the visits `nums` off their technicians' days before they are written elsewhere, so
+/// that no write meets a visit about to move away (the database checks each written row at
+/// once): for moves that may swap technicians or move visits earlier.
+pub(super) async fn vacate(
+    tx: &mut Tx,
+    entity: &EntityId,
+    nums: &[&str],
+) -> Result<(), StoreError> {
+    let statement = format!(
+        "UPDATE work_orders SET user_name = NULL WHERE entity_id = $1 \
+         AND order_num IN (SELECT value FROM {}($2))",
+        tx.json_rows()
+    );
+    sql!(tx.conn(), &statement, entity.as_str(), Json(nums); execute)?;
+    Ok(())
+}
+
+/// Records a move in the history (`GET /scheduling/v1/moves`).
+pub(super) async fn record(
+    tx: &mut Tx,
+    entity: &EntityId,
+    run_id: &str,
+    reason: &str,
+    m: &PlannedMove,
+    moved_at: i64,
+    travel_saved_minutes: i64,
+) -> Result<(), StoreError> {
+    sql!(tx.conn(), "INSERT INTO visit_moves (entity_id, id, run_id, reason, order_num, moved_at, \
+         from_tech, to_tech, from_start, from_end, to_start, to_end, travel_saved_minutes) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+        entity.as_str(), uuid::Uuid::new_v4().to_string(), run_id, reason, &m.order_num,
+        moved_at, &m.from_tech, &m.to_tech, m.from.0.as_millis(), m.from.1.as_millis(),
+        m.to.0.as_millis(), m.to.1.as_millis(), travel_saved_minutes; execute)?;
+    Ok(())
+}
 
 impl Store {
     /// Takes the run lock `key` of `entity` across processes if no one holds it, for as long as
@@ -190,15 +226,8 @@ impl Store {
         if now != commit.seen {
             return Ok(false);
         }
-        // Moves may swap technicians or times: the moved visits leave their places first, so
-        // that no write meets a visit that is about to move away (the database checks each
-        // written row at once).
-        let statement = format!(
-            "UPDATE work_orders SET user_name = NULL WHERE entity_id = $1 \
-             AND order_num IN (SELECT value FROM {}($2))",
-            self.db.json_rows()
-        );
-        sql!(tx.conn(), &statement, entity.as_str(), Json(&nums); execute)?;
+        // Moves may swap technicians or times.
+        vacate(&mut tx, entity, &nums).await?;
         let moved_at = now_ms();
         let mut moved_orders = Vec::with_capacity(commit.moves.len());
         for m in &commit.moves {
@@ -209,13 +238,16 @@ impl Store {
             let moved = order.assigned(&m.to_tech, m.to.0.to_timestamp(), m.to.1.to_timestamp());
             upsert_order(&mut tx, entity, &moved, Some("scheduler")).await?;
             moved_orders.push((m, moved));
-            sql!(tx.conn(), "INSERT INTO visit_moves (entity_id, id, run_id, reason, order_num, moved_at, \
-                 from_tech, to_tech, from_start, from_end, to_start, to_end, travel_saved_minutes) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
-                entity.as_str(), uuid::Uuid::new_v4().to_string(), &commit.run_id, commit.reason,
-                &m.order_num, moved_at, &m.from_tech, &m.to_tech, m.from.0.as_millis(),
-                m.from.1.as_millis(), m.to.0.as_millis(), m.to.1.as_millis(),
-                commit.travel_saved_minutes; execute)?;
+            record(
+                &mut tx,
+                entity,
+                &commit.run_id,
+                commit.reason,
+                m,
+                moved_at,
+                commit.travel_saved_minutes,
+            )
+            .await?;
         }
         let notify = super::outbox::moved(
             &mut tx,
