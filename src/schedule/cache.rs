@@ -87,20 +87,16 @@ impl VisitSource for VisitMap {
 impl VisitMap {
     /// The visits of stored rows, per technician, by start.
     pub(crate) fn from_rows(setup: &Setup, rows: Vec<VisitRow>) -> Self {
-        let mut out: HashMap<String, TechVisits> = HashMap::new();
+        let mut by_tech: HashMap<String, Vec<(Visit, VisitInfo)>> = HashMap::new();
         for r in rows {
             let info = VisitInfo::of(&r);
             let (tech, visit) = to_visit(setup, r);
-            let day = out.entry(tech).or_default();
-            day.visits.push(visit);
-            day.info.push(info);
+            by_tech.entry(tech).or_default().push((visit, info));
         }
-        let mut map = HashMap::with_capacity(out.len());
-        for (tech, mut day) in out {
-            let mut both: Vec<(Visit, VisitInfo)> =
-                day.visits.drain(..).zip(day.info.drain(..)).collect();
-            both.sort_by_key(|(v, _)| v.start);
-            let (visits, info) = both.into_iter().unzip();
+        let mut map = HashMap::with_capacity(by_tech.len());
+        for (tech, mut day) in by_tech {
+            day.sort_by_key(|(v, _)| v.start);
+            let (visits, info) = day.into_iter().unzip();
             map.insert(tech, Arc::new(TechVisits { visits, info }));
         }
         VisitMap(map)
